@@ -1,0 +1,58 @@
+# fsauth: build the nginx dynamic module against Debian's nginx-dev tree,
+
+SHELL := /bin/bash
+# build fsauthctl, run the tests.  See README.md.
+
+NGINX_SRC ?= /usr/share/nginx/src
+BUILD     ?= build
+CC        ?= cc
+PREFIX    ?= /usr/local
+MODDIR    ?= /usr/lib/nginx/modules
+
+MODULE    = $(BUILD)/ngx_http_fsauth_module.so
+CTL       = $(BUILD)/fsauthctl
+NGXB      = $(BUILD)/nginx-src
+
+MOD_SRCS  = $(wildcard ngx_http_fsauth_module/*.c ngx_http_fsauth_module/*.h)
+CTL_SRCS  = $(wildcard fsauthctl/*.c fsauthctl/*.h)
+
+CTL_CFLAGS ?= -O2 -g -Wall -Wextra -Werror -std=c99 -D_GNU_SOURCE
+CTL_LIBS   = -lhiredis -ljansson -lcrypto
+
+.PHONY: all module fsauthctl test demo install clean
+
+all: module fsauthctl
+
+module: $(MODULE)
+
+fsauthctl: $(CTL)
+
+$(NGXB)/Makefile: config
+	rm -rf $(NGXB)
+	mkdir -p $(BUILD)
+	cp -r $(NGINX_SRC) $(NGXB)
+	cd $(NGXB) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --add-dynamic-module=$(CURDIR) > configure.log \
+	    || { cat configure.log; exit 1; }
+
+$(MODULE): $(NGXB)/Makefile $(MOD_SRCS)
+	$(MAKE) -C $(NGXB) -f objs/Makefile modules
+	cp $(NGXB)/objs/ngx_http_fsauth_module.so $@
+
+$(CTL): $(CTL_SRCS)
+	mkdir -p $(BUILD)
+	$(CC) $(CTL_CFLAGS) -o $@ $(filter %.c,$(CTL_SRCS)) $(CTL_LIBS)
+
+test:
+	./util/test.sh
+
+demo:
+	./util/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(MODDIR) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(MODULE) $(DESTDIR)$(MODDIR)/
+	install -m 755 $(CTL) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf $(BUILD)

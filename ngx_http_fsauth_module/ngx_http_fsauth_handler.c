@@ -1,0 +1,417 @@
+
+/*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+#include "ngx_http_fsauth_module.h"
+
+
+static ngx_int_t ngx_http_fsauth_start(ngx_http_request_t *r,
+    ngx_http_fsauth_ctx_t *ctx, ngx_http_fsauth_loc_conf_t *flcf);
+static ngx_int_t ngx_http_fsauth_decide(ngx_http_request_t *r,
+    ngx_http_fsauth_ctx_t *ctx, ngx_http_fsauth_loc_conf_t *flcf);
+static ngx_int_t ngx_http_fsauth_outage(ngx_http_request_t *r,
+    ngx_http_fsauth_ctx_t *ctx, ngx_http_fsauth_loc_conf_t *flcf);
+static ngx_int_t ngx_http_fsauth_grant(ngx_http_request_t *r,
+    ngx_http_fsauth_ctx_t *ctx, ngx_http_fsauth_loc_conf_t *flcf,
+    ngx_uint_t status);
+static ngx_int_t ngx_http_fsauth_deny(ngx_http_request_t *r,
+    ngx_http_fsauth_ctx_t *ctx, ngx_uint_t status, ngx_uint_t err);
+static ngx_http_fsauth_ctx_t *ngx_http_fsauth_create_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_fsauth_cleanup(void *data);
+static void ngx_http_fsauth_wake(ngx_event_t *ev);
+
+
+ngx_int_t
+ngx_http_fsauth_handler(ngx_http_request_t *r)
+{
+    ngx_http_fsauth_ctx_t       *ctx;
+    ngx_http_fsauth_loc_conf_t  *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_fsauth_module);
+
+    if (!flcf->enable || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_fsauth_get_ctx(r);
+
+    if (ctx == NULL) {
+        ctx = ngx_http_fsauth_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else if (ctx->waiting) {
+        /* a write event while the lookup is pending */
+        return NGX_AGAIN;
+
+    } else if (ctx->answered || ctx->failed) {
+        return ngx_http_fsauth_decide(r, ctx, flcf);
+    }
+
+    /* a new request, or a new location after an internal redirect */
+
+    ctx->status = NGX_HTTP_FSAUTH_ST_NONE;
+    ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_NONE;
+    ctx->key_id = 0;
+    ngx_str_null(&ctx->nick);
+    ctx->full_access = 0;
+
+    return ngx_http_fsauth_start(r, ctx, flcf);
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
+    ngx_http_fsauth_loc_conf_t *flcf)
+{
+    u_char                       *p, *q;
+    ngx_int_t                     rc;
+    ngx_str_t                     token;
+    ngx_http_fsauth_main_conf_t  *fmcf;
+
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_fsauth_module);
+
+    /* the resource is known early so that $fsauth_resource is always set */
+
+    if (flcf->resource) {
+        if (ngx_http_complex_value(r, flcf->resource, &ctx->resource)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = NGX_OK;
+
+    } else {
+        p = r->unparsed_uri.data;
+        q = r->args_start ? r->args_start - 1 : p + r->unparsed_uri.len;
+
+        if (q < p || q > p + r->unparsed_uri.len) {
+            q = p + r->unparsed_uri.len;
+        }
+
+        rc = ngx_http_fsauth_resource_parse(p, q - p, &ctx->resource);
+    }
+
+    if (!flcf->api
+        || (fmcf->redis && ngx_http_fsauth_redis_api_enabled(fmcf->redis)
+                           == 0))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: API disabled");
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_DISABLED,
+                                    NGX_HTTP_FSAUTH_ERR_DISABLED);
+    }
+
+    if (r->method == NGX_HTTP_OPTIONS
+        && flcf->preflight == NGX_HTTP_FSAUTH_PREFLIGHT_PASS)
+    {
+        ctx->status = NGX_HTTP_FSAUTH_ST_PREFLIGHT;
+        ctx->decided = 1;
+        return NGX_OK;
+    }
+
+    switch (ngx_http_fsauth_token_find(r, flcf->token_headers, &token)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_BUSY:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: token header sent more than once");
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_UNAUTHORIZED,
+                                    NGX_HTTP_FSAUTH_ERR_UNAUTHORIZED);
+
+    default: /* NGX_DECLINED */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: no token was provided");
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_UNAUTHORIZED,
+                                    NGX_HTTP_FSAUTH_ERR_UNAUTHORIZED);
+    }
+
+    if (ngx_http_fsauth_token_valid(token.data, token.len) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: malformed token of %uz bytes", token.len);
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_UNAUTHORIZED,
+                                    NGX_HTTP_FSAUTH_ERR_UNAUTHORIZED);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: ambiguous request path refused");
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_FORBIDDEN,
+                                    NGX_HTTP_FSAUTH_ERR_FORBIDDEN);
+    }
+
+    if (flcf->global_key.len
+        && ngx_http_fsauth_token_equal(&flcf->global_key, &token))
+    {
+        ctx->full_access = 1;
+        ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_BYPASS;
+        return ngx_http_fsauth_grant(r, ctx, flcf, NGX_HTTP_FSAUTH_ST_GLOBAL);
+    }
+
+    if (fmcf->redis == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: unknown token and no fsauth_redis");
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_UNAUTHORIZED,
+                                    NGX_HTTP_FSAUTH_ERR_UNAUTHORIZED);
+    }
+
+    ngx_http_fsauth_token_digest(token.data, token.len, ctx->digest);
+
+    rc = ngx_http_fsauth_redis_lookup(fmcf->redis, ctx);
+
+    if (rc == NGX_AGAIN) {
+        ctx->waiting = 1;
+        r->read_event_handler = ngx_http_test_reading;
+        r->write_event_handler = ngx_http_core_run_phases;
+        return NGX_AGAIN;
+    }
+
+    return ngx_http_fsauth_decide(r, ctx, flcf);
+}
+
+
+/* the lookup has an answer (ctx->answered) or has failed (ctx->failed) */
+
+static ngx_int_t
+ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
+    ngx_http_fsauth_loc_conf_t *flcf)
+{
+    u_char                        hex[8];
+    ngx_uint_t                    mask;
+    ngx_http_fsauth_result_t     *res;
+    ngx_http_fsauth_main_conf_t  *fmcf;
+
+    if (!ctx->answered) {
+        ctx->failed = 0;
+        return ngx_http_fsauth_outage(r, ctx, flcf);
+    }
+
+    ctx->answered = 0;
+    res = &ctx->result;
+
+    if (!res->found || !res->enabled) {
+        ngx_hex_dump(hex, ctx->digest, sizeof(hex) / 2);
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: %s key %*s...",
+                      res->found ? "disabled" : "unknown",
+                      sizeof(hex), hex);
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_UNAUTHORIZED,
+                                    NGX_HTTP_FSAUTH_ERR_UNAUTHORIZED);
+    }
+
+    ctx->key_id = res->id;
+    ctx->nick.data = res->nick;
+    ctx->nick.len = res->nick_len;
+    ctx->full_access = res->fullaccess;
+
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_fsauth_module);
+
+    if (flcf->activity) {
+        ngx_http_fsauth_redis_activity(fmcf->redis, r, res->id,
+                                       flcf->activity_interval);
+    }
+
+    if (ctx->resource.len == 0 || res->fullaccess) {
+        return ngx_http_fsauth_grant(r, ctx, flcf,
+                                     NGX_HTTP_FSAUTH_ST_GRANTED);
+    }
+
+    mask = ngx_http_fsauth_method_mask(r->method);
+
+    if (mask == 0 || !res->has_grant || (res->mask & mask) == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: key %i may not %V \"%V\"",
+                      res->id, &r->method_name, &ctx->resource);
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_FORBIDDEN,
+                                    NGX_HTTP_FSAUTH_ERR_FORBIDDEN);
+    }
+
+    return ngx_http_fsauth_grant(r, ctx, flcf, NGX_HTTP_FSAUTH_ST_GRANTED);
+}
+
+
+/* Redis unreachable or too slow, and nothing usable cached */
+
+static ngx_int_t
+ngx_http_fsauth_outage(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
+    ngx_http_fsauth_loc_conf_t *flcf)
+{
+    if (flcf->failure_mode == NGX_HTTP_FSAUTH_FAIL_OPEN) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "fsauth: authentication service unavailable, "
+                      "request let through (fsauth_failure_mode open)");
+        return ngx_http_fsauth_grant(r, ctx, flcf, NGX_HTTP_FSAUTH_ST_OPEN);
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "fsauth: authentication service unavailable");
+
+    return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_UNAVAILABLE,
+                                NGX_HTTP_FSAUTH_ERR_UNAVAILABLE);
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_grant(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
+    ngx_http_fsauth_loc_conf_t *flcf, ngx_uint_t status)
+{
+    ctx->status = status;
+    ctx->decided = 1;
+
+    if (flcf->hide_credentials
+        && ngx_http_fsauth_token_hide(r, flcf->token_headers) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* NGX_OK, not NGX_DECLINED: under "satisfy any" this grants access */
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_deny(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
+    ngx_uint_t status, ngx_uint_t err)
+{
+    ngx_int_t  rc;
+
+    ctx->status = status;
+    ctx->decided = 1;
+
+    rc = ngx_http_fsauth_response_send(r, err);
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
+static ngx_http_fsauth_ctx_t *
+ngx_http_fsauth_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_fsauth_ctx_t  *ctx;
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_fsauth_ctx_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_fsauth_ctx_t));
+
+    ctx->request = r;
+
+    ctx->wait.handler = ngx_http_fsauth_wake;
+    ctx->wait.data = ctx;
+    ctx->wait.log = r->connection->log;
+
+    cln->handler = ngx_http_fsauth_cleanup;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_fsauth_module);
+
+    return ctx;
+}
+
+
+/*
+ * An internal redirect zeroes the module contexts; the context lives in
+ * a request pool cleanup, so it is found again there (as realip does) and
+ * the $fsauth_* variables survive error_page and try_files.
+ */
+
+ngx_http_fsauth_ctx_t *
+ngx_http_fsauth_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_fsauth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_fsauth_module);
+
+    if (ctx || !(r->internal || r->filter_finalize)) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_fsauth_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_fsauth_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the request is going away: nothing may point at it afterwards */
+
+static void
+ngx_http_fsauth_cleanup(void *data)
+{
+    ngx_http_fsauth_ctx_t  *ctx = data;
+
+    if (ctx->op) {
+        ngx_http_fsauth_redis_detach(ctx);
+    }
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    if (ctx->wait.posted) {
+        ngx_delete_posted_event(&ctx->wait);
+    }
+}
+
+
+/* the lookup answered, failed or timed out: resume the phase engine */
+
+static void
+ngx_http_fsauth_wake(ngx_event_t *ev)
+{
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_fsauth_ctx_t  *ctx;
+
+    ctx = ev->data;
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "fsauth: redis lookup timed out");
+
+        if (ctx->op) {
+            ngx_http_fsauth_redis_detach(ctx);
+        }
+
+        ctx->answered = 0;
+        ctx->failed = 1;
+    }
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    ctx->waiting = 0;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}

@@ -1,0 +1,703 @@
+
+/*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+#include "ngx_http_fsauth_module.h"
+
+
+static void *ngx_http_fsauth_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_fsauth_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_fsauth_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_fsauth_global_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_fsauth_global_key_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_fsauth_token_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_fsauth_resource(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_fsauth_realm(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_fsauth_activity(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_fsauth_set_global_key(ngx_conf_t *cf,
+    ngx_http_fsauth_loc_conf_t *flcf, ngx_str_t *key, ngx_str_t *source);
+static ngx_int_t ngx_http_fsauth_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_fsauth_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_fsauth_init_process(ngx_cycle_t *cycle);
+static void ngx_http_fsauth_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_enum_t  ngx_http_fsauth_preflight_modes[] = {
+    { ngx_string("pass"), NGX_HTTP_FSAUTH_PREFLIGHT_PASS },
+    { ngx_string("auth"), NGX_HTTP_FSAUTH_PREFLIGHT_AUTH },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_fsauth_failure_modes[] = {
+    { ngx_string("stale"), NGX_HTTP_FSAUTH_FAIL_STALE },
+    { ngx_string("closed"), NGX_HTTP_FSAUTH_FAIL_CLOSED },
+    { ngx_string("open"), NGX_HTTP_FSAUTH_FAIL_OPEN },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_fsauth_commands[] = {
+
+    { ngx_string("fsauth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_fsauth_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("fsauth_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_fsauth_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fsauth_global_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_fsauth_global_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fsauth_global_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_fsauth_global_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fsauth_token_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_fsauth_token_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fsauth_resource"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_fsauth_resource,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fsauth_api"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_fsauth_loc_conf_t, api),
+      NULL },
+
+    { ngx_string("fsauth_preflight"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_fsauth_loc_conf_t, preflight),
+      &ngx_http_fsauth_preflight_modes },
+
+    { ngx_string("fsauth_failure_mode"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_fsauth_loc_conf_t, failure_mode),
+      &ngx_http_fsauth_failure_modes },
+
+    { ngx_string("fsauth_activity"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_fsauth_activity,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fsauth_hide_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_fsauth_loc_conf_t, hide_credentials),
+      NULL },
+
+    { ngx_string("fsauth_realm"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_fsauth_realm,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_fsauth_module_ctx = {
+    ngx_http_fsauth_preconfiguration,      /* preconfiguration */
+    ngx_http_fsauth_init,                  /* postconfiguration */
+
+    ngx_http_fsauth_create_main_conf,      /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_fsauth_create_loc_conf,       /* create location configuration */
+    ngx_http_fsauth_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_fsauth_module = {
+    NGX_MODULE_V1,
+    &ngx_http_fsauth_module_ctx,           /* module context */
+    ngx_http_fsauth_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_fsauth_init_process,          /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_fsauth_exit_process,          /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_str_t  ngx_http_fsauth_default_headers[] = {
+    ngx_string("x-auth-token"),
+    ngx_string("token")
+};
+
+
+static void *
+ngx_http_fsauth_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_fsauth_main_conf_t  *fmcf;
+
+    fmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_fsauth_main_conf_t));
+    if (fmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     fmcf->redis = NULL;
+     *     fmcf->bodies = { { 0, NULL }, ... };
+     */
+
+    return fmcf;
+}
+
+
+static void *
+ngx_http_fsauth_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_fsauth_loc_conf_t  *flcf;
+
+    flcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_fsauth_loc_conf_t));
+    if (flcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     flcf->resource = NULL;
+     *     flcf->global_key = { 0, NULL };
+     *     flcf->realm = { 0, NULL };
+     *     flcf->www_authenticate = { 0, NULL };
+     */
+
+    flcf->enable = NGX_CONF_UNSET;
+    flcf->api = NGX_CONF_UNSET;
+    flcf->preflight = NGX_CONF_UNSET_UINT;
+    flcf->failure_mode = NGX_CONF_UNSET_UINT;
+    flcf->hide_credentials = NGX_CONF_UNSET;
+    flcf->activity = NGX_CONF_UNSET;
+    flcf->activity_interval = NGX_CONF_UNSET_MSEC;
+    flcf->token_headers = NGX_CONF_UNSET_PTR;
+
+    return flcf;
+}
+
+
+static char *
+ngx_http_fsauth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_fsauth_loc_conf_t *prev = parent;
+    ngx_http_fsauth_loc_conf_t *conf = child;
+
+    u_char      *p;
+    ngx_str_t   *h;
+    ngx_uint_t   i;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->api, prev->api, 1);
+    ngx_conf_merge_uint_value(conf->preflight, prev->preflight,
+                              NGX_HTTP_FSAUTH_PREFLIGHT_PASS);
+    ngx_conf_merge_uint_value(conf->failure_mode, prev->failure_mode,
+                              NGX_HTTP_FSAUTH_FAIL_STALE);
+    ngx_conf_merge_value(conf->hide_credentials, prev->hide_credentials, 0);
+    ngx_conf_merge_value(conf->activity, prev->activity, 1);
+    ngx_conf_merge_msec_value(conf->activity_interval,
+                              prev->activity_interval, 60000);
+
+    if (conf->token_headers == NGX_CONF_UNSET_PTR) {
+        if (prev->token_headers == NGX_CONF_UNSET_PTR) {
+            prev->token_headers = ngx_array_create(cf->pool, 2,
+                                                   sizeof(ngx_str_t));
+            if (prev->token_headers == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            for (i = 0; i < 2; i++) {
+                h = ngx_array_push(prev->token_headers);
+                if (h == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+
+                *h = ngx_http_fsauth_default_headers[i];
+            }
+        }
+
+        conf->token_headers = prev->token_headers;
+    }
+
+    if (conf->resource == NULL) {
+        conf->resource = prev->resource;
+    }
+
+    if (conf->global_key.data == NULL) {
+        conf->global_key = prev->global_key;
+    }
+
+    if (conf->realm.data == NULL) {
+        conf->realm = prev->realm;
+        conf->www_authenticate = prev->www_authenticate;
+    }
+
+    if (conf->realm.data == NULL) {
+        ngx_str_set(&conf->realm, "FacturaScripts API");
+    }
+
+    if (conf->www_authenticate.data == NULL) {
+
+        /* Token realm="<realm>", quotes and backslashes escaped */
+
+        p = ngx_pnalloc(cf->pool, sizeof("Token realm=\"\"") - 1
+                                  + 2 * conf->realm.len);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        conf->www_authenticate.data = p;
+        p = ngx_cpymem(p, "Token realm=\"", sizeof("Token realm=\"") - 1);
+
+        for (i = 0; i < conf->realm.len; i++) {
+            if (conf->realm.data[i] == '"' || conf->realm.data[i] == '\\') {
+                *p++ = '\\';
+            }
+
+            *p++ = conf->realm.data[i];
+        }
+
+        *p++ = '"';
+        conf->www_authenticate.len = p - conf->www_authenticate.data;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_fsauth_global_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_fsauth_loc_conf_t *flcf = conf;
+
+    ngx_str_t  *value, source;
+
+    if (flcf->global_key.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    ngx_str_set(&source, "value");
+
+    if (ngx_http_fsauth_set_global_key(cf, flcf, &value[1], &source)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_fsauth_global_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_fsauth_loc_conf_t *flcf = conf;
+
+    char        *rv;
+    u_char      *p, *last, buf[NGX_HTTP_FSAUTH_TOKEN_MAX + 2];
+    ssize_t      n;
+    ngx_fd_t     fd;
+    ngx_str_t   *value, key;
+
+    if (flcf->global_key.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_conf_full_name(cf->cycle, &value[1], 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(value[1].data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", value[1].data);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, sizeof(buf));
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%s\" failed", value[1].data);
+    }
+
+    if (n == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%s\" failed", value[1].data);
+        return NGX_CONF_ERROR;
+    }
+
+    /* first line, trimmed */
+
+    p = buf;
+    last = buf + n;
+
+    key.data = p;
+    while (p < last && *p != LF && *p != CR) {
+        p++;
+    }
+
+    if (p == last && n == (ssize_t) sizeof(buf)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth: key in \"%s\" is longer than %d bytes",
+                           value[1].data, NGX_HTTP_FSAUTH_TOKEN_MAX);
+        rv = NGX_CONF_ERROR;
+        goto done;
+    }
+
+    while (key.data < p && (*key.data == ' ' || *key.data == '\t')) {
+        key.data++;
+    }
+
+    while (p > key.data && (p[-1] == ' ' || p[-1] == '\t')) {
+        p--;
+    }
+
+    key.len = p - key.data;
+
+    rv = NGX_CONF_OK;
+
+    if (ngx_http_fsauth_set_global_key(cf, flcf, &key, &value[1]) != NGX_OK) {
+        rv = NGX_CONF_ERROR;
+    }
+
+done:
+
+    ngx_explicit_memzero(buf, sizeof(buf));
+
+    return rv;
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_set_global_key(ngx_conf_t *cf,
+    ngx_http_fsauth_loc_conf_t *flcf, ngx_str_t *key, ngx_str_t *source)
+{
+    if (key->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth: empty global key in \"%V\"", source);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_fsauth_token_valid(key->data, key->len) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth: invalid global key in \"%V\": it must be "
+                           "1 to %d bytes in 0x21..0x7e and not \"0\"",
+                           source, NGX_HTTP_FSAUTH_TOKEN_MAX);
+        return NGX_ERROR;
+    }
+
+    flcf->global_key.data = ngx_pnalloc(cf->pool, key->len);
+    if (flcf->global_key.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(flcf->global_key.data, key->data, key->len);
+    flcf->global_key.len = key->len;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_fsauth_token_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_fsauth_loc_conf_t *flcf = conf;
+
+    ngx_str_t   *value, *h;
+    ngx_uint_t   i, j;
+
+    if (flcf->token_headers != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    flcf->token_headers = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                           sizeof(ngx_str_t));
+    if (flcf->token_headers == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (j = 0; j < value[i].len; j++) {
+            if (value[i].data[j] <= ' ' || value[i].data[j] >= 0x7f
+                || value[i].data[j] == ':')
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid header name \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (value[i].len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty header name");
+            return NGX_CONF_ERROR;
+        }
+
+        h = ngx_array_push(flcf->token_headers);
+        if (h == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        h->len = value[i].len;
+        h->data = ngx_pnalloc(cf->pool, h->len);
+        if (h->data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_strlow(h->data, value[i].data, h->len);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_fsauth_resource(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_fsauth_loc_conf_t *flcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (flcf->resource) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    flcf->resource = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (flcf->resource == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = flcf->resource;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_fsauth_realm(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_fsauth_loc_conf_t *flcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (flcf->realm.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < value[1].len; i++) {
+        if (value[1].data[i] < 0x20 || value[1].data[i] == 0x7f) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid realm \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    flcf->realm = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_fsauth_activity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_fsauth_loc_conf_t *flcf = conf;
+
+    ngx_str_t  *value, s;
+
+    if (flcf->activity != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        flcf->activity = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        flcf->activity = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", it must be \"on\" or "
+                           "\"off\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "interval=", 9) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 9;
+        s.len = value[2].len - 9;
+
+        flcf->activity_interval = ngx_parse_time(&s, 0);
+        if (flcf->activity_interval == (ngx_msec_t) NGX_ERROR
+            || flcf->activity_interval == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid interval \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_fsauth_variables_add(cf);
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_init(ngx_conf_t *cf)
+{
+    ngx_array_t                  *a;
+    ngx_http_handler_pt          *h;
+    ngx_http_core_main_conf_t    *cmcf;
+    ngx_http_fsauth_main_conf_t  *fmcf;
+
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_fsauth_module);
+
+    if (ngx_http_fsauth_response_init(cf, fmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    /*
+     * Access handlers run in reverse order of registration, and a dynamic
+     * module registers after the static ones.  Putting fsauth first in the
+     * array makes it run last: allow/deny, auth_basic and auth_request
+     * decide before any token is looked at, and "satisfy any" can grant
+     * access without one.
+     */
+
+    a = &cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers;
+
+    h = ngx_array_push(a);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = a->elts;
+    ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_fsauth_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_fsauth_main_conf_t  *fmcf;
+
+    /* cache manager and loader processes run init_process too */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    fmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_fsauth_module);
+
+    if (fmcf == NULL || fmcf->redis == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_fsauth_redis_init_worker(cycle, fmcf->redis);
+}
+
+
+static void
+ngx_http_fsauth_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_fsauth_main_conf_t  *fmcf;
+
+    fmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_fsauth_module);
+
+    if (fmcf == NULL || fmcf->redis == NULL) {
+        return;
+    }
+
+    ngx_http_fsauth_redis_exit_worker(fmcf->redis);
+}

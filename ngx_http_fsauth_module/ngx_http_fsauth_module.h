@@ -1,0 +1,220 @@
+
+/*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+#ifndef _NGX_HTTP_FSAUTH_MODULE_H_INCLUDED_
+#define _NGX_HTTP_FSAUTH_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+#define NGX_HTTP_FSAUTH_TOKEN_MAX         99
+#define NGX_HTTP_FSAUTH_DIGEST_LEN        32
+#define NGX_HTTP_FSAUTH_HEX_LEN           64
+#define NGX_HTTP_FSAUTH_NICK_MAX          64
+#define NGX_HTTP_FSAUTH_RESOURCE_MAX      255
+#define NGX_HTTP_FSAUTH_GRANTS_MAX        896
+
+/* grant words, as bits */
+#define NGX_HTTP_FSAUTH_GET               0x01
+#define NGX_HTTP_FSAUTH_POST              0x02
+#define NGX_HTTP_FSAUTH_PUT               0x04
+#define NGX_HTTP_FSAUTH_DELETE            0x08
+
+#define NGX_HTTP_FSAUTH_PREFLIGHT_PASS    0
+#define NGX_HTTP_FSAUTH_PREFLIGHT_AUTH    1
+
+#define NGX_HTTP_FSAUTH_FAIL_STALE        0
+#define NGX_HTTP_FSAUTH_FAIL_CLOSED       1
+#define NGX_HTTP_FSAUTH_FAIL_OPEN         2
+
+
+/* $fsauth_status values; 0 means "not involved" */
+typedef enum {
+    NGX_HTTP_FSAUTH_ST_NONE = 0,
+    NGX_HTTP_FSAUTH_ST_GRANTED,
+    NGX_HTTP_FSAUTH_ST_GLOBAL,
+    NGX_HTTP_FSAUTH_ST_PREFLIGHT,
+    NGX_HTTP_FSAUTH_ST_UNAUTHORIZED,
+    NGX_HTTP_FSAUTH_ST_FORBIDDEN,
+    NGX_HTTP_FSAUTH_ST_DISABLED,
+    NGX_HTTP_FSAUTH_ST_BANNED,
+    NGX_HTTP_FSAUTH_ST_UNAVAILABLE,
+    NGX_HTTP_FSAUTH_ST_OPEN
+} ngx_http_fsauth_status_e;
+
+
+/* $fsauth_cache_status values */
+typedef enum {
+    NGX_HTTP_FSAUTH_CACHE_NONE = 0,
+    NGX_HTTP_FSAUTH_CACHE_HIT,
+    NGX_HTTP_FSAUTH_CACHE_MISS,
+    NGX_HTTP_FSAUTH_CACHE_STALE,
+    NGX_HTTP_FSAUTH_CACHE_NEGATIVE,
+    NGX_HTTP_FSAUTH_CACHE_BYPASS
+} ngx_http_fsauth_cache_status_e;
+
+
+/* error responses, pre-rendered at configuration time */
+typedef enum {
+    NGX_HTTP_FSAUTH_ERR_UNAUTHORIZED = 0,
+    NGX_HTTP_FSAUTH_ERR_FORBIDDEN,
+    NGX_HTTP_FSAUTH_ERR_DISABLED,
+    NGX_HTTP_FSAUTH_ERR_BANNED,
+    NGX_HTTP_FSAUTH_ERR_UNAVAILABLE,
+    NGX_HTTP_FSAUTH_ERR_LAST
+} ngx_http_fsauth_err_e;
+
+
+/* a key record as read from Redis; fixed size, no pointers */
+typedef struct {
+    ngx_int_t                       id;
+    size_t                          nick_len;
+    size_t                          grants_len;
+    unsigned                        enabled:1;
+    unsigned                        fullaccess:1;
+    unsigned                        incomplete:1;
+    u_char                          nick[NGX_HTTP_FSAUTH_NICK_MAX];
+
+    /* packed: length byte, mask byte, resource bytes; repeated */
+    u_char                          grants[NGX_HTTP_FSAUTH_GRANTS_MAX];
+} ngx_http_fsauth_record_t;
+
+
+/* what one request needs to know about its key */
+typedef struct {
+    ngx_int_t                       id;
+    size_t                          nick_len;
+    ngx_uint_t                      mask;
+    unsigned                        found:1;
+    unsigned                        enabled:1;
+    unsigned                        fullaccess:1;
+    unsigned                        has_grant:1;
+    u_char                          nick[NGX_HTTP_FSAUTH_NICK_MAX];
+} ngx_http_fsauth_result_t;
+
+
+typedef struct ngx_http_fsauth_peer_s  ngx_http_fsauth_peer_t;
+typedef struct ngx_http_fsauth_op_s    ngx_http_fsauth_op_t;
+
+
+typedef struct {
+    ngx_str_t                       addr_text;
+    ngx_str_t                       host;         /* IP text or unix path */
+    in_port_t                       port;         /* 0: unix socket */
+    ngx_uint_t                      db;
+    ngx_str_t                       password;
+    ngx_str_t                       prefix;
+    ngx_msec_t                      connect_timeout;
+    ngx_msec_t                      timeout;
+    ngx_http_fsauth_peer_t         *peer;         /* per worker */
+} ngx_http_fsauth_redis_conf_t;
+
+
+typedef struct {
+    ngx_http_fsauth_redis_conf_t   *redis;
+    ngx_str_t                       bodies[NGX_HTTP_FSAUTH_ERR_LAST];
+} ngx_http_fsauth_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                      enable;
+    ngx_flag_t                      api;
+    ngx_uint_t                      preflight;
+    ngx_uint_t                      failure_mode;
+    ngx_flag_t                      hide_credentials;
+    ngx_flag_t                      activity;
+    ngx_msec_t                      activity_interval;
+    ngx_array_t                    *token_headers;   /* ngx_str_t */
+    ngx_http_complex_value_t       *resource;
+    ngx_str_t                       global_key;
+    ngx_str_t                       realm;
+    ngx_str_t                       www_authenticate;
+} ngx_http_fsauth_loc_conf_t;
+
+
+typedef struct {
+    ngx_http_request_t             *request;
+    ngx_str_t                       resource;
+    ngx_str_t                       nick;
+    ngx_int_t                       key_id;
+
+    ngx_uint_t                      status;
+    ngx_uint_t                      cache_status;
+    ngx_int_t                       rc;
+
+    u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
+    ngx_http_fsauth_result_t        result;
+
+    /* pending Redis lookup */
+    ngx_http_fsauth_op_t           *op;
+    ngx_queue_t                     link;
+    ngx_event_t                     wait;
+
+    unsigned                        full_access:1;
+    unsigned                        decided:1;
+    unsigned                        waiting:1;
+    unsigned                        answered:1;
+    unsigned                        failed:1;
+} ngx_http_fsauth_ctx_t;
+
+
+/* ngx_http_fsauth_module.c */
+extern ngx_module_t  ngx_http_fsauth_module;
+
+/* ngx_http_fsauth_handler.c */
+ngx_int_t ngx_http_fsauth_handler(ngx_http_request_t *r);
+ngx_http_fsauth_ctx_t *ngx_http_fsauth_get_ctx(ngx_http_request_t *r);
+
+/* ngx_http_fsauth_token.c */
+ngx_int_t ngx_http_fsauth_token_find(ngx_http_request_t *r,
+    ngx_array_t *names, ngx_str_t *token);
+ngx_int_t ngx_http_fsauth_token_valid(u_char *p, size_t len);
+ngx_uint_t ngx_http_fsauth_token_equal(ngx_str_t *secret, ngx_str_t *token);
+void ngx_http_fsauth_token_digest(u_char *p, size_t len, u_char *digest);
+ngx_int_t ngx_http_fsauth_token_hide(ngx_http_request_t *r, ngx_array_t *names);
+
+/* ngx_http_fsauth_resource.c */
+ngx_int_t ngx_http_fsauth_resource_parse(u_char *p, size_t len,
+    ngx_str_t *resource);
+ngx_uint_t ngx_http_fsauth_method_mask(ngx_uint_t method);
+
+/* ngx_http_fsauth_record.c */
+ngx_uint_t ngx_http_fsauth_grant_parse(u_char *p, size_t len);
+void ngx_http_fsauth_record_init(ngx_http_fsauth_record_t *rec);
+ngx_int_t ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec,
+    u_char *name, size_t name_len, u_char *value, size_t value_len);
+void ngx_http_fsauth_record_extract(ngx_http_fsauth_record_t *rec,
+    ngx_str_t *resource, ngx_http_fsauth_result_t *res);
+
+/* ngx_http_fsauth_response.c */
+ngx_int_t ngx_http_fsauth_response_init(ngx_conf_t *cf,
+    ngx_http_fsauth_main_conf_t *fmcf);
+ngx_int_t ngx_http_fsauth_response_send(ngx_http_request_t *r,
+    ngx_uint_t err);
+
+/* ngx_http_fsauth_variables.c */
+ngx_int_t ngx_http_fsauth_variables_add(ngx_conf_t *cf);
+
+/* ngx_http_fsauth_redis.c */
+char *ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
+    ngx_http_fsauth_redis_conf_t *rcf);
+void ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf);
+ngx_int_t ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
+    ngx_http_fsauth_ctx_t *ctx);
+void ngx_http_fsauth_redis_detach(ngx_http_fsauth_ctx_t *ctx);
+ngx_int_t ngx_http_fsauth_redis_api_enabled(
+    ngx_http_fsauth_redis_conf_t *rcf);
+void ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
+    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval);
+
+
+#endif /* _NGX_HTTP_FSAUTH_MODULE_H_INCLUDED_ */

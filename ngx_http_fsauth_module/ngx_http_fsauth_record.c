@@ -1,0 +1,293 @@
+
+/*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+#include "ngx_http_fsauth_module.h"
+#include "ngx_http_fsauth_redis.h"
+
+
+#define NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX  8192
+#define NGX_HTTP_FSAUTH_REPLY_STRING_MAX    65536
+
+
+/*
+ * A grant is a comma list of "get", "post", "put", "delete".  Spaces and
+ * tabs around words are ignored, and so are empty items and unknown words
+ * (fsauthctl never writes them; a hand edit must not break the key).
+ */
+
+ngx_uint_t
+ngx_http_fsauth_grant_parse(u_char *p, size_t len)
+{
+    u_char      *last, *w, *e;
+    size_t       n;
+    ngx_uint_t   mask;
+
+    last = p + len;
+    mask = 0;
+
+    while (p < last) {
+
+        e = ngx_strlchr(p, last, ',');
+        if (e == NULL) {
+            e = last;
+        }
+
+        w = p;
+        p = e + 1;
+
+        while (w < e && (*w == ' ' || *w == '\t')) {
+            w++;
+        }
+
+        while (e > w && (e[-1] == ' ' || e[-1] == '\t')) {
+            e--;
+        }
+
+        n = e - w;
+
+        if (n == 3 && ngx_strncmp(w, "get", 3) == 0) {
+            mask |= NGX_HTTP_FSAUTH_GET;
+
+        } else if (n == 4 && ngx_strncmp(w, "post", 4) == 0) {
+            mask |= NGX_HTTP_FSAUTH_POST;
+
+        } else if (n == 3 && ngx_strncmp(w, "put", 3) == 0) {
+            mask |= NGX_HTTP_FSAUTH_PUT;
+
+        } else if (n == 6 && ngx_strncmp(w, "delete", 6) == 0) {
+            mask |= NGX_HTTP_FSAUTH_DELETE;
+        }
+    }
+
+    return mask;
+}
+
+
+void
+ngx_http_fsauth_record_init(ngx_http_fsauth_record_t *rec)
+{
+    rec->id = 0;
+    rec->nick_len = 0;
+    rec->grants_len = 0;
+    rec->enabled = 0;
+    rec->fullaccess = 0;
+    rec->incomplete = 0;
+}
+
+
+/*
+ * Applies one hash field of <prefix>key:<digest>.  Returns NGX_ERROR for
+ * an "id" that is not a positive integer; unknown fields are ignored.
+ */
+
+ngx_int_t
+ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
+    size_t name_len, u_char *value, size_t value_len)
+{
+    u_char  *g;
+    size_t   need;
+
+    switch (name_len) {
+
+    case 2:
+        if (ngx_strncmp(name, "id", 2) == 0) {
+            rec->id = ngx_atoi(value, value_len);
+            if (rec->id <= 0) {
+                rec->id = 0;
+                return NGX_ERROR;
+            }
+        }
+
+        return NGX_OK;
+
+    case 4:
+        if (ngx_strncmp(name, "nick", 4) == 0) {
+            rec->nick_len = ngx_min(value_len, NGX_HTTP_FSAUTH_NICK_MAX);
+            ngx_memcpy(rec->nick, value, rec->nick_len);
+        }
+
+        return NGX_OK;
+
+    case 7:
+        if (ngx_strncmp(name, "enabled", 7) == 0) {
+            rec->enabled = (value_len == 1 && value[0] == '1');
+        }
+
+        return NGX_OK;
+
+    case 10:
+        if (ngx_strncmp(name, "fullaccess", 10) == 0) {
+            rec->fullaccess = (value_len == 1 && value[0] == '1');
+            return NGX_OK;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    if (name_len < 4 || ngx_strncmp(name, "res:", 4) != 0) {
+        return NGX_OK;
+    }
+
+    name += 4;
+    name_len -= 4;
+
+    if (name_len == 0) {
+        return NGX_OK;
+    }
+
+    need = 2 + name_len;
+
+    if (name_len > NGX_HTTP_FSAUTH_RESOURCE_MAX
+        || rec->grants_len + need > NGX_HTTP_FSAUTH_GRANTS_MAX)
+    {
+        rec->incomplete = 1;
+        return NGX_OK;
+    }
+
+    g = rec->grants + rec->grants_len;
+    g[0] = (u_char) name_len;
+    g[1] = (u_char) ngx_http_fsauth_grant_parse(value, value_len);
+    ngx_memcpy(&g[2], name, name_len);
+
+    rec->grants_len += need;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_fsauth_record_extract(ngx_http_fsauth_record_t *rec,
+    ngx_str_t *resource, ngx_http_fsauth_result_t *res)
+{
+    u_char  *g, *last;
+
+    res->found = 1;
+    res->id = rec->id;
+    res->enabled = rec->enabled;
+    res->fullaccess = rec->fullaccess;
+    res->nick_len = rec->nick_len;
+    ngx_memcpy(res->nick, rec->nick, rec->nick_len);
+
+    res->has_grant = 0;
+    res->mask = 0;
+
+    g = rec->grants;
+    last = g + rec->grants_len;
+
+    while (g < last) {
+        if (g[0] == resource->len
+            && ngx_memcmp(&g[2], resource->data, resource->len) == 0)
+        {
+            res->has_grant = 1;
+            res->mask = g[1];
+            return;
+        }
+
+        g += 2 + g[0];
+    }
+}
+
+
+/*
+ * Converts an HGETALL reply.  NGX_OK: a usable record; NGX_DECLINED: no
+ * such key (empty hash) or a record without a valid id; NGX_ERROR: a
+ * reply of the wrong shape, which is treated like an outage.
+ */
+
+ngx_int_t
+ngx_http_fsauth_record_from_reply(redisReply *reply,
+    ngx_http_fsauth_record_t *rec, const char **err)
+{
+    size_t       i;
+    redisReply  *k, *v;
+
+    ngx_http_fsauth_record_init(rec);
+
+    if (reply == NULL) {
+        *err = "no reply";
+        return NGX_ERROR;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        *err = "error reply";
+        return NGX_ERROR;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements % 2
+        || reply->elements > NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX)
+    {
+        *err = "unexpected reply";
+        return NGX_ERROR;
+    }
+
+    if (reply->elements == 0) {
+        *err = NULL;
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        k = reply->element[i];
+
+        if (k == NULL || k->type != REDIS_REPLY_STRING
+            || k->len > NGX_HTTP_FSAUTH_REPLY_STRING_MAX)
+        {
+            *err = "unexpected reply element";
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < reply->elements; i += 2) {
+        k = reply->element[i];
+        v = reply->element[i + 1];
+
+        if (ngx_http_fsauth_record_field(rec, (u_char *) k->str, k->len,
+                                         (u_char *) v->str, v->len)
+            != NGX_OK)
+        {
+            *err = "invalid id";
+            return NGX_DECLINED;
+        }
+    }
+
+    if (rec->id == 0) {
+        *err = "no id";
+        return NGX_DECLINED;
+    }
+
+    *err = NULL;
+    return NGX_OK;
+}
+
+
+/* the grant of one resource, read from the reply itself */
+
+ngx_int_t
+ngx_http_fsauth_record_reply_grant(redisReply *reply, ngx_str_t *resource,
+    ngx_uint_t *mask)
+{
+    size_t       i;
+    redisReply  *k, *v;
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        k = reply->element[i];
+        v = reply->element[i + 1];
+
+        if (k->len == resource->len + 4
+            && ngx_strncmp(k->str, "res:", 4) == 0
+            && ngx_memcmp(k->str + 4, resource->data, resource->len) == 0)
+        {
+            *mask = ngx_http_fsauth_grant_parse((u_char *) v->str, v->len);
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}

@@ -1,0 +1,74 @@
+
+/*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+#ifndef _NGX_HTTP_FSAUTH_REDIS_H_INCLUDED_
+#define _NGX_HTTP_FSAUTH_REDIS_H_INCLUDED_
+
+
+#include "ngx_http_fsauth_module.h"
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+
+#define NGX_HTTP_FSAUTH_REDIS_DOWN        0
+#define NGX_HTTP_FSAUTH_REDIS_CONNECTING  1
+#define NGX_HTTP_FSAUTH_REDIS_READY       2
+
+#define NGX_HTTP_FSAUTH_ACTIVITY_SLOTS    1024
+
+
+typedef struct {
+    ngx_int_t                       id;
+    ngx_msec_t                      last;
+} ngx_http_fsauth_activity_t;
+
+
+struct ngx_http_fsauth_peer_s {
+    redisAsyncContext              *ac;
+    ngx_http_fsauth_redis_conf_t   *conf;
+    ngx_log_t                      *log;
+
+    ngx_uint_t                      state;
+    ngx_uint_t                      failures;
+    ngx_uint_t                      inflight;
+    ngx_int_t                       api_enabled;     /* -1: not known yet */
+
+    ngx_event_t                     retry;           /* backoff */
+    ngx_event_t                     deadline;        /* connect + handshake */
+    ngx_event_t                     poll;            /* kill switch */
+
+    ngx_rbtree_t                    ops;             /* pending lookups */
+    ngx_rbtree_node_t               sentinel;
+
+    ngx_http_fsauth_activity_t     *activity;
+
+    unsigned                        exiting:1;
+    unsigned                        down_logged:1;
+};
+
+
+struct ngx_http_fsauth_op_s {
+    ngx_rbtree_node_t               node;            /* key: digest bytes */
+    u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
+    ngx_queue_t                     waiters;         /* ctx->link */
+    ngx_http_fsauth_peer_t         *peer;
+    ngx_msec_t                      sent;
+    unsigned                        in_tree:1;
+};
+
+
+ngx_int_t ngx_http_fsauth_adapter_attach(redisAsyncContext *ac,
+    ngx_log_t *log);
+
+ngx_int_t ngx_http_fsauth_record_from_reply(redisReply *reply,
+    ngx_http_fsauth_record_t *rec, const char **err);
+ngx_int_t ngx_http_fsauth_record_reply_grant(redisReply *reply,
+    ngx_str_t *resource, ngx_uint_t *mask);
+
+
+#endif /* _NGX_HTTP_FSAUTH_REDIS_H_INCLUDED_ */

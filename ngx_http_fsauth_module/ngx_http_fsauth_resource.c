@@ -1,0 +1,165 @@
+
+/*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+#include "ngx_http_fsauth_module.h"
+
+
+static ngx_uint_t ngx_http_fsauth_resource_dots(u_char *p, u_char *last);
+
+
+/*
+ * The resource is the segment after "/api/<version>/" in the raw path, as
+ * FacturaScripts reads it: not decoded, case kept.  Anything that nginx,
+ * an intermediate proxy or PHP could split differently is refused
+ * (NGX_DECLINED) instead of guessed: bytes PHP's FILTER_SANITIZE_URL
+ * deletes, "\", "#", encoded "/", "\" or NUL, dot segments (also encoded)
+ * and empty segments ("//").
+ */
+
+ngx_int_t
+ngx_http_fsauth_resource_parse(u_char *p, size_t len, ngx_str_t *resource)
+{
+    u_char      *last, *seg, *end;
+    ngx_uint_t   n, api;
+    u_char       c;
+
+    last = p + len;
+
+    ngx_str_null(resource);
+
+    if (len == 0 || *p != '/') {
+        return NGX_DECLINED;
+    }
+
+    for (seg = p; seg < last; seg++) {
+        c = *seg;
+
+        if (c <= 0x20 || c >= 0x7f || c == '\\' || c == '#') {
+            return NGX_DECLINED;
+        }
+
+        if (c == '%') {
+            if (last - seg < 3) {
+                return NGX_DECLINED;
+            }
+
+            c = seg[1];
+
+            if (c == '0' && seg[2] == '0') {
+                return NGX_DECLINED;
+            }
+
+            if ((c == '2' && (seg[2] == 'f' || seg[2] == 'F'))
+                || (c == '5' && (seg[2] == 'c' || seg[2] == 'C')))
+            {
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    /* walk the segments: seg points after a "/" */
+
+    n = 0;
+    api = 0;
+
+    for (seg = p + 1; /* void */; seg = end + 1) {
+
+        end = ngx_strlchr(seg, last, '/');
+        if (end == NULL) {
+            end = last;
+        }
+
+        if (end == seg && end != last) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_http_fsauth_resource_dots(seg, end)) {
+            return NGX_DECLINED;
+        }
+
+        if (api == 0) {
+            if (end - seg == 3 && ngx_strncmp(seg, "api", 3) == 0) {
+                api = 1;
+                n = 0;
+            }
+
+        } else {
+            n++;
+
+            if (n == 2 && resource->data == NULL) {
+                resource->data = seg;
+                resource->len = end - seg;
+            }
+        }
+
+        if (end == last) {
+            break;
+        }
+    }
+
+    if (resource->data == NULL) {
+        resource->data = p;
+        resource->len = 0;
+    }
+
+    return NGX_OK;
+}
+
+
+/* is the segment "." or "..", with each dot possibly written "%2e"? */
+
+static ngx_uint_t
+ngx_http_fsauth_resource_dots(u_char *p, u_char *last)
+{
+    ngx_uint_t  dots;
+
+    dots = 0;
+
+    while (p < last) {
+        if (*p == '.') {
+            p++;
+
+        } else if (last - p >= 3 && p[0] == '%' && p[1] == '2'
+                   && (p[2] == 'e' || p[2] == 'E'))
+        {
+            p += 3;
+
+        } else {
+            return 0;
+        }
+
+        if (++dots > 2) {
+            return 0;
+        }
+    }
+
+    return dots > 0;
+}
+
+
+ngx_uint_t
+ngx_http_fsauth_method_mask(ngx_uint_t method)
+{
+    switch (method) {
+
+    case NGX_HTTP_GET:
+        return NGX_HTTP_FSAUTH_GET;
+
+    case NGX_HTTP_POST:
+        return NGX_HTTP_FSAUTH_POST;
+
+    case NGX_HTTP_PUT:
+    case NGX_HTTP_PATCH:
+        return NGX_HTTP_FSAUTH_PUT;
+
+    case NGX_HTTP_DELETE:
+        return NGX_HTTP_FSAUTH_DELETE;
+
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,217 @@
+
+/*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/* the low-level SHA-256 calls are the cheapest; OpenSSL 3 deprecates them */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
+#include "ngx_http_fsauth_module.h"
+
+#include <openssl/sha.h>
+
+
+#define NGX_HTTP_FSAUTH_HEADERS_MAX  8
+
+
+/*
+ * Finds the token: the first configured header name that is present wins,
+ * even with an empty value.  Returns NGX_OK with the value, NGX_DECLINED
+ * when no configured header is present, NGX_BUSY when the winning header
+ * was sent more than once.
+ */
+
+ngx_int_t
+ngx_http_fsauth_token_find(ngx_http_request_t *r, ngx_array_t *names,
+    ngx_str_t *token)
+{
+    ngx_str_t        *name;
+    ngx_uint_t        i, j, n, best, count;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    name = names->elts;
+    n = names->nelts;
+
+    best = n;
+    count = 0;
+    found = NULL;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        for (j = 0; j < best; j++) {
+            if (h[i].key.len == name[j].len
+                && ngx_strncasecmp(h[i].key.data, name[j].data, name[j].len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (j < best) {
+            best = j;
+            found = &h[i];
+            count = 1;
+
+        } else if (j == best && best < n) {
+            count++;
+        }
+    }
+
+    if (found == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (count > 1) {
+        return NGX_BUSY;
+    }
+
+    *token = found->value;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A token is 1 to 99 bytes in 0x21..0x7e (the api_keys column is
+ * varchar(99)) and not "0", which PHP's empty() treats as no token.
+ */
+
+ngx_int_t
+ngx_http_fsauth_token_valid(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > NGX_HTTP_FSAUTH_TOKEN_MAX) {
+        return NGX_DECLINED;
+    }
+
+    if (len == 1 && p[0] == '0') {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < 0x21 || p[i] > 0x7e) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Constant-time comparison: the time depends on the secret's length only,
+ * never on where the first difference is.
+ */
+
+ngx_uint_t
+ngx_http_fsauth_token_equal(ngx_str_t *secret, ngx_str_t *token)
+{
+    size_t     i;
+    u_char     c;
+    ngx_uint_t diff;
+
+    diff = secret->len ^ token->len;
+
+    for (i = 0; i < secret->len; i++) {
+        c = (i < token->len) ? token->data[i] : 0;
+        diff |= secret->data[i] ^ c;
+    }
+
+    return diff == 0;
+}
+
+
+void
+ngx_http_fsauth_token_digest(u_char *p, size_t len, u_char *digest)
+{
+    SHA256_CTX  sha;
+
+    SHA256_Init(&sha);
+    SHA256_Update(&sha, p, len);
+    SHA256_Final(digest, &sha);
+
+    ngx_explicit_memzero(&sha, sizeof(SHA256_CTX));
+}
+
+
+/*
+ * Removes every configured token header before the request goes upstream.
+ * The kept headers are copied into a fresh list: the old elements stay
+ * where they are, so pointers such as r->headers_in.host remain valid.
+ */
+
+ngx_int_t
+ngx_http_fsauth_token_hide(ngx_http_request_t *r, ngx_array_t *names)
+{
+    ngx_str_t        *name;
+    ngx_uint_t        i, j;
+    ngx_list_t        old;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *e;
+
+    old = r->headers_in.headers;
+    name = names->elts;
+
+    if (ngx_list_init(&r->headers_in.headers, r->pool, old.nalloc,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &old.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = (ngx_uint_t) -1;
+            continue;
+        }
+
+        for (j = 0; j < names->nelts; j++) {
+            if (h[i].key.len == name[j].len
+                && ngx_strncasecmp(h[i].key.data, name[j].data, name[j].len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (j < names->nelts) {
+            continue;
+        }
+
+        e = ngx_list_push(&r->headers_in.headers);
+        if (e == NULL) {
+            return NGX_ERROR;
+        }
+
+        *e = h[i];
+    }
+
+    return NGX_OK;
+}
