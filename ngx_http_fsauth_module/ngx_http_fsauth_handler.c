@@ -197,6 +197,17 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ctx->answered = 0;
     res = &ctx->result;
 
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_fsauth_module);
+
+    /* the kill switch may have been read while this lookup was queued */
+
+    if (ngx_http_fsauth_redis_api_enabled(fmcf->redis) == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: API disabled");
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_DISABLED,
+                                    NGX_HTTP_FSAUTH_ERR_DISABLED);
+    }
+
     if (!res->found || !res->enabled) {
         ngx_hex_dump(hex, ctx->digest, sizeof(hex) / 2);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -211,8 +222,6 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ctx->nick.data = res->nick;
     ctx->nick.len = res->nick_len;
     ctx->full_access = res->fullaccess;
-
-    fmcf = ngx_http_get_module_main_conf(r, ngx_http_fsauth_module);
 
     if (flcf->activity) {
         ngx_http_fsauth_redis_activity(fmcf->redis, r, res->id,

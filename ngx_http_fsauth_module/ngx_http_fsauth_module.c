@@ -24,8 +24,11 @@ static char *ngx_http_fsauth_realm(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_fsauth_activity(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_fsauth_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_fsauth_set_global_key(ngx_conf_t *cf,
-    ngx_http_fsauth_loc_conf_t *flcf, ngx_str_t *key, ngx_str_t *source);
+    ngx_http_fsauth_loc_conf_t *flcf, ngx_str_t *key, ngx_str_t *name,
+    ngx_str_t *file);
 static ngx_int_t ngx_http_fsauth_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_fsauth_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_fsauth_init_process(ngx_cycle_t *cycle);
@@ -100,14 +103,14 @@ static ngx_command_t  ngx_http_fsauth_commands[] = {
 
     { ngx_string("fsauth_preflight"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_fsauth_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_fsauth_loc_conf_t, preflight),
       &ngx_http_fsauth_preflight_modes },
 
     { ngx_string("fsauth_failure_mode"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_fsauth_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_fsauth_loc_conf_t, failure_mode),
       &ngx_http_fsauth_failure_modes },
@@ -320,16 +323,16 @@ ngx_http_fsauth_global_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_fsauth_loc_conf_t *flcf = conf;
 
-    ngx_str_t  *value, source;
+    ngx_str_t  *value;
 
     if (flcf->global_key.data) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
-    ngx_str_set(&source, "value");
 
-    if (ngx_http_fsauth_set_global_key(cf, flcf, &value[1], &source)
+    if (ngx_http_fsauth_set_global_key(cf, flcf, &value[1], &cmd->name,
+                                       NULL)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -364,7 +367,8 @@ ngx_http_fsauth_global_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     fd = ngx_open_file(value[1].data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%s\" failed", value[1].data);
+                           "%V: " ngx_open_file_n " \"%s\" failed",
+                           &cmd->name, value[1].data);
         return NGX_CONF_ERROR;
     }
 
@@ -377,7 +381,8 @@ ngx_http_fsauth_global_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (n == -1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_fd_n " \"%s\" failed", value[1].data);
+                           "%V: " ngx_read_fd_n " \"%s\" failed",
+                           &cmd->name, value[1].data);
         return NGX_CONF_ERROR;
     }
 
@@ -393,8 +398,9 @@ ngx_http_fsauth_global_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (p == last && n == (ssize_t) sizeof(buf)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "fsauth: key in \"%s\" is longer than %d bytes",
-                           value[1].data, NGX_HTTP_FSAUTH_TOKEN_MAX);
+                           "%V: key in \"%s\" is longer than %d bytes",
+                           &cmd->name, value[1].data,
+                           NGX_HTTP_FSAUTH_TOKEN_MAX);
         rv = NGX_CONF_ERROR;
         goto done;
     }
@@ -411,7 +417,9 @@ ngx_http_fsauth_global_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     rv = NGX_CONF_OK;
 
-    if (ngx_http_fsauth_set_global_key(cf, flcf, &key, &value[1]) != NGX_OK) {
+    if (ngx_http_fsauth_set_global_key(cf, flcf, &key, &cmd->name, &value[1])
+        != NGX_OK)
+    {
         rv = NGX_CONF_ERROR;
     }
 
@@ -425,19 +433,29 @@ done:
 
 static ngx_int_t
 ngx_http_fsauth_set_global_key(ngx_conf_t *cf,
-    ngx_http_fsauth_loc_conf_t *flcf, ngx_str_t *key, ngx_str_t *source)
+    ngx_http_fsauth_loc_conf_t *flcf, ngx_str_t *key, ngx_str_t *name,
+    ngx_str_t *file)
 {
+    ngx_str_t  where;
+
+    /* the key itself is never echoed */
+
+    where.len = 0;
+    where.data = (u_char *) "";
+
     if (key->len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "fsauth: empty global key in \"%V\"", source);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V: empty key%s%V%s",
+                           name, file ? " in \"" : "",
+                           file ? file : &where, file ? "\"" : "");
         return NGX_ERROR;
     }
 
     if (ngx_http_fsauth_token_valid(key->data, key->len) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "fsauth: invalid global key in \"%V\": it must be "
-                           "1 to %d bytes in 0x21..0x7e and not \"0\"",
-                           source, NGX_HTTP_FSAUTH_TOKEN_MAX);
+                           "%V: invalid key%s%V%s, it must be 1 to %d bytes "
+                           "in 0x21..0x7e and not \"0\"", name,
+                           file ? " in \"" : "", file ? file : &where,
+                           file ? "\"" : "", NGX_HTTP_FSAUTH_TOKEN_MAX);
         return NGX_ERROR;
     }
 
@@ -480,13 +498,15 @@ ngx_http_fsauth_token_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 || value[i].data[j] == ':')
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid header name \"%V\"", &value[i]);
+                                   "fsauth_token_header: invalid header "
+                                   "name \"%V\"", &value[i]);
                 return NGX_CONF_ERROR;
             }
         }
 
         if (value[i].len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty header name");
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "fsauth_token_header: empty header name");
             return NGX_CONF_ERROR;
         }
 
@@ -558,7 +578,8 @@ ngx_http_fsauth_realm(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 0; i < value[1].len; i++) {
         if (value[1].data[i] < 0x20 || value[1].data[i] == 0x7f) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid realm \"%V\"", &value[1]);
+                               "fsauth_realm: invalid realm \"%V\"",
+                               &value[1]);
             return NGX_CONF_ERROR;
         }
     }
@@ -566,6 +587,48 @@ ngx_http_fsauth_realm(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     flcf->realm = value[1];
 
     return NGX_CONF_OK;
+}
+
+
+/* ngx_conf_set_enum_slot(), with a message that names the directive */
+
+static char *
+ngx_http_fsauth_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t        *value;
+    ngx_uint_t       *np;
+    ngx_conf_enum_t  *e;
+
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (e = cmd->post; e->name.len; e++) {
+        if (e->name.len == value[1].len
+            && ngx_strcmp(e->name.data, value[1].data) == 0)
+        {
+            *np = e->value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    e = cmd->post;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must "
+                       "be \"%V\"%s\"%V\"%s%s%V%s", &value[1], &cmd->name,
+                       &e[0].name, e[2].name.len ? ", " : " or ",
+                       &e[1].name, e[2].name.len ? " or " : "",
+                       e[2].name.len ? "\"" : "", &e[2].name,
+                       e[2].name.len ? "\"" : "");
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -590,15 +653,16 @@ ngx_http_fsauth_activity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\", it must be \"on\" or "
-                           "\"off\"", &value[1]);
+                           "invalid value \"%V\" in fsauth_activity, it "
+                           "must be \"on\" or \"off\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
     if (cf->args->nelts == 3) {
         if (ngx_strncmp(value[2].data, "interval=", 9) != 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
+                               "invalid parameter \"%V\" of "
+                               "fsauth_activity", &value[2]);
             return NGX_CONF_ERROR;
         }
 
@@ -610,7 +674,8 @@ ngx_http_fsauth_activity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             || flcf->activity_interval == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid interval \"%V\"", &value[2]);
+                               "invalid interval \"%V\" in "
+                               "fsauth_activity", &value[2]);
             return NGX_CONF_ERROR;
         }
     }

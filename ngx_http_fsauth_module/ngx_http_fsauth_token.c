@@ -54,7 +54,7 @@ ngx_http_fsauth_token_find(ngx_http_request_t *r, ngx_array_t *names,
             i = 0;
         }
 
-        for (j = 0; j < best; j++) {
+        for (j = 0; j < n; j++) {
             if (h[i].key.len == name[j].len
                 && ngx_strncasecmp(h[i].key.data, name[j].data, name[j].len)
                    == 0)
@@ -68,7 +68,7 @@ ngx_http_fsauth_token_find(ngx_http_request_t *r, ngx_array_t *names,
             found = &h[i];
             count = 1;
 
-        } else if (j == best && best < n) {
+        } else if (j == best && j < n) {
             count++;
         }
     }
