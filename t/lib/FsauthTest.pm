@@ -30,7 +30,7 @@ sub redis_at {
     my $out = <$fh>;
     close $fh;
     $out = '' unless defined $out;
-    chomp $out;
+    $out =~ s/\n\z//;
     return $out;
 }
 
