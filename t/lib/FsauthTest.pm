@@ -173,9 +173,10 @@ sub background_requests {
             sleep $o{delay} if $o{delay};
             open my $out, '>>', $o{file} or exit 1;
             for (1 .. ($o{count} // 1)) {
-                my ($st, undef, undef, $t) =
+                my ($st, $head, undef, $t) =
                     http_raw($o{port}, $o{request}, $o{timeout});
-                printf $out "%s %.3f\n", $st, $t;
+                my ($pid) = $head =~ /^X-Pid: (\d+)/mi;
+                printf $out "%s %.3f %s\n", $st, $t, $pid // '-';
             }
             close $out;
             POSIX::_exit(0);

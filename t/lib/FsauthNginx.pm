@@ -1,0 +1,115 @@
+package FsauthNginx;
+
+# Starts a real nginx with the module for the plain Test::More files that
+# need what a Test::Nginx block cannot express: concurrent clients, a
+# Redis restart under a running nginx, timing.  Same environment as the
+# Test::Nginx files: TEST_NGINX_BINARY and TEST_NGINX_LOAD_MODULES.
+
+use strict;
+use warnings;
+
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use Time::HiRes qw(sleep time);
+use FsauthTest qw(free_port write_file);
+
+sub start {
+    my ($class, %o) = @_;
+
+    my $dir = tempdir(CLEANUP => 1);
+    mkdir "$dir/$_" for qw(conf logs html);
+    my $port = free_port();
+    my $binary = $ENV{TEST_NGINX_BINARY} || 'nginx';
+    my $modules = join '', map { "load_module $_;\n" }
+                           split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
+    my $workers = $o{workers} // 1;
+    my $level = $o{log_level} // 'info';
+
+    (my $http = $o{http} // '') =~ s/\$PORT\b/$port/g;
+    (my $server = $o{server} // '') =~ s/\$PORT\b/$port/g;
+
+    write_file("$dir/conf/nginx.conf", <<"_EOC_");
+$modules
+worker_processes $workers;
+daemon on;
+master_process on;
+error_log $dir/logs/error.log $level;
+pid $dir/logs/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+$http
+    server {
+        listen 127.0.0.1:$port;
+        location /backend/ { return 200 "ok\\n"; }
+$server
+    }
+}
+_EOC_
+
+    my $self = bless { dir => $dir, port => $port, binary => $binary },
+                     $class;
+
+    system($binary, '-p', "$dir/", '-c', "$dir/conf/nginx.conf",
+           '-e', "$dir/logs/error.log") == 0
+        or die "nginx did not start:\n" . $self->error_log;
+
+    for (1 .. 200) {
+        last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+        sleep 0.02;
+    }
+
+    # let every worker finish its first Redis handshake
+    sleep($o{settle} // 0.2);
+
+    return $self;
+}
+
+sub port { $_[0]{port} }
+
+sub pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/logs/nginx.pid" or return;
+    my $pid = <$fh>;
+    chomp $pid;
+    return $pid;
+}
+
+sub worker_pids {
+    my ($self) = @_;
+    my $master = $self->pid or return ();
+    my @pids = grep { length } split /\s+/, `pgrep -P $master`;
+    return @pids;
+}
+
+sub error_log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/logs/error.log" or return '';
+    local $/;
+    return <$fh>;
+}
+
+sub stop {
+    my ($self) = @_;
+    my $pid = $self->pid or return;
+    kill 'QUIT', $pid;
+    for (1 .. 250) {
+        last unless kill 0, $pid;
+        sleep 0.02;
+    }
+    kill 'KILL', $pid if kill 0, $pid;
+    delete $self->{dir_pid};
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    my $pid = $self->pid;
+    kill 'KILL', $pid if $pid && kill 0, $pid;
+}
+
+1;
