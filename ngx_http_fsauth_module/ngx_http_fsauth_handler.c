@@ -116,6 +116,19 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
         return NGX_OK;
     }
 
+    /* before the token, so that a banned address is refused even with a
+     * valid key, as the backend does */
+
+    if (fmcf->cache && flcf->ban_threshold
+        && ngx_http_fsauth_ban_check(fmcf->cache, r, flcf->ban_threshold,
+                                     flcf->ban_window))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: client address banned");
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_BANNED,
+                                    NGX_HTTP_FSAUTH_ERR_BANNED);
+    }
+
     switch (ngx_http_fsauth_token_find(r, flcf->token_headers, &token)) {
 
     case NGX_OK:
@@ -165,6 +178,33 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     ngx_http_fsauth_token_digest(token.data, token.len, ctx->digest);
 
+    ngx_memzero(&ctx->result, sizeof(ngx_http_fsauth_result_t));
+    ctx->has_stale = 0;
+
+    if (fmcf->cache) {
+        switch (ngx_http_fsauth_cache_lookup(fmcf->cache, ctx->digest,
+                                             &ctx->resource, &ctx->result))
+        {
+        case NGX_HTTP_FSAUTH_CACHE_HIT:
+            ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_HIT;
+            ctx->answered = 1;
+            return ngx_http_fsauth_decide(r, ctx, flcf);
+
+        case NGX_HTTP_FSAUTH_CACHE_NEGATIVE:
+            ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_NEGATIVE;
+            ctx->answered = 1;
+            return ngx_http_fsauth_decide(r, ctx, flcf);
+
+        case NGX_HTTP_FSAUTH_CACHE_STALE:
+            ctx->stale = ctx->result;
+            ctx->has_stale = 1;
+            break;
+
+        default:
+            break;
+        }
+    }
+
     rc = ngx_http_fsauth_redis_lookup(fmcf->redis, ctx);
 
     if (rc == NGX_AGAIN) {
@@ -185,6 +225,7 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_http_fsauth_loc_conf_t *flcf)
 {
     u_char                        hex[8];
+    ngx_int_t                     rc;
     ngx_uint_t                    mask;
     ngx_http_fsauth_result_t     *res;
     ngx_http_fsauth_main_conf_t  *fmcf;
@@ -224,8 +265,15 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ctx->full_access = res->fullaccess;
 
     if (flcf->activity) {
-        ngx_http_fsauth_redis_activity(fmcf->redis, r, res->id,
-                                       flcf->activity_interval);
+        rc = fmcf->cache ? ngx_http_fsauth_cache_activity(fmcf->cache,
+                                                          ctx->digest,
+                                                          flcf->activity_interval)
+                         : NGX_DECLINED;
+
+        if (rc != 0) {
+            ngx_http_fsauth_redis_activity(fmcf->redis, r, res->id,
+                                           flcf->activity_interval, rc == 1);
+        }
     }
 
     if (ctx->resource.len == 0 || res->fullaccess) {
@@ -253,6 +301,22 @@ static ngx_int_t
 ngx_http_fsauth_outage(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_http_fsauth_loc_conf_t *flcf)
 {
+    ngx_http_fsauth_main_conf_t  *fmcf;
+
+    if (flcf->failure_mode == NGX_HTTP_FSAUTH_FAIL_STALE && ctx->has_stale) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: authentication service unavailable, "
+                      "cached decision used");
+
+        fmcf = ngx_http_get_module_main_conf(r, ngx_http_fsauth_module);
+        ngx_http_fsauth_cache_count_stale(fmcf->cache);
+
+        ctx->result = ctx->stale;
+        ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_STALE;
+        ctx->answered = 1;
+        return ngx_http_fsauth_decide(r, ctx, flcf);
+    }
+
     if (flcf->failure_mode == NGX_HTTP_FSAUTH_FAIL_OPEN) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "fsauth: authentication service unavailable, "
@@ -291,10 +355,25 @@ static ngx_int_t
 ngx_http_fsauth_deny(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_uint_t status, ngx_uint_t err)
 {
-    ngx_int_t  rc;
+    ngx_int_t                     rc;
+    ngx_http_fsauth_loc_conf_t   *flcf;
+    ngx_http_fsauth_main_conf_t  *fmcf;
 
     ctx->status = status;
     ctx->decided = 1;
+
+    /* only 401 and 403 are incidents, as for the backend's ban */
+
+    if (status == NGX_HTTP_FSAUTH_ST_UNAUTHORIZED
+        || status == NGX_HTTP_FSAUTH_ST_FORBIDDEN)
+    {
+        fmcf = ngx_http_get_module_main_conf(r, ngx_http_fsauth_module);
+        flcf = ngx_http_get_module_loc_conf(r, ngx_http_fsauth_module);
+
+        if (fmcf->cache && flcf->ban_threshold) {
+            ngx_http_fsauth_ban_incident(fmcf->cache, r);
+        }
+    }
 
     rc = ngx_http_fsauth_response_send(r, err);
 

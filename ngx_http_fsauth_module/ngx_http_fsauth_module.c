@@ -26,6 +26,8 @@ static char *ngx_http_fsauth_activity(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_fsauth_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_fsauth_ban(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_fsauth_set_global_key(ngx_conf_t *cf,
     ngx_http_fsauth_loc_conf_t *flcf, ngx_str_t *key, ngx_str_t *name,
     ngx_str_t *file);
@@ -63,6 +65,20 @@ static ngx_command_t  ngx_http_fsauth_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_fsauth_redis_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fsauth_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_fsauth_cache_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("fsauth_ban"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_fsauth_ban,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -225,6 +241,8 @@ ngx_http_fsauth_create_loc_conf(ngx_conf_t *cf)
     flcf->activity = NGX_CONF_UNSET;
     flcf->activity_interval = NGX_CONF_UNSET_MSEC;
     flcf->token_headers = NGX_CONF_UNSET_PTR;
+    flcf->ban_threshold = NGX_CONF_UNSET_UINT;
+    flcf->ban_window = NGX_CONF_UNSET_MSEC;
 
     return flcf;
 }
@@ -250,6 +268,8 @@ ngx_http_fsauth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->activity, prev->activity, 1);
     ngx_conf_merge_msec_value(conf->activity_interval,
                               prev->activity_interval, 60000);
+    ngx_conf_merge_uint_value(conf->ban_threshold, prev->ban_threshold, 5);
+    ngx_conf_merge_msec_value(conf->ban_window, prev->ban_window, 600000);
 
     if (conf->token_headers == NGX_CONF_UNSET_PTR) {
         if (prev->token_headers == NGX_CONF_UNSET_PTR) {
@@ -590,6 +610,60 @@ ngx_http_fsauth_realm(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* fsauth_ban THRESHOLD WINDOW | off */
+
+static char *
+ngx_http_fsauth_ban(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_fsauth_loc_conf_t *flcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (flcf->ban_threshold != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+        if (ngx_strcmp(value[1].data, "off") == 0) {
+            flcf->ban_threshold = 0;
+            flcf->ban_window = 0;
+            return NGX_CONF_OK;
+        }
+
+        goto invalid;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n < 1 || n > 32) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_ban: threshold \"%V\" must be 1 to 32",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    flcf->ban_threshold = n;
+
+    flcf->ban_window = ngx_parse_time(&value[2], 0);
+    if (flcf->ban_window == (ngx_msec_t) NGX_ERROR
+        || flcf->ban_window == 0)
+    {
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value in fsauth_ban, it must be "
+                       "\"THRESHOLD WINDOW\" or \"off\"");
+    return NGX_CONF_ERROR;
+}
+
+
 /* ngx_conf_set_enum_slot(), with a message that names the directive */
 
 static char *
@@ -697,12 +771,31 @@ ngx_http_fsauth_init(ngx_conf_t *cf)
     ngx_array_t                  *a;
     ngx_http_handler_pt          *h;
     ngx_http_core_main_conf_t    *cmcf;
+    ngx_http_fsauth_loc_conf_t   *flcf;
     ngx_http_fsauth_main_conf_t  *fmcf;
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_fsauth_module);
+    flcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_fsauth_module);
 
     if (ngx_http_fsauth_response_init(cf, fmcf) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    if (fmcf->cache) {
+        ngx_http_fsauth_cache_set_fingerprint(fmcf->cache, fmcf->redis);
+
+        /* for the "bans in force" gauge: the http-level setting */
+
+        fmcf->cache->ban_threshold_max =
+            (flcf->ban_threshold == NGX_CONF_UNSET_UINT)
+            ? 5 : flcf->ban_threshold;
+        fmcf->cache->ban_window_max =
+            (flcf->ban_window == NGX_CONF_UNSET_MSEC)
+            ? 600000 : flcf->ban_window;
+
+        if (fmcf->redis) {
+            fmcf->redis->cache = fmcf->cache;
+        }
     }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);

@@ -17,9 +17,9 @@
 #define NGX_HTTP_FSAUTH_TOKEN_MAX         99
 #define NGX_HTTP_FSAUTH_DIGEST_LEN        32
 #define NGX_HTTP_FSAUTH_HEX_LEN           64
-#define NGX_HTTP_FSAUTH_NICK_MAX          64
+#define NGX_HTTP_FSAUTH_NICK_MAX          56
 #define NGX_HTTP_FSAUTH_RESOURCE_MAX      255
-#define NGX_HTTP_FSAUTH_GRANTS_MAX        896
+#define NGX_HTTP_FSAUTH_GRANTS_MAX        816
 
 /* grant words, as bits */
 #define NGX_HTTP_FSAUTH_GET               0x01
@@ -100,8 +100,35 @@ typedef struct {
 } ngx_http_fsauth_result_t;
 
 
-typedef struct ngx_http_fsauth_peer_s  ngx_http_fsauth_peer_t;
-typedef struct ngx_http_fsauth_op_s    ngx_http_fsauth_op_t;
+typedef struct ngx_http_fsauth_peer_s      ngx_http_fsauth_peer_t;
+typedef struct ngx_http_fsauth_op_s        ngx_http_fsauth_op_t;
+typedef struct ngx_http_fsauth_cache_sh_s  ngx_http_fsauth_cache_sh_t;
+
+
+/* counters kept in the cache zone, shared by all workers */
+typedef struct {
+    ngx_uint_t                      hits;
+    ngx_uint_t                      misses;
+    ngx_uint_t                      stale;
+    ngx_uint_t                      negative;
+    ngx_uint_t                      evictions;
+    ngx_uint_t                      banned;
+} ngx_http_fsauth_stats_t;
+
+
+typedef struct ngx_http_fsauth_cache_s {
+    ngx_shm_zone_t                 *shm_zone;
+    ngx_slab_pool_t                *shpool;
+    ngx_http_fsauth_cache_sh_t     *sh;
+    ngx_msec_t                      ttl;
+    ngx_msec_t                      negative_ttl;
+    ngx_msec_t                      stale;
+    ngx_uint_t                      max_negative;
+    ngx_uint_t                      max_bans;
+    ngx_uint_t                      ban_threshold_max;
+    ngx_msec_t                      ban_window_max;
+    uint32_t                        fingerprint;
+} ngx_http_fsauth_cache_t;
 
 
 typedef struct {
@@ -114,11 +141,13 @@ typedef struct {
     ngx_msec_t                      connect_timeout;
     ngx_msec_t                      timeout;
     ngx_http_fsauth_peer_t         *peer;         /* per worker */
+    struct ngx_http_fsauth_cache_s *cache;
 } ngx_http_fsauth_redis_conf_t;
 
 
 typedef struct {
     ngx_http_fsauth_redis_conf_t   *redis;
+    ngx_http_fsauth_cache_t        *cache;
     ngx_str_t                       bodies[NGX_HTTP_FSAUTH_ERR_LAST];
 } ngx_http_fsauth_main_conf_t;
 
@@ -136,6 +165,8 @@ typedef struct {
     ngx_str_t                       global_key;
     ngx_str_t                       realm;
     ngx_str_t                       www_authenticate;
+    ngx_uint_t                      ban_threshold;   /* 0: off */
+    ngx_msec_t                      ban_window;
 } ngx_http_fsauth_loc_conf_t;
 
 
@@ -151,6 +182,7 @@ typedef struct {
 
     u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
     ngx_http_fsauth_result_t        result;
+    ngx_http_fsauth_result_t        stale;
 
     /* pending Redis lookup */
     ngx_http_fsauth_op_t           *op;
@@ -162,6 +194,7 @@ typedef struct {
     unsigned                        waiting:1;
     unsigned                        answered:1;
     unsigned                        failed:1;
+    unsigned                        has_stale:1;
 } ngx_http_fsauth_ctx_t;
 
 
@@ -193,6 +226,29 @@ ngx_int_t ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec,
 void ngx_http_fsauth_record_extract(ngx_http_fsauth_record_t *rec,
     ngx_str_t *resource, ngx_http_fsauth_result_t *res);
 
+/* ngx_http_fsauth_cache.c */
+char *ngx_http_fsauth_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_fsauth_cache_set_fingerprint(ngx_http_fsauth_cache_t *cache,
+    ngx_http_fsauth_redis_conf_t *rcf);
+ngx_uint_t ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache,
+    u_char *digest, ngx_str_t *resource, ngx_http_fsauth_result_t *res);
+uint32_t ngx_http_fsauth_cache_epoch(ngx_http_fsauth_cache_t *cache);
+void ngx_http_fsauth_cache_count_stale(ngx_http_fsauth_cache_t *cache);
+void ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache,
+    u_char *digest, ngx_http_fsauth_record_t *rec, uint32_t epoch);
+void ngx_http_fsauth_cache_delete(ngx_http_fsauth_cache_t *cache,
+    u_char *digest);
+ngx_int_t ngx_http_fsauth_cache_activity(ngx_http_fsauth_cache_t *cache,
+    u_char *digest, ngx_msec_t interval);
+void ngx_http_fsauth_cache_flush(ngx_http_fsauth_cache_t *cache);
+void ngx_http_fsauth_cache_stats(ngx_http_fsauth_cache_t *cache,
+    ngx_http_fsauth_stats_t *stats, ngx_uint_t *keys, ngx_uint_t *bans);
+ngx_int_t ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
+    ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window);
+void ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
+    ngx_http_request_t *r);
+
 /* ngx_http_fsauth_response.c */
 ngx_int_t ngx_http_fsauth_response_init(ngx_conf_t *cf,
     ngx_http_fsauth_main_conf_t *fmcf);
@@ -214,7 +270,8 @@ void ngx_http_fsauth_redis_detach(ngx_http_fsauth_ctx_t *ctx);
 ngx_int_t ngx_http_fsauth_redis_api_enabled(
     ngx_http_fsauth_redis_conf_t *rcf);
 void ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval);
+    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval,
+    ngx_uint_t force);
 
 
 #endif /* _NGX_HTTP_FSAUTH_MODULE_H_INCLUDED_ */

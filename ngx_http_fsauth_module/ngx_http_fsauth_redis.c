@@ -17,19 +17,31 @@
 
 static ngx_int_t ngx_http_fsauth_redis_read_password(ngx_conf_t *cf,
     ngx_str_t *path, ngx_str_t *password);
-static void ngx_http_fsauth_redis_connect(ngx_http_fsauth_peer_t *peer);
-static void ngx_http_fsauth_redis_reset(ngx_http_fsauth_peer_t *peer,
+static void ngx_http_fsauth_conn_init(ngx_http_fsauth_peer_t *peer,
+    ngx_http_fsauth_conn_t *conn, ngx_uint_t kind, ngx_log_t *log);
+static void ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn);
+static void ngx_http_fsauth_conn_reset(ngx_http_fsauth_conn_t *conn,
     const char *reason);
-static void ngx_http_fsauth_redis_schedule(ngx_http_fsauth_peer_t *peer);
-static void ngx_http_fsauth_redis_retry_handler(ngx_event_t *ev);
-static void ngx_http_fsauth_redis_deadline_handler(ngx_event_t *ev);
-static void ngx_http_fsauth_redis_poll_handler(ngx_event_t *ev);
-static void ngx_http_fsauth_redis_connected(const redisAsyncContext *ac,
+static void ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn);
+static void ngx_http_fsauth_conn_ready(ngx_http_fsauth_conn_t *conn);
+static void ngx_http_fsauth_conn_free(ngx_http_fsauth_conn_t *conn);
+static void ngx_http_fsauth_conn_retry_handler(ngx_event_t *ev);
+static void ngx_http_fsauth_conn_deadline_handler(ngx_event_t *ev);
+static void ngx_http_fsauth_conn_connected(const redisAsyncContext *ac,
     int status);
-static void ngx_http_fsauth_redis_disconnected(const redisAsyncContext *ac,
+static void ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac,
     int status);
-static void ngx_http_fsauth_redis_handshake_cb(redisAsyncContext *ac,
+static void ngx_http_fsauth_conn_handshake_cb(redisAsyncContext *ac,
     void *reply, void *privdata);
+static void ngx_http_fsauth_tracking_id_cb(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_fsauth_tracking_invalidate(ngx_http_fsauth_peer_t *peer,
+    redisReply *key);
+static void ngx_http_fsauth_redis_poll_handler(ngx_event_t *ev);
 static void ngx_http_fsauth_redis_api_cb(redisAsyncContext *ac, void *reply,
     void *privdata);
 static ngx_int_t ngx_http_fsauth_redis_api_query(
@@ -320,24 +332,20 @@ ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
 
     /* worker timers must not hold up a graceful shutdown */
 
-    peer->retry.handler = ngx_http_fsauth_redis_retry_handler;
-    peer->retry.data = peer;
-    peer->retry.log = cycle->log;
-    peer->retry.cancelable = 1;
-
-    peer->deadline.handler = ngx_http_fsauth_redis_deadline_handler;
-    peer->deadline.data = peer;
-    peer->deadline.log = cycle->log;
-    peer->deadline.cancelable = 1;
-
     peer->poll.handler = ngx_http_fsauth_redis_poll_handler;
     peer->poll.data = peer;
     peer->poll.log = cycle->log;
     peer->poll.cancelable = 1;
 
+    ngx_http_fsauth_conn_init(peer, &peer->lookup,
+                              NGX_HTTP_FSAUTH_CONN_LOOKUP, cycle->log);
+    ngx_http_fsauth_conn_init(peer, &peer->tracking,
+                              NGX_HTTP_FSAUTH_CONN_TRACKING, cycle->log);
+
     rcf->peer = peer;
 
-    ngx_http_fsauth_redis_connect(peer);
+    ngx_http_fsauth_conn_connect(&peer->lookup);
+    ngx_http_fsauth_conn_connect(&peer->tracking);
 
     return NGX_OK;
 }
@@ -346,7 +354,6 @@ ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
 void
 ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
 {
-    redisAsyncContext       *ac;
     ngx_http_fsauth_peer_t  *peer;
 
     peer = rcf->peer;
@@ -356,38 +363,71 @@ ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
 
     peer->exiting = 1;
 
-    if (peer->retry.timer_set) {
-        ngx_del_timer(&peer->retry);
-    }
-
-    if (peer->deadline.timer_set) {
-        ngx_del_timer(&peer->deadline);
-    }
-
     if (peer->poll.timer_set) {
         ngx_del_timer(&peer->poll);
     }
 
-    /* frees the fd too: no "open socket left" at exit */
+    /* frees the fds too: no "open socket left" at exit */
 
-    ac = peer->ac;
+    ngx_http_fsauth_conn_free(&peer->lookup);
+    ngx_http_fsauth_conn_free(&peer->tracking);
+}
+
+
+static void
+ngx_http_fsauth_conn_init(ngx_http_fsauth_peer_t *peer,
+    ngx_http_fsauth_conn_t *conn, ngx_uint_t kind, ngx_log_t *log)
+{
+    conn->peer = peer;
+    conn->kind = kind;
+    conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+
+    conn->retry.handler = ngx_http_fsauth_conn_retry_handler;
+    conn->retry.data = conn;
+    conn->retry.log = log;
+    conn->retry.cancelable = 1;
+
+    conn->deadline.handler = ngx_http_fsauth_conn_deadline_handler;
+    conn->deadline.data = conn;
+    conn->deadline.log = log;
+    conn->deadline.cancelable = 1;
+}
+
+
+static void
+ngx_http_fsauth_conn_free(ngx_http_fsauth_conn_t *conn)
+{
+    redisAsyncContext  *ac;
+
+    if (conn->retry.timer_set) {
+        ngx_del_timer(&conn->retry);
+    }
+
+    if (conn->deadline.timer_set) {
+        ngx_del_timer(&conn->deadline);
+    }
+
+    ac = conn->ac;
     if (ac) {
-        peer->ac = NULL;
+        conn->ac = NULL;
+        conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
         redisAsyncFree(ac);
     }
 }
 
 
 static void
-ngx_http_fsauth_redis_connect(ngx_http_fsauth_peer_t *peer)
+ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
 {
-    int                            argc;
+    int                            n;
     char                           db[NGX_INT_T_LEN];
     const char                    *argv[2];
     size_t                         argvlen[2];
     redisAsyncContext             *ac;
+    ngx_http_fsauth_peer_t        *peer;
     ngx_http_fsauth_redis_conf_t  *rcf;
 
+    peer = conn->peer;
     rcf = peer->conf;
 
     if (rcf->port) {
@@ -400,20 +440,20 @@ ngx_http_fsauth_redis_connect(ngx_http_fsauth_peer_t *peer)
     if (ac == NULL) {
         ngx_log_error(NGX_LOG_ALERT, peer->log, 0,
                       "fsauth: cannot allocate a redis context");
-        ngx_http_fsauth_redis_schedule(peer);
+        ngx_http_fsauth_conn_schedule(conn);
         return;
     }
 
     if (ac->err) {
-        if (!peer->down_logged) {
+        if (!conn->down_logged) {
             ngx_log_error(NGX_LOG_ERR, peer->log, 0,
                           "fsauth: cannot connect to redis at \"%V\": %s",
                           &rcf->addr_text, ac->errstr);
-            peer->down_logged = 1;
+            conn->down_logged = 1;
         }
 
         redisAsyncFree(ac);
-        ngx_http_fsauth_redis_schedule(peer);
+        ngx_http_fsauth_conn_schedule(conn);
         return;
     }
 
@@ -421,18 +461,18 @@ ngx_http_fsauth_redis_connect(ngx_http_fsauth_peer_t *peer)
         ngx_log_error(NGX_LOG_ALERT, peer->log, 0,
                       "fsauth: no free connection for redis");
         redisAsyncFree(ac);
-        ngx_http_fsauth_redis_schedule(peer);
+        ngx_http_fsauth_conn_schedule(conn);
         return;
     }
 
-    ac->data = peer;
-    redisAsyncSetConnectCallback(ac, ngx_http_fsauth_redis_connected);
-    redisAsyncSetDisconnectCallback(ac, ngx_http_fsauth_redis_disconnected);
+    ac->data = conn;
+    redisAsyncSetConnectCallback(ac, ngx_http_fsauth_conn_connected);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_fsauth_conn_disconnected);
 
-    peer->ac = ac;
-    peer->state = NGX_HTTP_FSAUTH_REDIS_CONNECTING;
+    conn->ac = ac;
+    conn->state = NGX_HTTP_FSAUTH_REDIS_CONNECTING;
 
-    /* hiredis keeps command order: AUTH, SELECT, then the kill switch */
+    /* hiredis keeps command order: AUTH, SELECT, then the first query */
 
     if (rcf->password.len) {
         argv[0] = "AUTH";
@@ -440,7 +480,7 @@ ngx_http_fsauth_redis_connect(ngx_http_fsauth_peer_t *peer)
         argv[1] = (char *) rcf->password.data;
         argvlen[1] = rcf->password.len;
 
-        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_redis_handshake_cb,
+        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_conn_handshake_cb,
                                   (void *) "AUTH", 2, argv, argvlen)
             != REDIS_OK)
         {
@@ -448,15 +488,32 @@ ngx_http_fsauth_redis_connect(ngx_http_fsauth_peer_t *peer)
         }
     }
 
+    if (conn->kind == NGX_HTTP_FSAUTH_CONN_TRACKING) {
+        argv[0] = "CLIENT";
+        argvlen[0] = 6;
+        argv[1] = "ID";
+        argvlen[1] = 2;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_tracking_id_cb, NULL,
+                                  2, argv, argvlen)
+            != REDIS_OK)
+        {
+            goto failed;
+        }
+
+        ngx_add_timer(&conn->deadline, rcf->connect_timeout);
+        return;
+    }
+
     if (rcf->db) {
-        argc = ngx_sprintf((u_char *) db, "%ui", rcf->db) - (u_char *) db;
+        n = ngx_sprintf((u_char *) db, "%ui", rcf->db) - (u_char *) db;
 
         argv[0] = "SELECT";
         argvlen[0] = 6;
         argv[1] = db;
-        argvlen[1] = argc;
+        argvlen[1] = n;
 
-        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_redis_handshake_cb,
+        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_conn_handshake_cb,
                                   (void *) "SELECT", 2, argv, argvlen)
             != REDIS_OK)
         {
@@ -468,94 +525,445 @@ ngx_http_fsauth_redis_connect(ngx_http_fsauth_peer_t *peer)
         goto failed;
     }
 
-    ngx_add_timer(&peer->deadline, rcf->connect_timeout);
+    ngx_add_timer(&conn->deadline, rcf->connect_timeout);
 
     return;
 
 failed:
 
-    ngx_http_fsauth_redis_reset(peer, "cannot queue the handshake");
+    ngx_http_fsauth_conn_reset(conn, "cannot queue the handshake");
 }
 
 
-/* drops the connection now; pending lookups fail at once */
+/* drops the connection now; pending commands fail at once */
 
 static void
-ngx_http_fsauth_redis_reset(ngx_http_fsauth_peer_t *peer, const char *reason)
+ngx_http_fsauth_conn_reset(ngx_http_fsauth_conn_t *conn, const char *reason)
 {
     redisAsyncContext  *ac;
 
-    if (peer->ac == NULL) {
+    if (conn->ac == NULL) {
         return;
     }
 
-    if (!peer->down_logged) {
-        ngx_log_error(NGX_LOG_ERR, peer->log, 0,
+    if (!conn->down_logged) {
+        ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
                       "fsauth: redis at \"%V\": %s",
-                      &peer->conf->addr_text, reason);
-        peer->down_logged = 1;
+                      &conn->peer->conf->addr_text, reason);
+        conn->down_logged = 1;
     }
 
-    ac = peer->ac;
-    peer->ac = NULL;
-    peer->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+    ac = conn->ac;
+    conn->ac = NULL;
+    conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
 
-    if (peer->deadline.timer_set) {
-        ngx_del_timer(&peer->deadline);
+    if (conn->deadline.timer_set) {
+        ngx_del_timer(&conn->deadline);
     }
 
     /* deferred by hiredis when called from one of its callbacks */
 
     redisAsyncFree(ac);
 
-    ngx_http_fsauth_redis_schedule(peer);
+    ngx_http_fsauth_conn_schedule(conn);
 }
 
 
 static void
-ngx_http_fsauth_redis_schedule(ngx_http_fsauth_peer_t *peer)
+ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn)
 {
     ngx_msec_t  delay;
 
-    peer->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+    conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
 
-    if (peer->exiting || peer->retry.timer_set) {
+    if (conn->peer->exiting || conn->no_tracking || conn->retry.timer_set) {
         return;
     }
 
     /* capped exponential backoff with jitter: workers do not march */
 
-    delay = NGX_HTTP_FSAUTH_BACKOFF_MIN << ngx_min(peer->failures, 5);
+    delay = NGX_HTTP_FSAUTH_BACKOFF_MIN << ngx_min(conn->failures, 5);
     delay = ngx_min(delay, NGX_HTTP_FSAUTH_BACKOFF_MAX);
     delay = delay / 2 + (ngx_random() % (delay / 2 + 1));
 
-    peer->failures++;
+    conn->failures++;
 
-    ngx_add_timer(&peer->retry, delay);
+    ngx_add_timer(&conn->retry, delay);
 }
 
 
 static void
-ngx_http_fsauth_redis_retry_handler(ngx_event_t *ev)
+ngx_http_fsauth_conn_ready(ngx_http_fsauth_conn_t *conn)
 {
-    ngx_http_fsauth_peer_t  *peer = ev->data;
+    conn->state = NGX_HTTP_FSAUTH_REDIS_READY;
+    conn->failures = 0;
 
-    if (peer->exiting || ngx_exiting || ngx_terminate || ngx_quit) {
+    if (conn->deadline.timer_set) {
+        ngx_del_timer(&conn->deadline);
+    }
+
+    if (conn->down_logged) {
+        ngx_log_error(NGX_LOG_NOTICE, conn->peer->log, 0,
+                      "fsauth: redis at \"%V\" is back",
+                      &conn->peer->conf->addr_text);
+        conn->down_logged = 0;
+    }
+}
+
+
+static void
+ngx_http_fsauth_conn_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_fsauth_conn_t  *conn = ev->data;
+
+    if (conn->peer->exiting || ngx_exiting || ngx_terminate || ngx_quit) {
         return;
     }
 
-    ngx_http_fsauth_redis_connect(peer);
+    ngx_http_fsauth_conn_connect(conn);
 }
 
 
 static void
-ngx_http_fsauth_redis_deadline_handler(ngx_event_t *ev)
+ngx_http_fsauth_conn_deadline_handler(ngx_event_t *ev)
 {
-    ngx_http_fsauth_peer_t  *peer = ev->data;
+    ngx_http_fsauth_conn_t  *conn = ev->data;
 
-    if (peer->state != NGX_HTTP_FSAUTH_REDIS_READY) {
-        ngx_http_fsauth_redis_reset(peer, "connect timed out");
+    if (conn->state != NGX_HTTP_FSAUTH_REDIS_READY) {
+        ngx_http_fsauth_conn_reset(conn, "connect timed out");
     }
+}
+
+
+static void
+ngx_http_fsauth_conn_connected(const redisAsyncContext *ac, int status)
+{
+    ngx_http_fsauth_conn_t  *conn = ac->data;
+
+    if (status == REDIS_OK || conn == NULL || ac != conn->ac) {
+        return;
+    }
+
+    /* hiredis frees the context when this returns */
+
+    if (!conn->down_logged) {
+        ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
+                      "fsauth: cannot connect to redis at \"%V\": %s",
+                      &conn->peer->conf->addr_text, ac->errstr);
+        conn->down_logged = 1;
+    }
+
+    conn->ac = NULL;
+
+    if (conn->deadline.timer_set) {
+        ngx_del_timer(&conn->deadline);
+    }
+
+    ngx_http_fsauth_conn_schedule(conn);
+}
+
+
+static void
+ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac, int status)
+{
+    ngx_http_fsauth_conn_t  *conn = ac->data;
+
+    if (conn == NULL || ac != conn->ac) {
+        return;
+    }
+
+    if (!conn->down_logged) {
+        ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
+                      "fsauth: lost redis connection to \"%V\": %s",
+                      &conn->peer->conf->addr_text,
+                      ac->errstr ? ac->errstr : "closed");
+        conn->down_logged = 1;
+    }
+
+    conn->ac = NULL;
+
+    if (conn->deadline.timer_set) {
+        ngx_del_timer(&conn->deadline);
+    }
+
+    ngx_http_fsauth_conn_schedule(conn);
+}
+
+
+static void
+ngx_http_fsauth_conn_handshake_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply              *rr = reply;
+    ngx_http_fsauth_conn_t  *conn = ac->data;
+
+    if (rr == NULL || conn == NULL || ac != conn->ac) {
+        return;
+    }
+
+    if (rr->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
+                      "fsauth: redis %s failed: %*s", (char *) privdata,
+                      (size_t) ngx_min(rr->len, 200), rr->str);
+        conn->down_logged = 1;
+        ngx_http_fsauth_conn_reset(conn, "handshake failed");
+    }
+}
+
+
+/*
+ * The tracking connection: CLIENT ID, then CLIENT TRACKING on REDIRECT to
+ * itself in broadcast mode for <prefix>key: and <prefix>api, then
+ * SUBSCRIBE __redis__:invalidate.  Every change to a matching key, by
+ * anyone, arrives as a message naming the keys.
+ */
+
+static void
+ngx_http_fsauth_tracking_id_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    u_char                         *p;
+    redisReply                     *rr = reply;
+    const char                     *argv[10];
+    size_t                          argvlen[10];
+    u_char                          id[NGX_INT_T_LEN];
+    u_char                          keys[256], api[256];
+    ngx_http_fsauth_conn_t         *conn = ac->data;
+    ngx_http_fsauth_redis_conf_t   *rcf;
+
+    if (rr == NULL || conn == NULL || ac != conn->ac) {
+        return;
+    }
+
+    if (rr->type != REDIS_REPLY_INTEGER) {
+        ngx_http_fsauth_conn_reset(conn, "CLIENT ID failed");
+        return;
+    }
+
+    rcf = conn->peer->conf;
+
+    if (rcf->prefix.len > 256 - 4) {
+        return;
+    }
+
+    argv[0] = "CLIENT";
+    argvlen[0] = 6;
+    argv[1] = "TRACKING";
+    argvlen[1] = 8;
+    argv[2] = "on";
+    argvlen[2] = 2;
+    argv[3] = "REDIRECT";
+    argvlen[3] = 8;
+    argv[4] = (char *) id;
+    argvlen[4] = ngx_sprintf(id, "%L", (int64_t) rr->integer) - id;
+    argv[5] = "BCAST";
+    argvlen[5] = 5;
+
+    p = ngx_cpymem(keys, rcf->prefix.data, rcf->prefix.len);
+    p = ngx_cpymem(p, "key:", 4);
+
+    argv[6] = "PREFIX";
+    argvlen[6] = 6;
+    argv[7] = (char *) keys;
+    argvlen[7] = p - keys;
+
+    p = ngx_cpymem(api, rcf->prefix.data, rcf->prefix.len);
+    p = ngx_cpymem(p, "api", 3);
+
+    argv[8] = "PREFIX";
+    argvlen[8] = 6;
+    argv[9] = (char *) api;
+    argvlen[9] = p - api;
+
+    if (redisAsyncCommandArgv(ac, ngx_http_fsauth_tracking_on_cb, NULL, 10,
+                              argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_http_fsauth_conn_reset(conn, "cannot queue CLIENT TRACKING");
+    }
+}
+
+
+static void
+ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply              *rr = reply;
+    const char              *argv[2];
+    size_t                   argvlen[2];
+    ngx_http_fsauth_conn_t  *conn = ac->data;
+    ngx_http_fsauth_peer_t  *peer;
+
+    if (rr == NULL || conn == NULL || ac != conn->ac) {
+        return;
+    }
+
+    peer = conn->peer;
+
+    if (rr->type == REDIS_REPLY_ERROR) {
+
+        /* Redis older than 6: no tracking, caches expire by ttl only */
+
+        if (!peer->tracking_warned) {
+            ngx_log_error(NGX_LOG_WARN, peer->log, 0,
+                          "fsauth: redis refused CLIENT TRACKING (%*s); "
+                          "cached keys are refreshed by ttl only",
+                          (size_t) ngx_min(rr->len, 200), rr->str);
+            peer->tracking_warned = 1;
+        }
+
+        conn->no_tracking = 1;
+        conn->down_logged = 1;
+        ngx_http_fsauth_conn_reset(conn, "no client tracking");
+        return;
+    }
+
+    argv[0] = "SUBSCRIBE";
+    argvlen[0] = 9;
+    argv[1] = "__redis__:invalidate";
+    argvlen[1] = 20;
+
+    if (redisAsyncCommandArgv(ac, ngx_http_fsauth_tracking_message_cb, NULL,
+                              2, argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_http_fsauth_conn_reset(conn, "cannot queue SUBSCRIBE");
+    }
+}
+
+
+static void
+ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    size_t                   i;
+    redisReply              *rr = reply, *kind, *payload;
+    ngx_http_fsauth_conn_t  *conn = ac->data;
+    ngx_http_fsauth_peer_t  *peer;
+
+    if (rr == NULL || conn == NULL || ac != conn->ac || conn->peer->exiting) {
+        return;
+    }
+
+    peer = conn->peer;
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
+        || rr->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    kind = rr->element[0];
+    payload = rr->element[2];
+
+    if (kind->len == 9 && ngx_strncmp(kind->str, "subscribe", 9) == 0) {
+
+        /* messages may have been lost while the channel was down */
+
+        if (peer->conf->cache) {
+            ngx_http_fsauth_cache_flush(peer->conf->cache);
+        }
+
+        if (peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_READY) {
+            (void) ngx_http_fsauth_redis_api_query(peer);
+        }
+
+        ngx_http_fsauth_conn_ready(conn);
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, peer->log, 0,
+                       "fsauth: invalidation channel subscribed");
+        return;
+    }
+
+    if (kind->len != 7 || ngx_strncmp(kind->str, "message", 7) != 0) {
+        return;
+    }
+
+    if (payload->type == REDIS_REPLY_NIL) {
+
+        /* FLUSHALL / FLUSHDB */
+
+        if (peer->conf->cache) {
+            ngx_http_fsauth_cache_flush(peer->conf->cache);
+        }
+
+        if (peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_READY) {
+            (void) ngx_http_fsauth_redis_api_query(peer);
+        }
+
+        return;
+    }
+
+    if (payload->type == REDIS_REPLY_STRING) {
+        ngx_http_fsauth_tracking_invalidate(peer, payload);
+        return;
+    }
+
+    if (payload->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+
+    for (i = 0; i < payload->elements; i++) {
+        if (payload->element[i]->type == REDIS_REPLY_STRING) {
+            ngx_http_fsauth_tracking_invalidate(peer, payload->element[i]);
+        }
+    }
+}
+
+
+static void
+ngx_http_fsauth_tracking_invalidate(ngx_http_fsauth_peer_t *peer,
+    redisReply *key)
+{
+    u_char                         *p, c, hi, lo;
+    size_t                          i;
+    u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
+    ngx_str_t                      *prefix;
+    ngx_http_fsauth_redis_conf_t   *rcf;
+
+    rcf = peer->conf;
+    prefix = &rcf->prefix;
+    p = (u_char *) key->str;
+
+    if (key->len < prefix->len
+        || ngx_memcmp(p, prefix->data, prefix->len) != 0)
+    {
+        return;
+    }
+
+    p += prefix->len;
+
+    if (key->len == prefix->len + 3 && ngx_strncmp(p, "api", 3) == 0) {
+        if (peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_READY) {
+            (void) ngx_http_fsauth_redis_api_query(peer);
+        }
+
+        return;
+    }
+
+    if (rcf->cache == NULL
+        || key->len != prefix->len + 4 + NGX_HTTP_FSAUTH_HEX_LEN
+        || ngx_strncmp(p, "key:", 4) != 0)
+    {
+        return;
+    }
+
+    p += 4;
+
+    for (i = 0; i < NGX_HTTP_FSAUTH_DIGEST_LEN; i++) {
+        c = ngx_tolower(p[2 * i]);
+        hi = (c >= 'a') ? c - 'a' + 10 : c - '0';
+        c = ngx_tolower(p[2 * i + 1]);
+        lo = (c >= 'a') ? c - 'a' + 10 : c - '0';
+
+        if (hi > 15 || lo > 15) {
+            return;
+        }
+
+        digest[i] = (u_char) (hi << 4 | lo);
+    }
+
+    ngx_http_fsauth_cache_delete(rcf->cache, digest);
 }
 
 
@@ -564,84 +972,8 @@ ngx_http_fsauth_redis_poll_handler(ngx_event_t *ev)
 {
     ngx_http_fsauth_peer_t  *peer = ev->data;
 
-    if (peer->state == NGX_HTTP_FSAUTH_REDIS_READY && !peer->exiting) {
+    if (peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_READY && !peer->exiting) {
         (void) ngx_http_fsauth_redis_api_query(peer);
-    }
-}
-
-
-static void
-ngx_http_fsauth_redis_connected(const redisAsyncContext *ac, int status)
-{
-    ngx_http_fsauth_peer_t  *peer = ac->data;
-
-    if (status == REDIS_OK || peer == NULL || ac != peer->ac) {
-        return;
-    }
-
-    /* hiredis frees the context when this returns */
-
-    if (!peer->down_logged) {
-        ngx_log_error(NGX_LOG_ERR, peer->log, 0,
-                      "fsauth: cannot connect to redis at \"%V\": %s",
-                      &peer->conf->addr_text, ac->errstr);
-        peer->down_logged = 1;
-    }
-
-    peer->ac = NULL;
-
-    if (peer->deadline.timer_set) {
-        ngx_del_timer(&peer->deadline);
-    }
-
-    ngx_http_fsauth_redis_schedule(peer);
-}
-
-
-static void
-ngx_http_fsauth_redis_disconnected(const redisAsyncContext *ac, int status)
-{
-    ngx_http_fsauth_peer_t  *peer = ac->data;
-
-    if (peer == NULL || ac != peer->ac) {
-        return;
-    }
-
-    if (!peer->down_logged) {
-        ngx_log_error(NGX_LOG_ERR, peer->log, 0,
-                      "fsauth: lost redis connection to \"%V\": %s",
-                      &peer->conf->addr_text,
-                      ac->errstr ? ac->errstr : "closed");
-        peer->down_logged = 1;
-    }
-
-    peer->ac = NULL;
-
-    if (peer->deadline.timer_set) {
-        ngx_del_timer(&peer->deadline);
-    }
-
-    ngx_http_fsauth_redis_schedule(peer);
-}
-
-
-static void
-ngx_http_fsauth_redis_handshake_cb(redisAsyncContext *ac, void *reply,
-    void *privdata)
-{
-    redisReply              *rr = reply;
-    ngx_http_fsauth_peer_t  *peer = ac->data;
-
-    if (rr == NULL || peer == NULL || ac != peer->ac) {
-        return;
-    }
-
-    if (rr->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, peer->log, 0,
-                      "fsauth: redis %s failed: %*s", (char *) privdata,
-                      (size_t) ngx_min(rr->len, 200), rr->str);
-        peer->down_logged = 1;
-        ngx_http_fsauth_redis_reset(peer, "handshake failed");
     }
 }
 
@@ -657,7 +989,7 @@ ngx_http_fsauth_redis_api_query(ngx_http_fsauth_peer_t *peer)
 
     rcf = peer->conf;
 
-    if (rcf->prefix.len + 3 > sizeof(key)) {
+    if (peer->lookup.ac == NULL || rcf->prefix.len + 3 > sizeof(key)) {
         return NGX_ERROR;
     }
 
@@ -671,8 +1003,8 @@ ngx_http_fsauth_redis_api_query(ngx_http_fsauth_peer_t *peer)
     argv[2] = "enabled";
     argvlen[2] = 7;
 
-    if (redisAsyncCommandArgv(peer->ac, ngx_http_fsauth_redis_api_cb, NULL,
-                              3, argv, argvlen)
+    if (redisAsyncCommandArgv(peer->lookup.ac, ngx_http_fsauth_redis_api_cb,
+                              NULL, 3, argv, argvlen)
         != REDIS_OK)
     {
         return NGX_ERROR;
@@ -690,11 +1022,14 @@ ngx_http_fsauth_redis_api_cb(redisAsyncContext *ac, void *reply,
 {
     redisReply              *rr = reply;
     ngx_int_t                enabled;
-    ngx_http_fsauth_peer_t  *peer = ac->data;
+    ngx_http_fsauth_conn_t  *conn = ac->data;
+    ngx_http_fsauth_peer_t  *peer;
 
-    if (rr == NULL || peer == NULL || ac != peer->ac) {
+    if (rr == NULL || conn == NULL || ac != conn->ac) {
         return;
     }
+
+    peer = conn->peer;
 
     if (rr->type == REDIS_REPLY_STRING) {
         enabled = !(rr->len == 1 && rr->str[0] == '0');
@@ -717,20 +1052,8 @@ ngx_http_fsauth_redis_api_cb(redisAsyncContext *ac, void *reply,
 
     peer->api_enabled = enabled;
 
-    if (peer->state == NGX_HTTP_FSAUTH_REDIS_CONNECTING) {
-        peer->state = NGX_HTTP_FSAUTH_REDIS_READY;
-        peer->failures = 0;
-
-        if (peer->deadline.timer_set) {
-            ngx_del_timer(&peer->deadline);
-        }
-
-        if (peer->down_logged) {
-            ngx_log_error(NGX_LOG_NOTICE, peer->log, 0,
-                          "fsauth: redis at \"%V\" is back",
-                          &peer->conf->addr_text);
-            peer->down_logged = 0;
-        }
+    if (conn->state == NGX_HTTP_FSAUTH_REDIS_CONNECTING) {
+        ngx_http_fsauth_conn_ready(conn);
     }
 
     if (!peer->exiting) {
@@ -767,8 +1090,8 @@ ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
 
     ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_MISS;
 
-    if (peer == NULL || peer->ac == NULL
-        || peer->state == NGX_HTTP_FSAUTH_REDIS_DOWN)
+    if (peer == NULL || peer->lookup.ac == NULL
+        || peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_DOWN)
     {
         ctx->failed = 1;
         return NGX_DECLINED;
@@ -800,7 +1123,12 @@ ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
         argv[1] = (char *) key;
         argvlen[1] = p - key;
 
-        if (redisAsyncCommandArgv(peer->ac, ngx_http_fsauth_redis_lookup_cb,
+        /* taken before the command leaves: see the cache's epoch */
+
+        op->epoch = rcf->cache ? ngx_http_fsauth_cache_epoch(rcf->cache) : 0;
+
+        if (redisAsyncCommandArgv(peer->lookup.ac,
+                                  ngx_http_fsauth_redis_lookup_cb,
                                   op, 2, argv, argvlen)
             != REDIS_OK)
         {
@@ -854,10 +1182,10 @@ ngx_http_fsauth_redis_detach(ngx_http_fsauth_ctx_t *ctx)
      * the next requests fail fast instead of queueing behind it.
      */
 
-    if (op->in_tree && peer->ac
+    if (op->in_tree && peer->lookup.ac
         && ngx_current_msec - op->sent >= peer->conf->timeout)
     {
-        ngx_http_fsauth_redis_reset(peer, "lookup timed out");
+        ngx_http_fsauth_conn_reset(&peer->lookup, "lookup timed out");
     }
 }
 
@@ -884,12 +1212,24 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
         peer->inflight--;
     }
 
-    if (peer->exiting || ngx_queue_empty(&op->waiters)) {
+    if (peer->exiting) {
         ngx_free(op);
         return;
     }
 
     rc = ngx_http_fsauth_record_from_reply(reply, &rec, &err);
+
+    /* an answer fills the cache even when nobody waits for it any more */
+
+    if (peer->conf->cache && rc != NGX_ERROR) {
+        ngx_http_fsauth_cache_insert(peer->conf->cache, op->digest,
+                                     rc == NGX_OK ? &rec : NULL, op->epoch);
+    }
+
+    if (ngx_queue_empty(&op->waiters)) {
+        ngx_free(op);
+        return;
+    }
 
     if (rc == NGX_ERROR && reply) {
         ngx_log_error(NGX_LOG_ERR, peer->log, 0,
@@ -1032,13 +1372,15 @@ ngx_http_fsauth_redis_op_insert(ngx_rbtree_node_t *temp,
 
 
 /*
- * Records the key's last use in <prefix>activity:<id>, at most once per
- * interval per key and worker.  Fire and forget: no reply is awaited.
+ * Records the key's last use in <prefix>activity:<id>.  The caller knows
+ * from the cache whether a write is due ("force"); without a cache entry
+ * a small per-worker table throttles.  Fire and forget: no reply awaited.
  */
 
 void
 ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval)
+    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval,
+    ngx_uint_t force)
 {
     u_char                      *p;
     const char                  *argv[6];
@@ -1050,7 +1392,7 @@ ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
 
     peer = rcf->peer;
 
-    if (peer == NULL || peer->state != NGX_HTTP_FSAUTH_REDIS_READY
+    if (peer == NULL || peer->lookup.state != NGX_HTTP_FSAUTH_REDIS_READY
         || rcf->prefix.len > 256 - 9)
     {
         return;
@@ -1058,7 +1400,8 @@ ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
 
     slot = &peer->activity[id % NGX_HTTP_FSAUTH_ACTIVITY_SLOTS];
 
-    if (slot->id == id && ngx_current_msec - slot->last < interval) {
+    if (!force && slot->id == id && ngx_current_msec - slot->last < interval)
+    {
         return;
     }
 
@@ -1081,5 +1424,6 @@ ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
     argv[5] = (char *) r->connection->addr_text.data;
     argvlen[5] = r->connection->addr_text.len;
 
-    (void) redisAsyncCommandArgv(peer->ac, NULL, NULL, 6, argv, argvlen);
+    (void) redisAsyncCommandArgv(peer->lookup.ac, NULL, NULL, 6, argv,
+                                 argvlen);
 }

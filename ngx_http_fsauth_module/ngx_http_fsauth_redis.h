@@ -28,18 +28,36 @@ typedef struct {
 } ngx_http_fsauth_activity_t;
 
 
-struct ngx_http_fsauth_peer_s {
-    redisAsyncContext              *ac;
-    ngx_http_fsauth_redis_conf_t   *conf;
-    ngx_log_t                      *log;
+#define NGX_HTTP_FSAUTH_CONN_LOOKUP       0
+#define NGX_HTTP_FSAUTH_CONN_TRACKING     1
 
+
+/* one hiredis connection and its life cycle */
+typedef struct {
+    redisAsyncContext              *ac;
+    ngx_http_fsauth_peer_t         *peer;
+    ngx_uint_t                      kind;
     ngx_uint_t                      state;
     ngx_uint_t                      failures;
-    ngx_uint_t                      inflight;
-    ngx_int_t                       api_enabled;     /* -1: not known yet */
 
     ngx_event_t                     retry;           /* backoff */
     ngx_event_t                     deadline;        /* connect + handshake */
+
+    unsigned                        down_logged:1;
+    unsigned                        no_tracking:1;
+} ngx_http_fsauth_conn_t;
+
+
+struct ngx_http_fsauth_peer_s {
+    ngx_http_fsauth_conn_t          lookup;
+    ngx_http_fsauth_conn_t          tracking;
+
+    ngx_http_fsauth_redis_conf_t   *conf;
+    ngx_log_t                      *log;
+
+    ngx_uint_t                      inflight;
+    ngx_int_t                       api_enabled;     /* -1: not known yet */
+
     ngx_event_t                     poll;            /* kill switch */
 
     ngx_rbtree_t                    ops;             /* pending lookups */
@@ -48,7 +66,7 @@ struct ngx_http_fsauth_peer_s {
     ngx_http_fsauth_activity_t     *activity;
 
     unsigned                        exiting:1;
-    unsigned                        down_logged:1;
+    unsigned                        tracking_warned:1;
 };
 
 
@@ -58,6 +76,7 @@ struct ngx_http_fsauth_op_s {
     ngx_queue_t                     waiters;         /* ctx->link */
     ngx_http_fsauth_peer_t         *peer;
     ngx_msec_t                      sent;
+    uint32_t                        epoch;
     unsigned                        in_tree:1;
 };
 

@@ -61,7 +61,7 @@ X-Auth-Token: HTTP-LEVEL-KEY
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] fsauth_global_key_file: open\(\) ".*missing" failed/
+qr/\[emerg\].* fsauth_global_key_file: open\(\) ".*missing" failed/
 
 
 
@@ -72,7 +72,7 @@ qr/\[emerg\] fsauth_global_key_file: open\(\) ".*missing" failed/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] fsauth_global_key_file: empty key in ".*empty"/
+qr/\[emerg\].* fsauth_global_key_file: empty key in ".*empty"/
 
 
 
@@ -83,7 +83,7 @@ qr/\[emerg\] fsauth_global_key_file: empty key in ".*empty"/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] fsauth_global_key_file: invalid key in ".*bad"/
+qr/\[emerg\].* fsauth_global_key_file: invalid key in ".*bad"/
 
 
 
@@ -94,7 +94,7 @@ qr/\[emerg\] fsauth_global_key_file: invalid key in ".*bad"/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] fsauth_global_key: invalid key, it must be/
+qr/\[emerg\].* fsauth_global_key: invalid key, it must be/
 
 
 
@@ -106,7 +106,7 @@ qr/\[emerg\] fsauth_global_key: invalid key, it must be/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] "fsauth_global_key_file" directive is duplicate/
+qr/\[emerg\].* "fsauth_global_key_file" directive is duplicate/
 
 
 
@@ -117,7 +117,7 @@ qr/\[emerg\] "fsauth_global_key_file" directive is duplicate/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid value "maybe" in "fsauth_preflight" directive, it must be "pass" or "auth"/
+qr/\[emerg\].* invalid value "maybe" in "fsauth_preflight" directive, it must be "pass" or "auth"/
 
 
 
@@ -128,7 +128,7 @@ qr/\[emerg\] invalid value "maybe" in "fsauth_preflight" directive, it must be "
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid value "sometimes" in "fsauth_failure_mode" directive, it must be "stale", "closed" or "open"/
+qr/\[emerg\].* invalid value "sometimes" in "fsauth_failure_mode" directive, it must be "stale", "closed" or "open"/
 
 
 
@@ -139,7 +139,7 @@ qr/\[emerg\] invalid value "sometimes" in "fsauth_failure_mode" directive, it mu
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid value "yes" in "fsauth" directive/
+qr/\[emerg\].* invalid value "yes" in "fsauth" directive/
 
 
 
@@ -151,7 +151,7 @@ qr/\[emerg\] invalid value "yes" in "fsauth" directive/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] "fsauth_token_header" directive is duplicate/
+qr/\[emerg\].* "fsauth_token_header" directive is duplicate/
 
 
 
@@ -162,7 +162,7 @@ qr/\[emerg\] "fsauth_token_header" directive is duplicate/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] "fsauth_redis" directive is not allowed here/
+qr/\[emerg\].* "fsauth_redis" directive is not allowed here/
 
 
 
@@ -172,7 +172,7 @@ qr/\[emerg\] "fsauth_redis" directive is not allowed here/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid parameter "colour=blue" of fsauth_redis/
+qr/\[emerg\].* invalid parameter "colour=blue" of fsauth_redis/
 
 
 
@@ -182,7 +182,7 @@ qr/\[emerg\] invalid parameter "colour=blue" of fsauth_redis/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid parameter "timeout=soon" of fsauth_redis/
+qr/\[emerg\].* invalid parameter "timeout=soon" of fsauth_redis/
 
 
 
@@ -193,7 +193,7 @@ qr/\[emerg\] invalid parameter "timeout=soon" of fsauth_redis/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] "fsauth_redis" directive is duplicate/
+qr/\[emerg\].* "fsauth_redis" directive is duplicate/
 
 
 
@@ -203,7 +203,7 @@ qr/\[emerg\] "fsauth_redis" directive is duplicate/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] fsauth_redis: open\(\) ".*missing" failed/
+qr/\[emerg\].* fsauth_redis: open\(\) ".*missing" failed/
 
 
 
@@ -214,7 +214,7 @@ qr/\[emerg\] fsauth_redis: open\(\) ".*missing" failed/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] invalid interval "interval=never" in fsauth_activity/
+qr/\[emerg\].* invalid interval "interval=never" in fsauth_activity/
 
 
 
@@ -225,4 +225,4 @@ qr/\[emerg\] invalid interval "interval=never" in fsauth_activity/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\] fsauth_token_header: invalid header name "X Bad"/
+qr/\[emerg\].* fsauth_token_header: invalid header name "X Bad"/

@@ -1,0 +1,1048 @@
+
+/*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+#include "ngx_http_fsauth_module.h"
+
+
+/*
+ * One shared zone holds three kinds of fixed-size nodes, each kind with
+ * its own LRU queue: key records (one slab size class), negative entries
+ * for unknown tokens and ban counters (smaller classes, each bounded to a
+ * share of the zone so that a flood of bad tokens or addresses can only
+ * evict its own kind).  Nodes are keyed by the token digest, never the
+ * token.  Everything is copied out under the lock.
+ */
+
+
+#define NGX_HTTP_FSAUTH_NODE_KEY          0
+#define NGX_HTTP_FSAUTH_NODE_NEGATIVE     1
+
+#define NGX_HTTP_FSAUTH_EVICT_MAX         16
+#define NGX_HTTP_FSAUTH_BAN_SLOTS         32
+
+
+typedef struct {
+    u_char                          color;
+    u_char                          kind;
+    u_char                          pad[2];
+    uint32_t                        epoch;
+    ngx_queue_t                     queue;
+    ngx_msec_t                      expires;
+    ngx_msec_t                      stale_until;
+    u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
+} ngx_http_fsauth_entry_t;
+
+
+typedef struct {
+    ngx_http_fsauth_entry_t         e;
+    ngx_msec_t                      activity;        /* last write */
+    ngx_http_fsauth_record_t        rec;
+} ngx_http_fsauth_key_node_t;
+
+
+typedef struct {
+    u_char                          color;
+    u_char                          len;
+    u_char                          count;
+    u_char                          next;
+    ngx_queue_t                     queue;
+    u_char                          addr[16];
+    ngx_msec_t                      times[NGX_HTTP_FSAUTH_BAN_SLOTS];
+} ngx_http_fsauth_ban_node_t;
+
+
+struct ngx_http_fsauth_cache_sh_s {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_queue_t                     keys;            /* LRU */
+    ngx_queue_t                     negatives;       /* LRU */
+    ngx_uint_t                      nnegatives;
+
+    ngx_rbtree_t                    bans;
+    ngx_rbtree_node_t               ban_sentinel;
+    ngx_queue_t                     ban_lru;
+    ngx_uint_t                      nbans;
+
+    uint32_t                        fingerprint;
+    uint32_t                        epoch;
+
+    ngx_msec_t                      nomem_logged;
+
+    ngx_http_fsauth_stats_t         stats;
+};
+
+
+#define ngx_http_fsauth_node(e)                                               \
+    ((ngx_rbtree_node_t *) ((u_char *) (e)                                    \
+                            - offsetof(ngx_rbtree_node_t, color)))
+
+#define ngx_http_fsauth_entry(n)                                              \
+    ((ngx_http_fsauth_entry_t *) &(n)->color)
+
+
+static ngx_int_t ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_fsauth_cache_flush_locked(ngx_http_fsauth_cache_t *cache);
+static ngx_http_fsauth_entry_t *ngx_http_fsauth_cache_find(
+    ngx_http_fsauth_cache_sh_t *sh, u_char *digest);
+static void ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
+    ngx_http_fsauth_entry_t *e);
+static void *ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache,
+    size_t size, ngx_queue_t *lru, ngx_uint_t ban);
+static void ngx_http_fsauth_cache_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_fsauth_ban_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_fsauth_ban_node_t *ngx_http_fsauth_ban_find(
+    ngx_http_fsauth_cache_sh_t *sh, u_char *addr, size_t len,
+    uint32_t hash);
+static size_t ngx_http_fsauth_ban_addr(ngx_http_request_t *r, u_char *addr);
+
+
+static ngx_rbtree_key_t
+ngx_http_fsauth_digest_key(u_char *d)
+{
+    return (ngx_rbtree_key_t) ((uint32_t) d[0] << 24 | d[1] << 16
+                               | d[2] << 8 | d[3]);
+}
+
+
+/* fsauth_cache zone=NAME:SIZE [ttl=T] [negative_ttl=T] [stale=T] */
+
+char *
+ngx_http_fsauth_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_fsauth_main_conf_t *fmcf = conf;
+
+    u_char                   *p;
+    ssize_t                   size;
+    ngx_str_t                *value, name, s;
+    ngx_msec_t               *msp;
+    ngx_uint_t                i;
+    ngx_http_fsauth_cache_t  *cache;
+
+    if (fmcf->cache) {
+        return "is duplicate";
+    }
+
+    cache = ngx_pcalloc(cf->pool, sizeof(ngx_http_fsauth_cache_t));
+    if (cache == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cache->ttl = 60000;
+    cache->negative_ttl = 10000;
+    cache->stale = 300000;
+
+    value = cf->args->elts;
+
+    size = 0;
+    ngx_str_null(&name);
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+
+            p = (u_char *) ngx_strchr(name.data, ':');
+            if (p == NULL) {
+                goto invalid;
+            }
+
+            name.len = p - name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+            if (name.len == 0 || size == NGX_ERROR) {
+                goto invalid;
+            }
+
+            if (size < (ssize_t) (16 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "fsauth_cache: zone \"%V\" is too small, "
+                                   "at least %uz bytes are needed", &name,
+                                   16 * ngx_pagesize);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            msp = &cache->ttl;
+
+        } else if (ngx_strncmp(value[i].data, "negative_ttl=", 13) == 0) {
+            s.data = value[i].data + 13;
+            msp = &cache->negative_ttl;
+
+        } else if (ngx_strncmp(value[i].data, "stale=", 6) == 0) {
+            s.data = value[i].data + 6;
+            msp = &cache->stale;
+
+        } else {
+            goto invalid;
+        }
+
+        s.len = value[i].data + value[i].len - s.data;
+
+        *msp = ngx_parse_time(&s, 0);
+        if (*msp == (ngx_msec_t) NGX_ERROR) {
+            goto invalid;
+        }
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_cache: \"zone=NAME:SIZE\" is required");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cache->ttl == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_cache: ttl must not be 0");
+        return NGX_CONF_ERROR;
+    }
+
+    cache->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                            &ngx_http_fsauth_module);
+    if (cache->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cache->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_cache: zone \"%V\" is already used",
+                           &name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* each small kind may take an eighth of the zone */
+
+    cache->max_negative = size / 8 / 128;
+    cache->max_bans = size / 8 / 512;
+
+    cache->shm_zone->init = ngx_http_fsauth_cache_init_zone;
+    cache->shm_zone->data = cache;
+
+    fmcf->cache = cache;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" of fsauth_cache", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/* what a cached entry depends on: a reload that changes it flushes */
+
+void
+ngx_http_fsauth_cache_set_fingerprint(ngx_http_fsauth_cache_t *cache,
+    ngx_http_fsauth_redis_conf_t *rcf)
+{
+    uint32_t  crc;
+
+    ngx_crc32_init(crc);
+    ngx_crc32_update(&crc, (u_char *) &cache->ttl, sizeof(ngx_msec_t));
+    ngx_crc32_update(&crc, (u_char *) &cache->negative_ttl,
+                     sizeof(ngx_msec_t));
+
+    if (rcf) {
+        ngx_crc32_update(&crc, rcf->addr_text.data, rcf->addr_text.len);
+        ngx_crc32_update(&crc, rcf->prefix.data, rcf->prefix.len);
+        ngx_crc32_update(&crc, (u_char *) &rcf->db, sizeof(ngx_uint_t));
+    }
+
+    ngx_crc32_final(crc);
+
+    cache->fingerprint = crc;
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_fsauth_cache_t *ocache = data;
+
+    size_t                    len;
+    ngx_http_fsauth_cache_t  *cache;
+
+    cache = shm_zone->data;
+    cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (ocache) {
+
+        /* reload with the zone kept: keep the entries if still valid */
+
+        cache->sh = ocache->sh;
+
+        if (cache->sh->fingerprint != cache->fingerprint) {
+            ngx_shmtx_lock(&cache->shpool->mutex);
+            ngx_http_fsauth_cache_flush_locked(cache);
+            cache->sh->fingerprint = cache->fingerprint;
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                          "fsauth: cache zone \"%V\" flushed, its "
+                          "parameters changed", &shm_zone->shm.name);
+        }
+
+        return NGX_OK;
+    }
+
+    if (shm_zone->shm.exists) {
+        cache->sh = cache->shpool->data;
+        return NGX_OK;
+    }
+
+    cache->sh = ngx_slab_calloc(cache->shpool,
+                                sizeof(ngx_http_fsauth_cache_sh_t));
+    if (cache->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    cache->shpool->data = cache->sh;
+
+    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
+                    ngx_http_fsauth_cache_insert_value);
+    ngx_queue_init(&cache->sh->keys);
+    ngx_queue_init(&cache->sh->negatives);
+
+    ngx_rbtree_init(&cache->sh->bans, &cache->sh->ban_sentinel,
+                    ngx_http_fsauth_ban_insert_value);
+    ngx_queue_init(&cache->sh->ban_lru);
+
+    cache->sh->fingerprint = cache->fingerprint;
+
+    len = sizeof(" in fsauth_cache zone \"\"") + shm_zone->shm.name.len;
+
+    cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool, len);
+    if (cache->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(cache->shpool->log_ctx, " in fsauth_cache zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* eviction is normal operation here, not an error to log */
+
+    cache->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Looks the digest up and copies out what this request needs.  Returns
+ * NGX_HTTP_FSAUTH_CACHE_HIT or _NEGATIVE for fresh entries, _STALE for an
+ * expired entry still within stale= (res is filled, to be used only if
+ * Redis fails), _MISS otherwise.
+ */
+
+ngx_uint_t
+ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
+    ngx_str_t *resource, ngx_http_fsauth_result_t *res)
+{
+    ngx_uint_t                   rc;
+    ngx_msec_t                   now;
+    ngx_http_fsauth_entry_t     *e;
+    ngx_http_fsauth_key_node_t  *kn;
+
+    now = ngx_current_msec;
+    rc = NGX_HTTP_FSAUTH_CACHE_MISS;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    e = ngx_http_fsauth_cache_find(cache->sh, digest);
+
+    if (e == NULL) {
+        cache->sh->stats.misses++;
+        goto done;
+    }
+
+    if ((ngx_msec_int_t) (e->stale_until - now) <= 0) {
+        ngx_http_fsauth_cache_remove(cache, e);
+        cache->sh->stats.misses++;
+        goto done;
+    }
+
+    if (e->kind == NGX_HTTP_FSAUTH_NODE_NEGATIVE) {
+        res->found = 0;
+
+        if ((ngx_msec_int_t) (e->expires - now) > 0) {
+            cache->sh->stats.negative++;
+            rc = NGX_HTTP_FSAUTH_CACHE_NEGATIVE;
+
+        } else {
+            cache->sh->stats.misses++;
+            rc = NGX_HTTP_FSAUTH_CACHE_STALE;
+        }
+
+        goto done;
+    }
+
+    kn = (ngx_http_fsauth_key_node_t *) e;
+
+    ngx_http_fsauth_record_extract(&kn->rec, resource, res);
+
+    if (!res->has_grant && kn->rec.incomplete && resource->len) {
+
+        /* this resource did not fit in the node: ask Redis */
+
+        cache->sh->stats.misses++;
+        goto done;
+    }
+
+    ngx_queue_remove(&e->queue);
+    ngx_queue_insert_head(&cache->sh->keys, &e->queue);
+
+    if ((ngx_msec_int_t) (e->expires - now) > 0) {
+        cache->sh->stats.hits++;
+        rc = NGX_HTTP_FSAUTH_CACHE_HIT;
+
+    } else {
+        cache->sh->stats.misses++;
+        rc = NGX_HTTP_FSAUTH_CACHE_STALE;
+    }
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_fsauth_cache_count_stale(ngx_http_fsauth_cache_t *cache)
+{
+    ngx_shmtx_lock(&cache->shpool->mutex);
+    cache->sh->stats.stale++;
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/* the invalidation epoch: a lookup sent before a change is not cached */
+
+uint32_t
+ngx_http_fsauth_cache_epoch(ngx_http_fsauth_cache_t *cache)
+{
+    uint32_t  epoch;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+    epoch = cache->sh->epoch;
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return epoch;
+}
+
+
+/* rec == NULL stores a negative entry (unknown token) */
+
+void
+ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
+    ngx_http_fsauth_record_t *rec, uint32_t epoch)
+{
+    size_t                        size;
+    ngx_msec_t                    now, ttl;
+    ngx_queue_t                  *lru;
+    ngx_rbtree_node_t            *node;
+    ngx_http_fsauth_entry_t      *e;
+    ngx_http_fsauth_key_node_t   *kn;
+    ngx_http_fsauth_cache_sh_t   *sh;
+
+    now = ngx_current_msec;
+    sh = cache->sh;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    if (sh->epoch != epoch) {
+
+        /* something changed in Redis while this lookup was on the wire */
+
+        goto done;
+    }
+
+    e = ngx_http_fsauth_cache_find(sh, digest);
+    if (e) {
+        ngx_http_fsauth_cache_remove(cache, e);
+    }
+
+    if (rec) {
+        size = offsetof(ngx_rbtree_node_t, color)
+               + sizeof(ngx_http_fsauth_key_node_t);
+        lru = &sh->keys;
+        ttl = cache->ttl;
+
+    } else {
+        if (sh->nnegatives >= cache->max_negative
+            && !ngx_queue_empty(&sh->negatives))
+        {
+            e = ngx_queue_data(ngx_queue_last(&sh->negatives),
+                               ngx_http_fsauth_entry_t, queue);
+            ngx_http_fsauth_cache_remove(cache, e);
+            sh->stats.evictions++;
+        }
+
+        size = offsetof(ngx_rbtree_node_t, color)
+               + sizeof(ngx_http_fsauth_entry_t);
+        lru = &sh->negatives;
+        ttl = cache->negative_ttl;
+    }
+
+    if (ttl == 0) {
+        goto done;
+    }
+
+    node = ngx_http_fsauth_cache_alloc(cache, size, lru, 0);
+    if (node == NULL) {
+        goto done;
+    }
+
+    e = ngx_http_fsauth_entry(node);
+
+    e->kind = rec ? NGX_HTTP_FSAUTH_NODE_KEY : NGX_HTTP_FSAUTH_NODE_NEGATIVE;
+    e->epoch = epoch;
+    e->expires = now + ttl;
+    e->stale_until = now + ttl + cache->stale;
+    ngx_memcpy(e->digest, digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
+
+    if (rec) {
+        kn = (ngx_http_fsauth_key_node_t *) e;
+        kn->activity = now - NGX_MAX_INT32_VALUE;
+        ngx_memcpy(&kn->rec, rec, sizeof(ngx_http_fsauth_record_t));
+
+    } else {
+        sh->nnegatives++;
+    }
+
+    node->key = ngx_http_fsauth_digest_key(digest);
+    ngx_rbtree_insert(&sh->rbtree, node);
+    ngx_queue_insert_head(lru, &e->queue);
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/*
+ * Is an activity write due for this key?  1: yes (and recorded), 0: not
+ * yet, NGX_DECLINED: not cached, the caller decides alone.
+ */
+
+ngx_int_t
+ngx_http_fsauth_cache_activity(ngx_http_fsauth_cache_t *cache,
+    u_char *digest, ngx_msec_t interval)
+{
+    ngx_int_t                    rc;
+    ngx_http_fsauth_entry_t     *e;
+    ngx_http_fsauth_key_node_t  *kn;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    e = ngx_http_fsauth_cache_find(cache->sh, digest);
+
+    if (e == NULL || e->kind != NGX_HTTP_FSAUTH_NODE_KEY) {
+        rc = NGX_DECLINED;
+
+    } else {
+        kn = (ngx_http_fsauth_key_node_t *) e;
+
+        if (ngx_current_msec - kn->activity >= interval) {
+            kn->activity = ngx_current_msec;
+            rc = 1;
+
+        } else {
+            rc = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return rc;
+}
+
+
+/* an invalidation: the key changed in Redis */
+
+void
+ngx_http_fsauth_cache_delete(ngx_http_fsauth_cache_t *cache, u_char *digest)
+{
+    ngx_http_fsauth_entry_t  *e;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cache->sh->epoch++;
+
+    e = ngx_http_fsauth_cache_find(cache->sh, digest);
+    if (e) {
+        ngx_http_fsauth_cache_remove(cache, e);
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+void
+ngx_http_fsauth_cache_flush(ngx_http_fsauth_cache_t *cache)
+{
+    ngx_shmtx_lock(&cache->shpool->mutex);
+    ngx_http_fsauth_cache_flush_locked(cache);
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+void
+ngx_http_fsauth_cache_stats(ngx_http_fsauth_cache_t *cache,
+    ngx_http_fsauth_stats_t *stats, ngx_uint_t *keys, ngx_uint_t *bans)
+{
+    ngx_uint_t   n, b;
+    ngx_msec_t   now;
+    ngx_queue_t *q;
+
+    ngx_http_fsauth_ban_node_t  *bn;
+
+    now = ngx_current_msec;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    *stats = cache->sh->stats;
+
+    n = 0;
+    for (q = ngx_queue_head(&cache->sh->keys);
+         q != ngx_queue_sentinel(&cache->sh->keys);
+         q = ngx_queue_next(q))
+    {
+        n++;
+    }
+
+    b = 0;
+    for (q = ngx_queue_head(&cache->sh->ban_lru);
+         q != ngx_queue_sentinel(&cache->sh->ban_lru);
+         q = ngx_queue_next(q))
+    {
+        bn = ngx_queue_data(q, ngx_http_fsauth_ban_node_t, queue);
+
+        if (cache->ban_threshold_max
+            && bn->count >= cache->ban_threshold_max
+            && (ngx_msec_int_t) (now - bn->times[(bn->next
+                                     + NGX_HTTP_FSAUTH_BAN_SLOTS
+                                     - cache->ban_threshold_max)
+                                    % NGX_HTTP_FSAUTH_BAN_SLOTS])
+               < (ngx_msec_int_t) cache->ban_window_max)
+        {
+            b++;
+        }
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    *keys = n;
+    *bans = b;
+}
+
+
+static void
+ngx_http_fsauth_cache_flush_locked(ngx_http_fsauth_cache_t *cache)
+{
+    ngx_queue_t              *q;
+    ngx_http_fsauth_entry_t  *e;
+
+    cache->sh->epoch++;
+
+    while (!ngx_queue_empty(&cache->sh->keys)) {
+        q = ngx_queue_head(&cache->sh->keys);
+        e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
+        ngx_http_fsauth_cache_remove(cache, e);
+    }
+
+    while (!ngx_queue_empty(&cache->sh->negatives)) {
+        q = ngx_queue_head(&cache->sh->negatives);
+        e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
+        ngx_http_fsauth_cache_remove(cache, e);
+    }
+}
+
+
+static ngx_http_fsauth_entry_t *
+ngx_http_fsauth_cache_find(ngx_http_fsauth_cache_sh_t *sh, u_char *digest)
+{
+    ngx_int_t                 rc;
+    ngx_rbtree_key_t          key;
+    ngx_rbtree_node_t        *node, *sentinel;
+    ngx_http_fsauth_entry_t  *e;
+
+    key = ngx_http_fsauth_digest_key(digest);
+
+    node = sh->rbtree.root;
+    sentinel = sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (key < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (key > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        e = ngx_http_fsauth_entry(node);
+
+        rc = ngx_memcmp(digest, e->digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
+
+        if (rc == 0) {
+            return e;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
+    ngx_http_fsauth_entry_t *e)
+{
+    if (e->kind == NGX_HTTP_FSAUTH_NODE_NEGATIVE) {
+        cache->sh->nnegatives--;
+    }
+
+    ngx_queue_remove(&e->queue);
+    ngx_rbtree_delete(&cache->sh->rbtree, ngx_http_fsauth_node(e));
+    ngx_slab_free_locked(cache->shpool, ngx_http_fsauth_node(e));
+}
+
+
+/*
+ * Allocates a node, evicting the least recently used nodes of the same
+ * kind when the zone is full.  Failure is logged at most once a minute.
+ */
+
+static void *
+ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache, size_t size,
+    ngx_queue_t *lru, ngx_uint_t ban)
+{
+    void                        *p;
+    ngx_uint_t                   i;
+    ngx_queue_t                 *q;
+    ngx_http_fsauth_entry_t     *e;
+    ngx_http_fsauth_ban_node_t  *bn;
+
+    for (i = 0; /* void */; i++) {
+
+        p = ngx_slab_alloc_locked(cache->shpool, size);
+        if (p) {
+            return p;
+        }
+
+        if (i == NGX_HTTP_FSAUTH_EVICT_MAX || ngx_queue_empty(lru)) {
+            break;
+        }
+
+        q = ngx_queue_last(lru);
+
+        if (ban) {
+            bn = ngx_queue_data(q, ngx_http_fsauth_ban_node_t, queue);
+            ngx_queue_remove(q);
+            ngx_rbtree_delete(&cache->sh->bans,
+                              (ngx_rbtree_node_t *)
+                              ((u_char *) bn
+                               - offsetof(ngx_rbtree_node_t, color)));
+            ngx_slab_free_locked(cache->shpool,
+                                 (u_char *) bn
+                                 - offsetof(ngx_rbtree_node_t, color));
+            cache->sh->nbans--;
+
+        } else {
+            e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
+            ngx_http_fsauth_cache_remove(cache, e);
+        }
+
+        cache->sh->stats.evictions++;
+    }
+
+    if (ngx_current_msec - cache->sh->nomem_logged > 60000
+        || cache->sh->nomem_logged == 0)
+    {
+        cache->sh->nomem_logged = ngx_current_msec;
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "fsauth: cache zone \"%V\" is full, entry not cached",
+                      &cache->shm_zone->shm.name);
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_fsauth_cache_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t       **p;
+    ngx_http_fsauth_entry_t  *e, *et;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            e = ngx_http_fsauth_entry(node);
+            et = ngx_http_fsauth_entry(temp);
+
+            p = (ngx_memcmp(e->digest, et->digest,
+                            NGX_HTTP_FSAUTH_DIGEST_LEN) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* ban counters: the last THRESHOLD incident times of an address */
+
+static size_t
+ngx_http_fsauth_ban_addr(ngx_http_request_t *r, u_char *addr)
+{
+    struct sockaddr_in   *sin;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    switch (r->connection->sockaddr->sa_family) {
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
+        ngx_memcpy(addr, sin6->sin6_addr.s6_addr, 16);
+        return 16;
+#endif
+
+    case AF_INET:
+        sin = (struct sockaddr_in *) r->connection->sockaddr;
+        ngx_memcpy(addr, &sin->sin_addr, 4);
+        return 4;
+
+    default:
+        /* unix sockets: one shared identity */
+        ngx_memzero(addr, 1);
+        return 1;
+    }
+}
+
+
+static ngx_http_fsauth_ban_node_t *
+ngx_http_fsauth_ban_find(ngx_http_fsauth_cache_sh_t *sh, u_char *addr,
+    size_t len, uint32_t hash)
+{
+    ngx_int_t                    rc;
+    ngx_rbtree_node_t           *node, *sentinel;
+    ngx_http_fsauth_ban_node_t  *bn;
+
+    node = sh->bans.root;
+    sentinel = sh->bans.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        bn = (ngx_http_fsauth_ban_node_t *) &node->color;
+
+        rc = ngx_memn2cmp(addr, bn->addr, len, bn->len);
+
+        if (rc == 0) {
+            return bn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_fsauth_ban_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t           **p;
+    ngx_http_fsauth_ban_node_t   *bn, *bnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            bn = (ngx_http_fsauth_ban_node_t *) &node->color;
+            bnt = (ngx_http_fsauth_ban_node_t *) &temp->color;
+
+            p = (ngx_memn2cmp(bn->addr, bnt->addr, bn->len, bnt->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* is the client address banned: THRESHOLD incidents within WINDOW? */
+
+ngx_int_t
+ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
+    ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window)
+{
+    u_char                       addr[16];
+    size_t                       len;
+    uint32_t                     hash;
+    ngx_int_t                    banned;
+    ngx_http_fsauth_ban_node_t  *bn;
+
+    len = ngx_http_fsauth_ban_addr(r, addr);
+    hash = ngx_crc32_short(addr, len);
+
+    banned = 0;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    bn = ngx_http_fsauth_ban_find(cache->sh, addr, len, hash);
+
+    /* times[next] is the oldest of the last THRESHOLD incidents */
+
+    if (bn && bn->count >= threshold) {
+        banned = (ngx_msec_int_t) (ngx_current_msec
+                  - bn->times[(bn->next + NGX_HTTP_FSAUTH_BAN_SLOTS
+                               - threshold) % NGX_HTTP_FSAUTH_BAN_SLOTS])
+                 < (ngx_msec_int_t) window;
+    }
+
+    if (banned) {
+        cache->sh->stats.banned++;
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return banned;
+}
+
+
+void
+ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
+    ngx_http_request_t *r)
+{
+    u_char                       addr[16];
+    size_t                       len, size;
+    uint32_t                     hash;
+    ngx_rbtree_node_t           *node;
+    ngx_http_fsauth_ban_node_t  *bn;
+
+    len = ngx_http_fsauth_ban_addr(r, addr);
+    hash = ngx_crc32_short(addr, len);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    bn = ngx_http_fsauth_ban_find(cache->sh, addr, len, hash);
+
+    if (bn == NULL) {
+
+        if (cache->sh->nbans >= cache->max_bans
+            && !ngx_queue_empty(&cache->sh->ban_lru))
+        {
+            bn = ngx_queue_data(ngx_queue_last(&cache->sh->ban_lru),
+                                ngx_http_fsauth_ban_node_t, queue);
+            node = (ngx_rbtree_node_t *)
+                   ((u_char *) bn - offsetof(ngx_rbtree_node_t, color));
+            ngx_queue_remove(&bn->queue);
+            ngx_rbtree_delete(&cache->sh->bans, node);
+            ngx_slab_free_locked(cache->shpool, node);
+            cache->sh->nbans--;
+        }
+
+        size = offsetof(ngx_rbtree_node_t, color)
+               + sizeof(ngx_http_fsauth_ban_node_t);
+
+        node = ngx_http_fsauth_cache_alloc(cache, size, &cache->sh->ban_lru,
+                                           1);
+        if (node == NULL) {
+            goto done;
+        }
+
+        bn = (ngx_http_fsauth_ban_node_t *) &node->color;
+        bn->len = (u_char) len;
+        bn->count = 0;
+        bn->next = 0;
+        ngx_memcpy(bn->addr, addr, len);
+
+        node->key = hash;
+        ngx_rbtree_insert(&cache->sh->bans, node);
+        ngx_queue_insert_head(&cache->sh->ban_lru, &bn->queue);
+        cache->sh->nbans++;
+
+    } else {
+        ngx_queue_remove(&bn->queue);
+        ngx_queue_insert_head(&cache->sh->ban_lru, &bn->queue);
+    }
+
+    bn->times[bn->next] = ngx_current_msec;
+    bn->next = (bn->next + 1) % NGX_HTTP_FSAUTH_BAN_SLOTS;
+
+    if (bn->count < NGX_HTTP_FSAUTH_BAN_SLOTS) {
+        bn->count++;
+    }
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
