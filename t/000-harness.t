@@ -248,7 +248,7 @@ bye
 
 === TEST 15: http_config, main_config, $TEST_NGINX_RAND_PORT_1, $ServerPort
 --- main_config
-worker_rlimit_nofile 1024;
+worker_shutdown_timeout 10s;
 --- http_config
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;

@@ -1,0 +1,150 @@
+# Every configuration error fails "nginx -t" with a one-line message that
+# names the directive.  Plain Test::More: Debian's nginx prints start-up
+# errors on stderr only, where the Test::Nginx error_log checks never look.
+
+use strict;
+use warnings;
+use lib 't/lib';
+
+use Test::More;
+use File::Temp qw(tempdir);
+use FsauthTest qw(write_file);
+
+my $binary = $ENV{TEST_NGINX_BINARY} || 'nginx';
+my @modules = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
+my $dir = tempdir(CLEANUP => 1);
+mkdir "$dir/logs";
+
+my $key = write_file("$dir/key", "  FILE-KEY-9 \nsecond line\n");
+my $empty = write_file("$dir/empty", "\n");
+my $bad = write_file("$dir/bad", "a b\n");
+my $missing = "$dir/missing";
+
+# [ name, http-level text, location-level text, expected message ]
+my @cases = (
+    [ 'unreadable key file', '',
+      "fsauth_global_key_file $missing;",
+      qr/fsauth_global_key_file: open\(\) ".*missing" failed/ ],
+    [ 'empty key file', '', "fsauth_global_key_file $empty;",
+      qr/fsauth_global_key_file: empty key in ".*empty"/ ],
+    [ 'a key file whose key has a space', '', "fsauth_global_key_file $bad;",
+      qr/fsauth_global_key_file: invalid key in ".*bad"/ ],
+    [ 'the global key "0" can never match', '', 'fsauth_global_key 0;',
+      qr/fsauth_global_key: invalid key, it must be/ ],
+    [ 'a 100-byte global key', '', 'fsauth_global_key ' . ('k' x 100) . ';',
+      qr/fsauth_global_key: invalid key, it must be 1 to 99 bytes/ ],
+    [ 'two global keys', '',
+      "fsauth_global_key A1; fsauth_global_key_file $key;",
+      qr/"fsauth_global_key_file" directive is duplicate/ ],
+    [ 'unknown fsauth_preflight value', '', 'fsauth_preflight maybe;',
+      qr/invalid value "maybe" in "fsauth_preflight" directive, it must be "pass" or "auth"/ ],
+    [ 'unknown fsauth_failure_mode value', '', 'fsauth_failure_mode sometimes;',
+      qr/invalid value "sometimes" in "fsauth_failure_mode" directive, it must be "stale", "closed" or "open"/ ],
+    [ 'fsauth takes on|off', '', 'fsauth yes;',
+      qr/invalid value "yes" in "fsauth" directive/ ],
+    [ 'fsauth_api takes on|off', '', 'fsauth_api maybe;',
+      qr/invalid value "maybe" in "fsauth_api" directive/ ],
+    [ 'fsauth_hide_credentials takes on|off', '',
+      'fsauth_hide_credentials 1;',
+      qr/invalid value "1" in "fsauth_hide_credentials" directive/ ],
+    [ 'duplicate fsauth_token_header', '',
+      'fsauth_token_header A; fsauth_token_header B;',
+      qr/"fsauth_token_header" directive is duplicate/ ],
+    [ 'a bad header name', '', 'fsauth_token_header "X Bad";',
+      qr/fsauth_token_header: invalid header name "X Bad"/ ],
+    [ 'duplicate fsauth_resource', '',
+      'fsauth_resource $uri; fsauth_resource $uri;',
+      qr/"fsauth_resource" directive is duplicate/ ],
+    [ 'duplicate fsauth_realm', '', 'fsauth_realm a; fsauth_realm b;',
+      qr/"fsauth_realm" directive is duplicate/ ],
+    [ 'fsauth_activity with a bad interval', '',
+      'fsauth_activity on interval=never;',
+      qr/invalid interval "interval=never" in fsauth_activity/ ],
+    [ 'fsauth_activity with a bad value', '', 'fsauth_activity sometimes;',
+      qr/invalid value "sometimes" in fsauth_activity/ ],
+    [ 'fsauth_ban with a bad threshold', '', 'fsauth_ban 0 10s;',
+      qr/fsauth_ban: threshold "0" must be 1 to 32/ ],
+    [ 'fsauth_ban with a bad window', '', 'fsauth_ban 5 soon;',
+      qr/invalid value in fsauth_ban/ ],
+    [ 'fsauth_redis is http-level only', '',
+      'fsauth_redis 127.0.0.1:6379;',
+      qr/"fsauth_redis" directive is not allowed here/ ],
+    [ 'fsauth_cache is http-level only', '',
+      'fsauth_cache zone=a:1m;',
+      qr/"fsauth_cache" directive is not allowed here/ ],
+    [ 'fsauth_redis with an unknown parameter',
+      'fsauth_redis 127.0.0.1:6379 colour=blue;', '',
+      qr/invalid parameter "colour=blue" of fsauth_redis/ ],
+    [ 'fsauth_redis with a bad timeout',
+      'fsauth_redis 127.0.0.1:6379 timeout=soon;', '',
+      qr/invalid parameter "timeout=soon" of fsauth_redis/ ],
+    [ 'fsauth_redis with a bad db', 'fsauth_redis 127.0.0.1:6379 db=x;', '',
+      qr/invalid parameter "db=x" of fsauth_redis/ ],
+    [ 'fsauth_redis twice',
+      'fsauth_redis 127.0.0.1:6379; fsauth_redis 127.0.0.1:6380;', '',
+      qr/"fsauth_redis" directive is duplicate/ ],
+    [ 'fsauth_redis with an unreadable password file',
+      "fsauth_redis 127.0.0.1:6379 password_file=$missing;", '',
+      qr/fsauth_redis: open\(\) ".*missing" failed/ ],
+    [ 'fsauth_redis with an empty password file',
+      "fsauth_redis 127.0.0.1:6379 password_file=$empty;", '',
+      qr/fsauth_redis: empty password in ".*empty"/ ],
+    [ 'fsauth_redis with a host that does not resolve',
+      'fsauth_redis no-such-host.invalid:6379;', '',
+      qr/host not found in "no-such-host.invalid:6379" of fsauth_redis/ ],
+    [ 'fsauth_cache too small', 'fsauth_cache zone=tiny:10k;', '',
+      qr/fsauth_cache: zone "tiny" is too small/ ],
+    [ 'fsauth_cache without a zone', 'fsauth_cache ttl=10s;', '',
+      qr/fsauth_cache: "zone=NAME:SIZE" is required/ ],
+    [ 'fsauth_cache with a bad ttl', 'fsauth_cache zone=a:1m ttl=x;', '',
+      qr/invalid parameter "ttl=x" of fsauth_cache/ ],
+    [ 'fsauth_cache twice',
+      'fsauth_cache zone=a:1m; fsauth_cache zone=b:1m;', '',
+      qr/"fsauth_cache" directive is duplicate/ ],
+);
+
+sub nginx_t {
+    my ($http, $location) = @_;
+    my $load = join '', map { "load_module $_;\n" } @modules;
+    my $conf = write_file("$dir/nginx.conf", <<"_EOC_");
+$load
+error_log $dir/logs/error.log;
+pid $dir/logs/nginx.pid;
+events { worker_connections 16; }
+http {
+    $http
+    server {
+        listen 127.0.0.1:1;
+        location /api/ {
+            $location
+        }
+    }
+}
+_EOC_
+    my $out = `$binary -t -p $dir/ -c $conf 2>&1`;
+    return ($? >> 8, $out);
+}
+
+my ($rc, $out) = nginx_t('fsauth_redis 127.0.0.1:6379 db=2 timeout=50ms '
+                         . 'connect_timeout=100ms prefix=x:; '
+                         . 'fsauth_cache zone=a:1m ttl=5s negative_ttl=1s '
+                         . 'stale=0;',
+                         "fsauth on; fsauth_global_key_file $key; "
+                         . 'fsauth_token_header X-Key Token; '
+                         . 'fsauth_resource $uri; fsauth_api on; '
+                         . 'fsauth_preflight auth; fsauth_failure_mode open; '
+                         . 'fsauth_ban 3 1m; fsauth_activity on interval=5m; '
+                         . 'fsauth_hide_credentials on; fsauth_realm "R";');
+is($rc, 0, 'a configuration using every directive passes nginx -t')
+    or diag($out);
+
+for my $c (@cases) {
+    my ($name, $http, $location, $want) = @$c;
+    my ($rc, $out) = nginx_t($http, $location);
+    isnt($rc, 0, "$name: nginx -t fails");
+    like($out, qr/\[emerg\] (?:\d+#\d+: )?$want/, "$name: message") or diag($out);
+    my @lines = grep { /\[emerg\]/ } split /\n/, $out;
+    is(scalar @lines, 1, "$name: one line");
+}
+
+done_testing();
