@@ -69,6 +69,7 @@ struct ngx_http_fsauth_cache_sh_s {
 
     uint32_t                        fingerprint;
     uint32_t                        epoch;
+    ngx_int_t                       subscribers;
 
     ngx_msec_t                      nomem_logged;
 
@@ -592,6 +593,42 @@ ngx_http_fsauth_cache_delete(ngx_http_fsauth_cache_t *cache, u_char *digest)
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/*
+ * A worker's invalidation channel is up (on = 1) or lost (on = 0).  The
+ * cache must be flushed when messages may have been lost: on a reconnect,
+ * or when no other worker was listening.  Returns 1 if it was flushed.
+ */
+
+ngx_int_t
+ngx_http_fsauth_cache_subscribed(ngx_http_fsauth_cache_t *cache,
+    ngx_uint_t on, ngx_uint_t reconnect)
+{
+    ngx_int_t  flushed;
+
+    flushed = 0;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    if (!on) {
+        if (cache->sh->subscribers > 0) {
+            cache->sh->subscribers--;
+        }
+
+    } else {
+        if (reconnect || cache->sh->subscribers == 0) {
+            ngx_http_fsauth_cache_flush_locked(cache);
+            flushed = 1;
+        }
+
+        cache->sh->subscribers++;
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return flushed;
 }
 
 

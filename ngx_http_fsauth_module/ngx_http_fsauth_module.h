@@ -242,6 +242,8 @@ void ngx_http_fsauth_cache_delete(ngx_http_fsauth_cache_t *cache,
 ngx_int_t ngx_http_fsauth_cache_activity(ngx_http_fsauth_cache_t *cache,
     u_char *digest, ngx_msec_t interval);
 void ngx_http_fsauth_cache_flush(ngx_http_fsauth_cache_t *cache);
+ngx_int_t ngx_http_fsauth_cache_subscribed(ngx_http_fsauth_cache_t *cache,
+    ngx_uint_t on, ngx_uint_t reconnect);
 void ngx_http_fsauth_cache_stats(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_stats_t *stats, ngx_uint_t *keys, ngx_uint_t *bans);
 ngx_int_t ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,

@@ -25,6 +25,7 @@ static void ngx_http_fsauth_conn_reset(ngx_http_fsauth_conn_t *conn,
 static void ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_ready(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_free(ngx_http_fsauth_conn_t *conn);
+static void ngx_http_fsauth_conn_lost(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_retry_handler(ngx_event_t *ev);
 static void ngx_http_fsauth_conn_deadline_handler(ngx_event_t *ev);
 static void ngx_http_fsauth_conn_connected(const redisAsyncContext *ac,
@@ -395,9 +396,29 @@ ngx_http_fsauth_conn_init(ngx_http_fsauth_peer_t *peer,
 
 
 static void
+ngx_http_fsauth_conn_lost(ngx_http_fsauth_conn_t *conn)
+{
+    ngx_http_fsauth_redis_conf_t  *rcf;
+
+    if (!conn->subscribed) {
+        return;
+    }
+
+    conn->subscribed = 0;
+    rcf = conn->peer->conf;
+
+    if (rcf->cache) {
+        (void) ngx_http_fsauth_cache_subscribed(rcf->cache, 0, 0);
+    }
+}
+
+
+static void
 ngx_http_fsauth_conn_free(ngx_http_fsauth_conn_t *conn)
 {
     redisAsyncContext  *ac;
+
+    ngx_http_fsauth_conn_lost(conn);
 
     if (conn->retry.timer_set) {
         ngx_del_timer(&conn->retry);
@@ -553,6 +574,8 @@ ngx_http_fsauth_conn_reset(ngx_http_fsauth_conn_t *conn, const char *reason)
         conn->down_logged = 1;
     }
 
+    ngx_http_fsauth_conn_lost(conn);
+
     ac = conn->ac;
     conn->ac = NULL;
     conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
@@ -679,6 +702,8 @@ ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac, int status)
                       ac->errstr ? ac->errstr : "closed");
         conn->down_logged = 1;
     }
+
+    ngx_http_fsauth_conn_lost(conn);
 
     conn->ac = NULL;
 
@@ -860,9 +885,16 @@ ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
 
         /* messages may have been lost while the channel was down */
 
-        if (peer->conf->cache) {
-            ngx_http_fsauth_cache_flush(peer->conf->cache);
+        if (peer->conf->cache
+            && ngx_http_fsauth_cache_subscribed(peer->conf->cache, 1,
+                                                conn->was_subscribed))
+        {
+            ngx_log_error(NGX_LOG_INFO, peer->log, 0,
+                          "fsauth: invalidation channel up, cache flushed");
         }
+
+        conn->subscribed = 1;
+        conn->was_subscribed = 1;
 
         if (peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_READY) {
             (void) ngx_http_fsauth_redis_api_query(peer);

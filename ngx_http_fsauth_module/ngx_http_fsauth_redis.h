@@ -45,6 +45,8 @@ typedef struct {
 
     unsigned                        down_logged:1;
     unsigned                        no_tracking:1;
+    unsigned                        subscribed:1;
+    unsigned                        was_subscribed:1;
 } ngx_http_fsauth_conn_t;
 
 

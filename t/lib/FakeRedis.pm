@@ -13,6 +13,9 @@ package FakeRedis;
 #   odd       an array with an odd number of elements
 #   truncated half a reply, then the connection is closed
 #   reset     the connection is reset (RST) without a reply
+#   slow      a valid record, 300 ms late
+#
+# With log => FILE, every HGETALL is appended to FILE (one key per line).
 #
 # Unknown digests get an empty array (unknown key).
 
@@ -27,6 +30,7 @@ use POSIX ();
 
 sub start {
     my ($class, %behaviour) = @_;
+    my $log = delete $behaviour{log};
     my %by_digest = map { sha256_hex($_) => $behaviour{$_} } keys %behaviour;
 
     my $listen = IO::Socket::INET->new(Listen => 64, LocalAddr => '127.0.0.1',
@@ -64,7 +68,14 @@ sub start {
             $buf{$fh} .= $data;
             while (my $cmd = _parse(\$buf{$fh})) {
                 next if $hung{$fh};
+                if ($log && uc $cmd->[0] eq 'HGETALL' && open my $l, '>>', $log) {
+                    print $l "$cmd->[1]\n";
+                    close $l;
+                }
                 my $r = _answer($cmd, \%by_digest);
+                if ($r =~ s/^slow://) {
+                    select(undef, undef, undef, 0.3);
+                }
                 if ($r eq 'hang') {
                     $hung{$fh} = 1;
                 } elsif ($r eq 'reset') {
@@ -137,6 +148,8 @@ sub _answer {
 
     return "*0\r\n" unless defined $b;
     return 'hang' if $b eq 'hang';
+    return 'slow:' . "*6\r\n" . _bulk('id') . _bulk('1') . _bulk('enabled')
+           . _bulk('1') . _bulk('fullaccess') . _bulk('1') if $b eq 'slow';
     return 'reset' if $b eq 'reset';
     return "-ERR fake failure\r\n" if $b eq 'err';
     return "?garbage\r\n" if $b eq 'garbage';

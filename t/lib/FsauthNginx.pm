@@ -20,10 +20,49 @@ sub start {
     mkdir "$dir/$_" for qw(conf logs html);
     my $port = free_port();
     my $binary = $ENV{TEST_NGINX_BINARY} || 'nginx';
+
+    my $self = bless { dir => $dir, port => $port, binary => $binary },
+                     $class;
+
+    $self->write_conf(%o);
+
+    system($binary, '-p', "$dir/", '-c', "$dir/conf/nginx.conf",
+           '-e', "$dir/logs/error.log") == 0
+        or die "nginx did not start:\n" . $self->error_log;
+
+    for (1 .. 200) {
+        last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+        sleep 0.02;
+    }
+
+    # let every worker finish its first Redis handshake
+    sleep($o{settle} // 0.2);
+
+    return $self;
+}
+
+# rewrites nginx.conf and reloads; returns when the old workers are gone
+sub reload {
+    my ($self, %o) = @_;
+    my @old = $self->worker_pids;
+    $self->write_conf(%o);
+    kill 'HUP', $self->pid;
+    for (1 .. 250) {
+        my %now = map { $_ => 1 } $self->worker_pids;
+        last unless grep { $now{$_} } @old;
+        sleep 0.02;
+    }
+    sleep($o{settle} // 0.2);
+}
+
+sub write_conf {
+    my ($self, %o) = @_;
+    my ($dir, $port) = ($self->{dir}, $self->{port});
     my $modules = join '', map { "load_module $_;\n" }
                            split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
     my $workers = $o{workers} // 1;
     my $level = $o{log_level} // 'info';
+    my $reuse = $workers > 1 ? ' reuseport' : '';
 
     (my $http = $o{http} // '') =~ s/\$PORT\b/$port/g;
     (my $server = $o{server} // '') =~ s/\$PORT\b/$port/g;
@@ -45,29 +84,12 @@ http {
     scgi_temp_path $dir/scgi;
 $http
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$port$reuse;
         location /backend/ { return 200 "ok\\n"; }
 $server
     }
 }
 _EOC_
-
-    my $self = bless { dir => $dir, port => $port, binary => $binary },
-                     $class;
-
-    system($binary, '-p', "$dir/", '-c', "$dir/conf/nginx.conf",
-           '-e', "$dir/logs/error.log") == 0
-        or die "nginx did not start:\n" . $self->error_log;
-
-    for (1 .. 200) {
-        last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
-        sleep 0.02;
-    }
-
-    # let every worker finish its first Redis handshake
-    sleep($o{settle} // 0.2);
-
-    return $self;
 }
 
 sub port { $_[0]{port} }

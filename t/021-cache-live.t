@@ -1,0 +1,321 @@
+# The cache under a running nginx: expiry, stale answers during an outage,
+# eviction, reload, revocation by direct redis-cli edits on every worker
+# within 100 ms, flush when the invalidation channel reconnects, shared
+# lookups, and Redis commands bounded by the negative cache.
+
+use strict;
+use warnings;
+use lib 't/lib';
+
+use Test::More;
+use Time::HiRes qw(time sleep);
+use File::Temp qw(tempdir);
+use FsauthTest;
+use FsauthNginx;
+use FakeRedis;
+
+plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (run util/test.sh)'
+    unless $ENV{TEST_NGINX_REDIS_PORT};
+
+my $tmp = tempdir(CLEANUP => 1);
+my $rp = $ENV{TEST_NGINX_REDIS_PORT};
+
+my $location = <<'_EOC_';
+        location /api/ {
+            fsauth on;
+            fsauth_global_key GLOBAL-KEY-1;
+            add_header X-Pid $pid always;
+            add_header X-Cache $fsauth_cache_status always;
+            add_header X-Fsauth $fsauth_status always;
+            proxy_pass http://127.0.0.1:$PORT/backend/;
+        }
+        location /closed/ {
+            fsauth on;
+            fsauth_failure_mode closed;
+            add_header X-Cache $fsauth_cache_status always;
+            proxy_pass http://127.0.0.1:$PORT/backend/;
+        }
+_EOC_
+
+sub get {
+    my ($n, $token, $path, $method) = @_;
+    $path //= '/api/3/clientes';
+    $method //= 'GET';
+    my ($st, $head) = http_raw($n->port,
+        "$method $path HTTP/1.0\r\nHost: x\r\nX-Auth-Token: $token\r\n\r\n",
+        3);
+    my ($cache) = $head =~ /^X-Cache: (\S+)/mi;
+    my ($pid) = $head =~ /^X-Pid: (\d+)/mi;
+    my ($status) = $head =~ /^X-Fsauth: (\S+)/mi;
+    return ($st, $cache // '', $pid // 0, $status // '');
+}
+
+sub hgetall_calls {
+    my ($port) = @_;
+    my $info = redis_at($port // $rp, 'INFO', 'commandstats');
+    return $info =~ /cmdstat_hgetall:calls=(\d+)/ ? $1 : 0;
+}
+
+# 1. expiry and stale answers during an outage
+{
+    my $port = start_redis();
+    add_key(port => $port, prefix => 'c:', token => 'tok-user-0000001',
+            id => 1, grants => { clientes => 'get' });
+
+    my $n = FsauthNginx->start(
+        http => "    fsauth_redis 127.0.0.1:$port prefix=c: timeout=200ms;\n"
+              . "    fsauth_cache zone=c1:1m ttl=500ms negative_ttl=500ms "
+              . "stale=1m;",
+        server => $location);
+
+    my @r = get($n, 'tok-user-0000001');
+    is("$r[0] $r[1]", '200 MISS', 'first request: miss');
+    @r = get($n, 'tok-user-0000001');
+    is("$r[0] $r[1]", '200 HIT', 'second request: hit');
+    @r = get($n, 'tok-nobody-00001');
+    is("$r[0] $r[1]", '401 MISS', 'unknown token: miss');
+
+    sleep 0.6;
+    @r = get($n, 'tok-user-0000001');
+    is("$r[0] $r[1]", '200 MISS', 'after ttl: asked Redis again');
+
+    stop_redis($port);
+    sleep 0.6;
+
+    @r = get($n, 'tok-user-0000001');
+    is("$r[0] $r[1] $r[3]", '200 STALE granted',
+       'Redis down, entry expired: the stale decision is served');
+    @r = get($n, 'tok-user-0000001', '/api/3/facturas');
+    is("$r[0] $r[1]", '403 STALE', 'stale record, other resource: 403');
+    @r = get($n, 'tok-nobody-00001');
+    is("$r[0] $r[1]", '401 STALE', 'stale negative entry: 401');
+    @r = get($n, 'tok-never-seen-1');
+    is("$r[0] $r[1]", '503 MISS', 'nothing cached: 503');
+    @r = get($n, 'tok-user-0000001', '/closed/3/clientes');
+    is($r[0], 503, 'fsauth_failure_mode closed: no stale answers');
+
+    $n->stop;
+    like($n->error_log, qr/cached decision used/, 'stale use is logged');
+}
+
+# 2. eviction in a zone smaller than the key set
+{
+    my $p = 't021e:';
+    flush_prefix($p);
+    add_key(prefix => $p, token => sprintf('tok-evict-%06d', $_), id => $_,
+            grants => { clientes => 'get' })
+        for 1 .. 150;
+
+    my $n = FsauthNginx->start(
+        http => "    fsauth_redis 127.0.0.1:$rp prefix=$p;\n"
+              . "    fsauth_cache zone=c2:64k;",
+        server => $location);
+
+    my $bad = 0;
+    for my $round (1 .. 2) {
+        for my $i (1 .. 150) {
+            my @r = get($n, sprintf('tok-evict-%06d', $i));
+            $bad++ if $r[0] != 200;
+        }
+    }
+    is($bad, 0, '300 requests over 150 keys in a 64k zone: all granted');
+
+    my @r = get($n, 'tok-evict-000150');
+    is($r[1], 'HIT', 'the most recent key is still cached');
+    @r = get($n, 'tok-evict-000001');
+    is($r[1], 'MISS', 'the oldest one was evicted');
+
+    $n->stop;
+    unlike($n->error_log, qr/no memory|is full|\[crit\]|\[alert\]/,
+           'eviction is silent');
+    flush_prefix($p);
+}
+
+# 3. reload: the zone and its entries survive; a parameter change flushes
+{
+    my $p = 't021r:';
+    flush_prefix($p);
+    add_key(prefix => $p, token => 'tok-user-0000001', id => 1,
+            grants => { clientes => 'get' });
+
+    my %conf = (
+        http => "    fsauth_redis 127.0.0.1:$rp prefix=$p;\n"
+              . "    fsauth_cache zone=c3:1m ttl=1h;",
+        server => $location);
+
+    my $n = FsauthNginx->start(%conf);
+    my @r = get($n, 'tok-user-0000001');
+    is($r[1], 'MISS', 'before reload: miss');
+
+    $n->reload(%conf);
+    @r = get($n, 'tok-user-0000001');
+    is("$r[0] $r[1]", '200 HIT', 'after reload: still cached');
+
+    $conf{http} =~ s/ttl=1h/ttl=30m/;
+    $n->reload(%conf);
+    @r = get($n, 'tok-user-0000001');
+    is($r[1], 'MISS', 'ttl changed: the zone was flushed');
+
+    $n->stop;
+    like($n->error_log, qr/cache zone "c3" flushed, its parameters changed/,
+         'the flush is logged');
+    unlike($n->error_log, qr/\[alert\]|\[crit\]/, 'no alert across reloads');
+    flush_prefix($p);
+}
+
+# 4. revocation by direct edits, on both workers, within 100 ms
+{
+    my $p = 't021v:';
+    flush_prefix($p);
+    my $d = add_key(prefix => $p, token => 'tok-user-0000001', id => 7,
+                    grants => { clientes => 'get' });
+    my $key = "${p}key:$d";
+
+    my $n = FsauthNginx->start(
+        workers => 2,
+        http => "    fsauth_redis 127.0.0.1:$rp prefix=$p;\n"
+              . "    fsauth_cache zone=c4:1m ttl=1h;\n"
+              . "    fsauth_ban off;",
+        server => $location);
+
+    # warm the cache through both workers
+    my %hit;
+    for (1 .. 400) {
+        my @r = get($n, 'tok-user-0000001');
+        $hit{$r[2]}++ if $r[1] eq 'HIT';
+        last if keys %hit >= 2 && (grep { $_ >= 3 } values %hit) >= 2;
+    }
+    is(scalar keys %hit, 2, 'both workers answer from the cache');
+
+    my $check = sub {
+        my ($name, $path, $want, @cmd) = @_;
+        redis(@cmd);
+        my $t0 = time;
+        sleep 0.1;
+        my (%pids, @bad);
+        for (1 .. 30) {
+            my @r = get($n, 'tok-user-0000001', $path);
+            $pids{$r[2]}++;
+            push @bad, "$r[0]/$r[1]" if $r[0] != $want;
+        }
+        is("@bad", '', "$name: seen by every request 100 ms later");
+        is(scalar keys %pids, 2, "$name: through both workers");
+    };
+
+    $check->('disable', '/api/3/clientes', 401, 'HSET', $key, 'enabled', 0);
+    $check->('enable again', '/api/3/clientes', 200,
+             'HSET', $key, 'enabled', 1);
+    $check->('grant removed', '/api/3/clientes', 403,
+             'HDEL', $key, 'res:clientes');
+    $check->('grant added', '/api/3/clientes', 200,
+             'HSET', $key, 'res:clientes', 'get');
+    $check->('kill switch', '/api/3/clientes', 403,
+             'HSET', "${p}api", 'enabled', 0);
+    $check->('kill switch off', '/api/3/clientes', 200,
+             'HSET', "${p}api", 'enabled', 1);
+    $check->('key deleted', '/api/3/clientes', 401, 'DEL', $key);
+
+    # activity writes do not invalidate anything
+    add_key(prefix => $p, token => 'tok-user-0000001', id => 7,
+            grants => { clientes => 'get' });
+    sleep 0.1;
+    get($n, 'tok-user-0000001') for 1 .. 10;
+    my @r = get($n, 'tok-user-0000001');
+    redis('HSET', "${p}activity:7", 'lastip', '10.9.9.9');
+    sleep 0.1;
+    my $miss = 0;
+    for (1 .. 10) {
+        @r = get($n, 'tok-user-0000001');
+        $miss++ if $r[1] ne 'HIT';
+    }
+    is($miss, 0, 'an activity write invalidates nothing');
+
+    # 5. the invalidation channel reconnects: everything is flushed
+    redis('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    sleep 0.5;
+    @r = get($n, 'tok-user-0000001');
+    is("$r[0] $r[1]", '200 MISS',
+       'channel reconnected: the cache was flushed');
+
+    $n->stop;
+    unlike($n->error_log, qr/\[alert\]|\[crit\]/, 'no alert');
+    like($n->error_log, qr/invalidation channel up, cache flushed/,
+         'the flush is logged');
+    flush_prefix($p);
+}
+
+# 6. concurrent misses for one key share one command
+{
+    my $log = "$tmp/fake.log";
+    my $fake = FakeRedis->start('tok-slow-0000001' => 'slow', log => $log);
+    my $n = FsauthNginx->start(
+        http => '    fsauth_redis 127.0.0.1:' . $fake->port
+              . ' timeout=2s;',
+        server => $location);
+
+    my $bg = background_requests(port => $n->port, clients => 10,
+                                 file => "$tmp/slow",
+                                 request => "GET /api/3/clientes HTTP/1.0\r\n"
+                                          . "X-Auth-Token: tok-slow-0000001"
+                                          . "\r\n\r\n");
+    wait_background($bg);
+
+    open my $fh, '<', "$tmp/slow" or die;
+    my @st = map { (split ' ')[0] } <$fh>;
+    is(scalar(grep { $_ == 200 } @st), 10, 'ten concurrent requests granted');
+
+    open $fh, '<', $log or die;
+    my @cmds = <$fh>;
+    is(scalar @cmds, 1, 'with one Redis command');
+
+    $n->stop;
+    $fake->stop;
+}
+
+# 7. a flood of distinct bad tokens: one command per token per negative_ttl
+{
+    my $p = 't021n:';
+    my $n = FsauthNginx->start(
+        http => "    fsauth_redis 127.0.0.1:$rp prefix=$p;\n"
+              . "    fsauth_cache zone=c5:1m negative_ttl=1m;\n"
+              . "    fsauth_ban off;",
+        server => $location);
+
+    my @tokens = map { sprintf('bad-token-%08d', int(rand(1e8))) . $_ }
+                 1 .. 50;
+    my $before = hgetall_calls();
+    my $bad = 0;
+    for my $round (1 .. 4) {
+        for my $t (@tokens) {
+            my @r = get($n, $t);
+            $bad++ if $r[0] != 401;
+        }
+    }
+    my $calls = hgetall_calls() - $before;
+    is($bad, 0, '200 requests with unknown tokens: all 401');
+    is($calls, 50, '50 distinct tokens: 50 Redis commands');
+
+    $n->stop;
+}
+
+# 8. the ban lifts when the window slides
+{
+    my $n = FsauthNginx->start(
+        http => "    fsauth_redis 127.0.0.1:$rp prefix=t021b:;\n"
+              . "    fsauth_cache zone=c6:1m;",
+        server => "        fsauth_ban 2 1s;\n" . $location);
+
+    my @r = get($n, 'bad-token-000001');
+    is($r[0], 401, 'first incident');
+    @r = get($n, 'bad-token-000001');
+    is($r[0], 401, 'second incident');
+    @r = get($n, 'GLOBAL-KEY-1');
+    is("$r[0] $r[3]", '429 banned', 'banned, even with the global key');
+    sleep 1.1;
+    @r = get($n, 'GLOBAL-KEY-1');
+    is($r[0], 200, 'the window slid: unbanned');
+
+    $n->stop;
+}
+
+done_testing();
