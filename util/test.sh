@@ -23,32 +23,38 @@ free_port() {
              ->sockport'
 }
 
-# $1 name, rest: extra redis-server arguments
+# $1 name, rest: extra redis-server arguments; sets $redis_port
 start_redis() {
-    local name=$1 port; shift
-    port=$(free_port)
+    local name=$1; shift
+    redis_port=$(free_port)
     mkdir -p "$work/$name"
-    redis-server --port "$port" --bind 127.0.0.1 \
+    redis-server --port "$redis_port" --bind 127.0.0.1 \
         --unixsocket "$work/$name/redis.sock" --unixsocketperm 777 \
         --dir "$work/$name" --save '' --appendonly no \
-        --daemonize no --logfile "$work/$name/redis.log" "$@" &
+        --daemonize no --logfile "$work/$name/redis.log" "$@" \
+        </dev/null >/dev/null 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do
-        [ -S "$work/$name/redis.sock" ] && break
+        [ -S "$work/$name/redis.sock" ] && return 0
         sleep 0.05
     done
-    echo "$port"
+    echo "fsauth: redis-server $name did not start" >&2
+    cat "$work/$name/redis.log" >&2
+    exit 1
 }
 
 password=fsauth-test-$RANDOM$RANDOM
 printf '%s\n' "$password" > "$work/redis.password"
 
-export TEST_NGINX_REDIS_PORT=$(start_redis main)
+start_redis main
+export TEST_NGINX_REDIS_PORT=$redis_port
 export TEST_NGINX_REDIS_SOCKET=$work/main/redis.sock
-export TEST_NGINX_REDIS_AUTH_PORT=$(start_redis auth --requirepass "$password")
+start_redis auth --requirepass "$password"
+export TEST_NGINX_REDIS_AUTH_PORT=$redis_port
 export TEST_NGINX_REDIS_PASSWORD_FILE=$work/redis.password
 export TEST_NGINX_REDIS_PASSWORD=$password
 
+export TEST_NGINX_PORT=${TEST_NGINX_PORT:-$(free_port)}
 export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
 export TEST_NGINX_LOAD_MODULES=$root/build/ngx_http_fsauth_module.so
 export TEST_NGINX_SERVROOT=${TEST_NGINX_SERVROOT:-$work/servroot}
