@@ -1,0 +1,529 @@
+
+/*
+ * fsauthctl: per-resource grants ("access" commands) and the access
+ * decision shared with the module.
+ *
+ * A grant is the field res:<resource> of <prefix>key:<D>, whose value is a
+ * comma list of the words get, post, put and delete.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsauthctl.h"
+
+
+static unsigned fsauthctl_access_method(const char *method);
+static int fsauthctl_access_id(const fsauthctl_cmd_t *cmd, const char *arg,
+    long long *id);
+static int fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid,
+    const char *field, redisReply **reply, int *moved);
+static int fsauthctl_access_decide(redisReply *fields, const char *resource,
+    const char *method);
+
+
+static const struct {
+    const char  *word;
+    size_t       len;
+    unsigned     bit;
+} fsauthctl_access_words[] = {
+    { "get", 3, FSAUTHCTL_GRANT_GET },
+    { "post", 4, FSAUTHCTL_GRANT_POST },
+    { "put", 3, FSAUTHCTL_GRANT_PUT },
+    { "delete", 6, FSAUTHCTL_GRANT_DELETE },
+    { NULL, 0, 0 }
+};
+
+
+/*
+ * The grant-string rule of the module: split on ",", trim spaces and tabs
+ * around each word, skip empty items; words are case-sensitive and unknown
+ * words are ignored, so a hand-written "get, POST,,put" allows get and put.
+ */
+
+unsigned
+fsauthctl_access_parse(const char *list, size_t len)
+{
+    size_t       i;
+    unsigned     mask;
+    const char  *p, *end, *word, *wend;
+
+    mask = 0;
+    p = list;
+    end = list + len;
+
+    while (p < end) {
+        word = p;
+
+        while (p < end && *p != ',') {
+            p++;
+        }
+
+        wend = p;
+
+        while (word < wend && (*word == ' ' || *word == '\t')) {
+            word++;
+        }
+
+        while (wend > word && (wend[-1] == ' ' || wend[-1] == '\t')) {
+            wend--;
+        }
+
+        for (i = 0; fsauthctl_access_words[i].word; i++) {
+            if ((size_t) (wend - word) == fsauthctl_access_words[i].len
+                && memcmp(word, fsauthctl_access_words[i].word,
+                          fsauthctl_access_words[i].len) == 0)
+            {
+                mask |= fsauthctl_access_words[i].bit;
+            }
+        }
+
+        p++;
+    }
+
+    return mask;
+}
+
+
+/* buf: at least 20 bytes; words in the order get,post,put,delete */
+
+void
+fsauthctl_access_format(unsigned mask, char *buf)
+{
+    size_t  i;
+    char   *p;
+
+    p = buf;
+
+    for (i = 0; fsauthctl_access_words[i].word; i++) {
+        if (mask & fsauthctl_access_words[i].bit) {
+            if (p != buf) {
+                *p++ = ',';
+            }
+
+            memcpy(p, fsauthctl_access_words[i].word,
+                   fsauthctl_access_words[i].len);
+            p += fsauthctl_access_words[i].len;
+        }
+    }
+
+    *p = '\0';
+}
+
+
+/*
+ * A resource is one raw path segment: 1..100 bytes (the FacturaScripts
+ * column size), no "/", no space or control character.
+ */
+
+int
+fsauthctl_access_resource_valid(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > FSAUTHCTL_RESOURCE_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) s[i] <= 0x20 || s[i] == 0x7f || s[i] == '/') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static unsigned
+fsauthctl_access_method(const char *method)
+{
+    /* as the module: methods are case-sensitive, PATCH needs "put" */
+
+    if (strcmp(method, "GET") == 0) {
+        return FSAUTHCTL_GRANT_GET;
+    }
+
+    if (strcmp(method, "POST") == 0) {
+        return FSAUTHCTL_GRANT_POST;
+    }
+
+    if (strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) {
+        return FSAUTHCTL_GRANT_PUT;
+    }
+
+    if (strcmp(method, "DELETE") == 0) {
+        return FSAUTHCTL_GRANT_DELETE;
+    }
+
+    return 0;
+}
+
+
+static int
+fsauthctl_access_id(const fsauthctl_cmd_t *cmd, const char *arg,
+    long long *id)
+{
+    if (fsauthctl_parse_id(arg, strlen(arg), id) != FSAUTHCTL_OK) {
+        return fsauthctl_opt_usage(cmd, "invalid key id \"%s\"", arg);
+    }
+
+    return FSAUTHCTL_OK;
+}
+
+
+int
+fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv)
+{
+    int               rc, npos, get, post, put, del, existed;
+    char             *pos[2], *field;
+    char              list[32];
+    unsigned          mask;
+    long long         id;
+    fsauthctl_opt_t   opts[] = {
+        { "get", 0, 0, NULL, &get },
+        { "post", 0, 0, NULL, &post },
+        { "put", 0, 0, NULL, &put },
+        { "delete", 0, 0, NULL, &del },
+        { NULL, 0, 0, NULL, NULL }
+    };
+
+    get = 0;
+    post = 0;
+    put = 0;
+    del = 0;
+
+    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 2, 2, &npos);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_access_id(cmd, pos[0], &id);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (!fsauthctl_access_resource_valid(pos[1], strlen(pos[1]))) {
+        return fsauthctl_opt_usage(cmd, "invalid resource \"%s\" (1..%d "
+                                   "bytes, no \"/\", space or control "
+                                   "character)", pos[1],
+                                   FSAUTHCTL_RESOURCE_MAX);
+    }
+
+    mask = (get ? FSAUTHCTL_GRANT_GET : 0)
+           | (post ? FSAUTHCTL_GRANT_POST : 0)
+           | (put ? FSAUTHCTL_GRANT_PUT : 0)
+           | (del ? FSAUTHCTL_GRANT_DELETE : 0);
+
+    fsauthctl_access_format(mask, list);
+
+    rc = fsauthctl_redis_connect(ctl);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    field = fsauthctl_sprintf("res:%s", pos[1]);
+    rc = fsauthctl_store_set_field(ctl, id, field, list, &existed);
+    free(field);
+
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    printf("key %lld: %s: %s\n", id, pos[1], list[0] ? list : "none");
+
+    return FSAUTHCTL_OK;
+}
+
+
+int
+fsauthctl_access_revoke(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv)
+{
+    int               rc, npos, existed;
+    char             *pos[2], *field;
+    long long         id;
+    fsauthctl_opt_t   opts[] = {
+        { NULL, 0, 0, NULL, NULL }
+    };
+
+    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 2, 2, &npos);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_access_id(cmd, pos[0], &id);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (pos[1][0] == '\0') {
+        return fsauthctl_opt_usage(cmd, "empty resource");
+    }
+
+    rc = fsauthctl_redis_connect(ctl);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    field = fsauthctl_sprintf("res:%s", pos[1]);
+    rc = fsauthctl_store_set_field(ctl, id, field, NULL, &existed);
+    free(field);
+
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (!existed) {
+        return fsauthctl_error("key %lld has no grant for \"%s\"", id,
+                               pos[1]);
+    }
+
+    printf("key %lld: %s: revoked\n", id, pos[1]);
+
+    return FSAUTHCTL_OK;
+}
+
+
+int
+fsauthctl_access_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv)
+{
+    int                 rc, npos, json;
+    char               *pos[1], *res;
+    char                list[32];
+    size_t              i;
+    json_t             *arr;
+    long long           id;
+    fsauthctl_key_t     key;
+    fsauthctl_table_t   table;
+    fsauthctl_opt_t     opts[] = {
+        { "json", 0, 0, NULL, &json },
+        { NULL, 0, 0, NULL, NULL }
+    };
+
+    json = 0;
+
+    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 1, 1, &npos);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_access_id(cmd, pos[0], &id);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_redis_connect(ctl);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_store_load(ctl, id, &key);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (json) {
+        arr = json_array();
+
+        for (i = 0; i < key.ngrants; i++) {
+            json_array_append_new(arr, fsauthctl_json_grant(&key.grants[i],
+                                                            "idapikey", id));
+        }
+
+        rc = fsauthctl_json_print(arr);
+        json_decref(arr);
+
+    } else {
+        fsauthctl_table_init(&table, 2, "RESOURCE", "ALLOW");
+
+        for (i = 0; i < key.ngrants; i++) {
+            fsauthctl_access_format(key.grants[i].mask, list);
+            res = fsauthctl_output_escape(key.grants[i].resource);
+            fsauthctl_table_row(&table, res, list[0] ? list : "-");
+            free(res);
+        }
+
+        fsauthctl_table_print(&table);
+    }
+
+    fsauthctl_store_free(&key, 0);
+
+    return rc;
+}
+
+
+/*
+ * The module's decision (SPEC section 2, steps 7-9) from the key's enabled,
+ * fullaccess and res:<resource>: a disabled key is denied, the empty
+ * resource (the API listing) and full access are allowed, else the
+ * method's word must be granted.
+ */
+
+static int
+fsauthctl_access_decide(redisReply *fields, const char *resource,
+    const char *method)
+{
+    unsigned     bit;
+    redisReply  *enabled, *full, *grant;
+
+    enabled = fields->element[0];
+    full = fields->element[1];
+    grant = fields->element[2];
+
+    if (enabled->type != REDIS_REPLY_STRING || strcmp(enabled->str, "1") != 0)
+    {
+        return 0;
+    }
+
+    if (resource[0] == '\0') {
+        return 1;
+    }
+
+    if (full->type == REDIS_REPLY_STRING && strcmp(full->str, "1") == 0) {
+        return 1;
+    }
+
+    bit = fsauthctl_access_method(method);
+
+    return bit != 0
+           && grant->type == REDIS_REPLY_STRING
+           && (fsauthctl_access_parse(grant->str, grant->len) & bit);
+}
+
+
+/*
+ * HMGET enabled fullaccess res:<resource> of the key that keyid:<id> names.
+ * *reply stays NULL for an unknown key; *moved is set when the hash was
+ * renamed by a rotation between the two reads.
+ */
+
+static int
+fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid, const char *field,
+    redisReply **reply, int *moved)
+{
+    int          rc;
+    char        *name, *digest;
+    redisReply  *r, *again;
+
+    *reply = NULL;
+    *moved = 0;
+
+    rc = fsauthctl_redis_call(ctl, &r, "GET", keyid, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return FSAUTHCTL_OK;
+    }
+
+    digest = fsauthctl_strndup(r->str, r->len);
+    freeReplyObject(r);
+
+    name = fsauthctl_redis_name(ctl, "key:%s", digest);
+    rc = fsauthctl_redis_call(ctl, &r, "HMGET", name, "enabled",
+                              "fullaccess", field, NULL);
+    free(name);
+
+    if (rc != FSAUTHCTL_OK) {
+        free(digest);
+        return rc;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+        freeReplyObject(r);
+        free(digest);
+        return FSAUTHCTL_OK;
+    }
+
+    if (r->element[0]->type == REDIS_REPLY_NIL) {
+        rc = fsauthctl_redis_call(ctl, &again, "GET", keyid, NULL);
+
+        if (rc == FSAUTHCTL_OK) {
+            *moved = (again->type == REDIS_REPLY_STRING
+                      && strcmp(again->str, digest) != 0);
+            freeReplyObject(again);
+        }
+
+        if (rc != FSAUTHCTL_OK || *moved) {
+            freeReplyObject(r);
+            free(digest);
+            return rc;
+        }
+    }
+
+    free(digest);
+    *reply = r;
+
+    return FSAUTHCTL_OK;
+}
+
+
+/* prints "allowed" (exit 0) or "denied" (exit 1) */
+
+int
+fsauthctl_access_check(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv)
+{
+    int               rc, npos, allowed, attempt, moved;
+    char             *pos[3], *keyid, *field;
+    long long         id;
+    redisReply       *reply;
+    fsauthctl_opt_t   opts[] = {
+        { NULL, 0, 0, NULL, NULL }
+    };
+
+    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 3, 3, &npos);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_access_id(cmd, pos[0], &id);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (pos[2][0] == '\0') {
+        return fsauthctl_opt_usage(cmd, "empty method");
+    }
+
+    rc = fsauthctl_redis_connect(ctl);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    allowed = 0;
+    keyid = fsauthctl_redis_name(ctl, "keyid:%lld", id);
+    field = fsauthctl_sprintf("res:%s", pos[1]);
+    reply = NULL;
+
+    for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
+        rc = fsauthctl_access_read(ctl, keyid, field, &reply, &moved);
+        if (rc != FSAUTHCTL_OK || !moved) {
+            break;
+        }
+    }
+
+    free(keyid);
+    free(field);
+
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    /* no reply: an unknown key, or one that keeps moving */
+
+    if (reply) {
+        allowed = fsauthctl_access_decide(reply, pos[1], pos[2]);
+        freeReplyObject(reply);
+    }
+
+    puts(allowed ? "allowed" : "denied");
+
+    return allowed ? FSAUTHCTL_OK : FSAUTHCTL_ERROR;
+}

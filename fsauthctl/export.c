@@ -1,0 +1,70 @@
+
+/*
+ * fsauthctl: "export", every key and grant in the shape of the
+ * FacturaScripts api_keys and api_access tables.
+ *
+ * Redis holds only digests, so "apikey" is omitted; "import" of such a
+ * file updates the keys that already exist.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsauthctl.h"
+
+
+int
+fsauthctl_export(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    int               rc, npos;
+    size_t            i, j, n;
+    json_t           *root, *keys, *access;
+    fsauthctl_key_t  *k;
+    fsauthctl_opt_t   opts[] = {
+        { NULL, 0, 0, NULL, NULL }
+    };
+
+    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, NULL, 0, 0, &npos);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_redis_connect(ctl);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_store_load_all(ctl, &k, &n);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    keys = json_array();
+    access = json_array();
+
+    for (i = 0; i < n; i++) {
+        json_array_append_new(keys, fsauthctl_json_key(&k[i], 0));
+
+        for (j = 0; j < k[i].ngrants; j++) {
+            json_array_append_new(access,
+                                  fsauthctl_json_grant(&k[i].grants[j],
+                                                       "idapikey", k[i].id));
+        }
+    }
+
+    root = json_object();
+    json_object_set_new(root, "api_keys", keys);
+    json_object_set_new(root, "api_access", access);
+
+    rc = fsauthctl_json_print(root);
+
+    json_decref(root);
+
+    if (n) {
+        fsauthctl_store_free(k, n);
+    }
+
+    return rc;
+}

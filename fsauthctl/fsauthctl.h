@@ -1,0 +1,235 @@
+
+/*
+ * fsauthctl: administration of the fsauth keys kept in Redis.
+ * Shared declarations of every fsauthctl source file.
+ */
+
+#ifndef _FSAUTHCTL_H_INCLUDED_
+#define _FSAUTHCTL_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdarg.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+
+/* exit codes, also the return codes of every command */
+#define FSAUTHCTL_OK            0
+#define FSAUTHCTL_ERROR         1   /* usage or data error, "denied" */
+#define FSAUTHCTL_UNAVAILABLE   2   /* Redis unreachable or AUTH failed */
+#define FSAUTHCTL_HELP          (-1) /* --help printed, exit 0 */
+
+#define FSAUTHCTL_TOKEN_LEN     20
+#define FSAUTHCTL_TOKEN_MAX     99
+#define FSAUTHCTL_DIGEST_LEN    64
+#define FSAUTHCTL_RESOURCE_MAX  100
+#define FSAUTHCTL_PREFIX_MAX    256
+
+/* a transaction that lost a WATCH race is retried this many times */
+#define FSAUTHCTL_TX_RETRIES    50
+
+#define FSAUTHCTL_GRANT_GET     0x01
+#define FSAUTHCTL_GRANT_POST    0x02
+#define FSAUTHCTL_GRANT_PUT     0x04
+#define FSAUTHCTL_GRANT_DELETE  0x08
+
+
+typedef struct {
+    const char         *host;
+    int                 port;
+    const char         *socket;
+    long                db;
+    const char         *password_file;
+    const char         *prefix;
+    redisContext       *redis;
+} fsauthctl_t;
+
+
+typedef struct fsauthctl_cmd_s  fsauthctl_cmd_t;
+
+typedef int (*fsauthctl_handler_pt)(fsauthctl_t *ctl,
+    const fsauthctl_cmd_t *cmd, int argc, char **argv);
+
+struct fsauthctl_cmd_s {
+    const char             *name;
+    const char             *path;      /* "key create", for messages */
+    fsauthctl_handler_pt    handler;
+    const char             *help;
+};
+
+
+/* option parser (opt.c) */
+
+typedef struct {
+    const char         *name;          /* long name without "--" */
+    int                 short_name;    /* 0: none */
+    int                 has_arg;
+    const char        **value;         /* option with an argument */
+    int                *flag;          /* option without an argument */
+} fsauthctl_opt_t;
+
+int fsauthctl_opt_parse(const fsauthctl_cmd_t *cmd, int argc, char **argv,
+    const fsauthctl_opt_t *opts, char **pos, int min_pos, int max_pos,
+    int *npos);
+int fsauthctl_opt_usage(const fsauthctl_cmd_t *cmd, const char *fmt, ...);
+
+
+/* argument vectors of Redis commands (util.c) */
+
+typedef struct {
+    int                 n;
+    int                 cap;
+    char              **argv;
+    size_t             *lens;
+} fsauthctl_args_t;
+
+void fsauthctl_args_init(fsauthctl_args_t *args);
+void fsauthctl_args_add(fsauthctl_args_t *args, const char *s, size_t len);
+void fsauthctl_args_addf(fsauthctl_args_t *args, const char *fmt, ...);
+void fsauthctl_args_free(fsauthctl_args_t *args);
+
+
+/* helpers (util.c) */
+
+int fsauthctl_error(const char *fmt, ...);
+void *fsauthctl_alloc(size_t size);
+void *fsauthctl_realloc(void *p, size_t size);
+char *fsauthctl_strdup(const char *s);
+char *fsauthctl_strndup(const char *s, size_t len);
+char *fsauthctl_sprintf(const char *fmt, ...);
+char *fsauthctl_vsprintf(const char *fmt, va_list ap);
+int fsauthctl_parse_id(const char *s, size_t len, long long *id);
+int fsauthctl_parse_long(const char *s, long min, long max, long *n);
+void fsauthctl_today(char date[11]);
+int fsauthctl_read_file(const char *path, const char *what, char **data,
+    size_t *len);
+
+
+/* Redis connection and transactions (redis.c) */
+
+int fsauthctl_redis_connect(fsauthctl_t *ctl);
+void fsauthctl_redis_close(fsauthctl_t *ctl);
+char *fsauthctl_redis_name(fsauthctl_t *ctl, const char *fmt, ...);
+int fsauthctl_redis_call(fsauthctl_t *ctl, redisReply **reply, ...);
+int fsauthctl_redis_argv(fsauthctl_t *ctl, fsauthctl_args_t *args,
+    redisReply **reply);
+int fsauthctl_redis_pipeline(fsauthctl_t *ctl, fsauthctl_args_t *cmds,
+    size_t n, redisReply ***replies);
+void fsauthctl_redis_free_replies(redisReply **replies, size_t n);
+int fsauthctl_redis_multi(fsauthctl_t *ctl);
+int fsauthctl_redis_queue(fsauthctl_t *ctl, fsauthctl_args_t *args);
+int fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted);
+void fsauthctl_redis_unwatch(fsauthctl_t *ctl);
+void fsauthctl_redis_backoff(int attempt);
+
+
+/* tokens and digests (token.c) */
+
+int fsauthctl_token_generate(char *token);
+int fsauthctl_token_digest(const char *token, size_t len, char *hex);
+int fsauthctl_token_valid(const char *token, size_t len);
+int fsauthctl_token_print(long long id, char *token);
+
+
+/* key records (store.c) */
+
+typedef struct {
+    char               *resource;
+    unsigned            mask;
+} fsauthctl_grant_t;
+
+typedef struct {
+    long long           id;
+    char                digest[FSAUTHCTL_DIGEST_LEN + 1];
+    char               *nick;          /* "" when absent */
+    char               *description;   /* "" when absent */
+    char               *creationdate;  /* NULL when absent */
+    int                 enabled;
+    int                 fullaccess;
+    char               *lastactivity;  /* NULL when absent */
+    char               *lastip;        /* NULL when absent */
+    fsauthctl_grant_t  *grants;
+    size_t              ngrants;
+} fsauthctl_key_t;
+
+int fsauthctl_store_lookup(fsauthctl_t *ctl, long long id, int watch,
+    char *digest);
+int fsauthctl_store_load(fsauthctl_t *ctl, long long id,
+    fsauthctl_key_t *key);
+int fsauthctl_store_load_all(fsauthctl_t *ctl, fsauthctl_key_t **keys,
+    size_t *nkeys);
+void fsauthctl_store_free(fsauthctl_key_t *keys, size_t nkeys);
+int fsauthctl_store_set_field(fsauthctl_t *ctl, long long id,
+    const char *field, const char *value, int *existed);
+void fsauthctl_store_hset(fsauthctl_t *ctl, fsauthctl_args_t *args,
+    const char *digest, const fsauthctl_key_t *key);
+
+
+/* grants (access.c) */
+
+unsigned fsauthctl_access_parse(const char *list, size_t len);
+void fsauthctl_access_format(unsigned mask, char *buf);
+int fsauthctl_access_resource_valid(const char *s, size_t len);
+
+
+/* output (output.c) */
+
+typedef struct {
+    int                 ncols;
+    size_t              nrows;
+    size_t              cap;
+    char              **cells;
+} fsauthctl_table_t;
+
+void fsauthctl_table_init(fsauthctl_table_t *t, int ncols, ...);
+void fsauthctl_table_row(fsauthctl_table_t *t, ...);
+void fsauthctl_table_print(fsauthctl_table_t *t);
+char *fsauthctl_output_escape(const char *s);
+char *fsauthctl_output_time(const char *unix_seconds);
+json_t *fsauthctl_json_string(const char *s);
+json_t *fsauthctl_json_key(const fsauthctl_key_t *key, int activity);
+json_t *fsauthctl_json_grant(const fsauthctl_grant_t *g, const char *idname,
+    long long id);
+int fsauthctl_json_print(json_t *json);
+
+
+/* commands */
+
+int fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_key_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_key_show(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_key_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_key_full_access(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_key_delete(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+
+int fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_access_revoke(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_access_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_access_check(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+
+int fsauthctl_api_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_api_status(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+
+int fsauthctl_import(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_export(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+
+
+#endif /* _FSAUTHCTL_H_INCLUDED_ */

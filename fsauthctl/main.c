@@ -1,0 +1,498 @@
+
+/*
+ * fsauthctl: global options, help texts and command dispatch.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsauthctl.h"
+
+
+#define FSAUTHCTL_EXIT_STATUS                                                 \
+    "Exit status: 0 success, 1 usage or data error (one line on stderr),\n"   \
+    "2 Redis unreachable or authentication failed.\n"
+
+
+static const char  fsauthctl_help[] =
+"Usage: fsauthctl [OPTIONS] COMMAND [ARGS]\n"
+"\n"
+"Manages the fsauth API keys, their grants and the API kill switch in\n"
+"Redis (schema 1, shared with the nginx module ngx_http_fsauth_module).\n"
+"\n"
+"Options, before COMMAND:\n"
+"  -h, --host HOST           Redis host (default 127.0.0.1)\n"
+"  -p, --port PORT           Redis port (default 6379)\n"
+"  -s, --socket PATH         Redis unix socket, instead of host and port\n"
+"  -n, --db N                Redis database number (default 0)\n"
+"  -a, --password-file FILE  AUTH with the first line of FILE (trimmed)\n"
+"      --prefix P            prefix of the Redis keys (default \"fsauth:\")\n"
+"      --help                this help; \"fsauthctl COMMAND --help\" for one\n"
+"                            command\n"
+"\n"
+"Commands:\n"
+"  key create --description TEXT [--nick N] [--full-access]\n"
+"  key list [--json]\n"
+"  key show ID [--json]\n"
+"  key enable ID | key disable ID\n"
+"  key full-access ID on|off\n"
+"  key rotate ID\n"
+"  key delete ID\n"
+"  access grant ID RESOURCE [--get] [--post] [--put] [--delete]\n"
+"  access revoke ID RESOURCE\n"
+"  access list ID [--json]\n"
+"  access check ID RESOURCE METHOD\n"
+"  api enable | api disable | api status\n"
+"  import FILE\n"
+"  export\n"
+"\n"
+"Tokens are printed once, by \"key create\" and \"key rotate\"; Redis keeps\n"
+"only their SHA-256 digest.  Every write is one MULTI/EXEC transaction.\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+
+static const char  fsauthctl_key_help[] =
+"Usage: fsauthctl [OPTIONS] key SUBCOMMAND [ARGS]\n"
+"\n"
+"  create --description TEXT [--nick N] [--full-access]\n"
+"                           new enabled key; prints its id and its token\n"
+"  list [--json]            all keys, with their last activity\n"
+"  show ID [--json]         one key with its grants\n"
+"  enable ID, disable ID    a disabled key is refused like an unknown one\n"
+"  full-access ID on|off    full access skips the per-resource grants\n"
+"  rotate ID                new token; the old one stops working at once\n"
+"  delete ID                deletes the key, its grants and its activity\n"
+"\n"
+"Run \"fsauthctl key SUBCOMMAND --help\" for details.\n";
+
+static const char  fsauthctl_key_create_help[] =
+"Usage: fsauthctl [OPTIONS] key create --description TEXT [--nick N]\n"
+"                                      [--full-access]\n"
+"\n"
+"Creates an enabled key with a new id (from <prefix>nextid) and a random\n"
+"token of 20 characters from 0-9a-zA-Z.  creationdate is today (UTC).\n"
+"Without --full-access the key may use nothing but the API listing until\n"
+"\"fsauthctl access grant\" gives it resources.\n"
+"\n"
+"  --description TEXT   what the key is for (required, not empty)\n"
+"  --nick N             the user the key belongs to (informational)\n"
+"  --full-access        allow every resource and method\n"
+"\n"
+"Output, two lines; the token is shown this once and never again:\n"
+"  id: 7\n"
+"  token: Xq3...\n"
+"e.g. token=$(fsauthctl key create --description ERP | sed -n "
+"'s/^token: //p')\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_key_list_help[] =
+"Usage: fsauthctl [OPTIONS] key list [--json]\n"
+"\n"
+"Lists every key, by id, as a table with the columns ID, NICK, ENABLED,\n"
+"FULLACCESS, CREATED, LASTACTIVITY (UTC, ISO 8601), LASTIP and\n"
+"DESCRIPTION; LASTACTIVITY and LASTIP are blank for a key never used.\n"
+"Tokens are never shown.\n"
+"\n"
+"  --json   a JSON array of objects: id, description, nick (null when\n"
+"           unset), enabled, fullaccess (booleans), creationdate,\n"
+"           lastactivity (unix seconds or null), lastip (or null)\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_key_show_help[] =
+"Usage: fsauthctl [OPTIONS] key show ID [--json]\n"
+"\n"
+"Shows one key as \"field: value\" lines (id, nick, description, enabled,\n"
+"fullaccess, creationdate, lastactivity, lastip), then \"grants:\" and\n"
+"one \"  RESOURCE: get,post,...\" line per grant (\"-\": nothing allowed).\n"
+"The token is never shown.\n"
+"\n"
+"  --json   one JSON object, as in \"key list --json\", plus \"grants\": an\n"
+"           array of {resource, allowget, allowpost, allowput,\n"
+"           allowdelete}\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_key_enable_help[] =
+"Usage: fsauthctl [OPTIONS] key enable ID\n"
+"       fsauthctl [OPTIONS] key disable ID\n"
+"\n"
+"Sets the field \"enabled\" of key ID to 1 or 0.  A disabled key is refused\n"
+"with 401, like an unknown token.  Prints \"key ID: enabled\" or\n"
+"\"key ID: disabled\".\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_key_full_access_help[] =
+"Usage: fsauthctl [OPTIONS] key full-access ID on|off\n"
+"\n"
+"With full access, key ID may use every resource with every method and its\n"
+"grants are not consulted.  Prints \"key ID: full access on\" (or off).\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_key_rotate_help[] =
+"Usage: fsauthctl [OPTIONS] key rotate ID\n"
+"\n"
+"Gives key ID a new random token, keeping its id, fields, grants and\n"
+"activity.  The old token stops working at once: the record moves to the\n"
+"new digest in the same transaction.  Output, as for \"key create\":\n"
+"  id: 7\n"
+"  token: Xq3...\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_key_delete_help[] =
+"Usage: fsauthctl [OPTIONS] key delete ID\n"
+"\n"
+"Deletes key ID with its grants and activity.  Its id is never reused.\n"
+"Prints \"key ID: deleted\".\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_access_help[] =
+"Usage: fsauthctl [OPTIONS] access SUBCOMMAND [ARGS]\n"
+"\n"
+"  grant ID RESOURCE [--get] [--post] [--put] [--delete]\n"
+"  revoke ID RESOURCE\n"
+"  list ID [--json]\n"
+"  check ID RESOURCE METHOD\n"
+"\n"
+"Run \"fsauthctl access SUBCOMMAND --help\" for details.\n";
+
+static const char  fsauthctl_access_grant_help[] =
+"Usage: fsauthctl [OPTIONS] access grant ID RESOURCE [--get] [--post]\n"
+"                                        [--put] [--delete]\n"
+"\n"
+"Sets what key ID may do on RESOURCE (the path segment after /api/3/, as\n"
+"sent, case-sensitive), replacing an earlier grant for it.  --put also\n"
+"allows PATCH.  With no flag the grant exists but allows nothing, like an\n"
+"api_access row with every flag false.  Prints\n"
+"\"key ID: RESOURCE: get,post\" (\"none\" when nothing is allowed).\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_access_revoke_help[] =
+"Usage: fsauthctl [OPTIONS] access revoke ID RESOURCE\n"
+"\n"
+"Removes the grant of key ID for RESOURCE.  Prints\n"
+"\"key ID: RESOURCE: revoked\"; a key without that grant is an error.\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_access_list_help[] =
+"Usage: fsauthctl [OPTIONS] access list ID [--json]\n"
+"\n"
+"Lists the grants of key ID as a table RESOURCE, ALLOW (\"get,post\", or\n"
+"\"-\" for nothing).\n"
+"\n"
+"  --json   a JSON array in the shape of api_access rows: idapikey,\n"
+"           resource, allowget, allowpost, allowput, allowdelete\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_access_check_help[] =
+"Usage: fsauthctl [OPTIONS] access check ID RESOURCE METHOD\n"
+"\n"
+"Prints \"allowed\" (exit 0) or \"denied\" (exit 1): the decision the nginx\n"
+"module makes for a request with the token of key ID.  An unknown or\n"
+"disabled key is denied; an empty RESOURCE (\"\", the API listing) and a\n"
+"full-access key are allowed; otherwise METHOD must be granted on\n"
+"RESOURCE: GET needs get, POST post, PUT and PATCH put, DELETE delete.\n"
+"Any other METHOD (HEAD, OPTIONS...) is denied.  METHOD is\n"
+"case-sensitive, as in HTTP.\n"
+"\n"
+"Exit status: 0 allowed, 1 denied or usage error, 2 Redis unreachable or\n"
+"authentication failed.\n";
+
+static const char  fsauthctl_api_help[] =
+"Usage: fsauthctl [OPTIONS] api enable|disable|status\n"
+"\n"
+"The fleet-wide kill switch, field \"enabled\" of <prefix>api: while it is\n"
+"0, every request gets 403 \"API disabled\".\n"
+"\n"
+"  enable    set it to 1; prints \"api enabled\"\n"
+"  disable   set it to 0; prints \"api disabled\"\n"
+"  status    prints \"api enabled\" or \"api disabled\" (unset is enabled)\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_import_help[] =
+"Usage: fsauthctl [OPTIONS] import FILE\n"
+"\n"
+"Imports keys and grants from FILE (\"-\": stdin), JSON in the shape of\n"
+"the FacturaScripts tables, so that a database dump converts directly:\n"
+"\n"
+"  {\"api_keys\": [{\"id\": 1, \"apikey\": \"...\", \"description\": \"...\",\n"
+"                 \"nick\": null, \"enabled\": true, \"fullaccess\": false,\n"
+"                 \"creationdate\": \"2024-01-31\"}],\n"
+"   \"api_access\": [{\"idapikey\": 1, \"resource\": \"clientes\",\n"
+"                   \"allowget\": true, \"allowpost\": false,\n"
+"                   \"allowput\": false, \"allowdelete\": false}]}\n"
+"\n"
+"ids are numbers or numeric strings; booleans are true/false, 1/0, \"1\"/\n"
+"\"0\", \"t\"/\"f\" or \"true\"/\"false\"; a null fullaccess or allow flag is\n"
+"false; a missing enabled is true; nick and creationdate may be null\n"
+"(creationdate then keeps the stored date, or today); creationdate is\n"
+"YYYY-MM-DD (a time after it is ignored) or DD-MM-YYYY.  apikey: 1..99\n"
+"printable ASCII characters, no space, not \"0\".  A missing or null table\n"
+"has no rows.  Other members are ignored.\n"
+"\n"
+"The whole file is checked before anything is written.  Each key of\n"
+"api_keys is then written in one transaction and replaced as a whole: its\n"
+"fields and grants become those of the file.  A key without \"apikey\" (a\n"
+"file from \"export\") must already exist and keeps its token.  api_access\n"
+"rows of a key that is not in api_keys but in Redis are added to its\n"
+"grants.  Importing the same file twice gives the same state, and\n"
+"<prefix>nextid is raised to the largest id, so ids are never reused.\n"
+"Prints e.g. \"imported 3 keys, 5 grants (1 replaced)\", replaced counting\n"
+"the keys that existed before.\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_export_help[] =
+"Usage: fsauthctl [OPTIONS] export\n"
+"\n"
+"Prints every key and grant as JSON in the shape \"import\" reads\n"
+"({\"api_keys\": [...], \"api_access\": [...]}), sorted by id.  Redis holds\n"
+"no tokens, so \"apikey\" is omitted: importing an export updates the\n"
+"fields and grants of keys that exist and keeps their tokens.\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+
+static const fsauthctl_cmd_t  fsauthctl_key_cmds[] = {
+    { "create", "key create", fsauthctl_key_create,
+      fsauthctl_key_create_help },
+    { "list", "key list", fsauthctl_key_list, fsauthctl_key_list_help },
+    { "show", "key show", fsauthctl_key_show, fsauthctl_key_show_help },
+    { "enable", "key enable", fsauthctl_key_enable,
+      fsauthctl_key_enable_help },
+    { "disable", "key disable", fsauthctl_key_enable,
+      fsauthctl_key_enable_help },
+    { "full-access", "key full-access", fsauthctl_key_full_access,
+      fsauthctl_key_full_access_help },
+    { "rotate", "key rotate", fsauthctl_key_rotate,
+      fsauthctl_key_rotate_help },
+    { "delete", "key delete", fsauthctl_key_delete,
+      fsauthctl_key_delete_help },
+    { NULL, NULL, NULL, NULL }
+};
+
+static const fsauthctl_cmd_t  fsauthctl_access_cmds[] = {
+    { "grant", "access grant", fsauthctl_access_grant,
+      fsauthctl_access_grant_help },
+    { "revoke", "access revoke", fsauthctl_access_revoke,
+      fsauthctl_access_revoke_help },
+    { "list", "access list", fsauthctl_access_list,
+      fsauthctl_access_list_help },
+    { "check", "access check", fsauthctl_access_check,
+      fsauthctl_access_check_help },
+    { NULL, NULL, NULL, NULL }
+};
+
+static const fsauthctl_cmd_t  fsauthctl_api_cmds[] = {
+    { "enable", "api enable", fsauthctl_api_enable, fsauthctl_api_help },
+    { "disable", "api disable", fsauthctl_api_enable, fsauthctl_api_help },
+    { "status", "api status", fsauthctl_api_status, fsauthctl_api_help },
+    { NULL, NULL, NULL, NULL }
+};
+
+static const fsauthctl_cmd_t  fsauthctl_top_cmds[] = {
+    { "import", "import", fsauthctl_import, fsauthctl_import_help },
+    { "export", "export", fsauthctl_export, fsauthctl_export_help },
+    { NULL, NULL, NULL, NULL }
+};
+
+static const struct {
+    fsauthctl_cmd_t          group;
+    const fsauthctl_cmd_t   *cmds;
+} fsauthctl_groups[] = {
+    { { "key", "key", NULL, fsauthctl_key_help }, fsauthctl_key_cmds },
+    { { "access", "access", NULL, fsauthctl_access_help },
+      fsauthctl_access_cmds },
+    { { "api", "api", NULL, fsauthctl_api_help }, fsauthctl_api_cmds },
+    { { NULL, NULL, NULL, NULL }, NULL }
+};
+
+static const fsauthctl_cmd_t  fsauthctl_main_cmd = {
+    "fsauthctl", "", NULL, fsauthctl_help
+};
+
+
+static int fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv);
+static const fsauthctl_cmd_t *fsauthctl_find(const fsauthctl_cmd_t *cmds,
+    const char *name);
+
+
+int
+main(int argc, char **argv)
+{
+    int          rc;
+    fsauthctl_t  ctl;
+
+    /* jitter of the retry backoff: different in concurrent processes */
+    srandom((unsigned) getpid() ^ (unsigned) time(NULL));
+
+    memset(&ctl, 0, sizeof(fsauthctl_t));
+    ctl.host = "127.0.0.1";
+    ctl.port = 6379;
+    ctl.prefix = "fsauth:";
+
+    rc = fsauthctl_run(&ctl, argc - 1, argv + 1);
+
+    fsauthctl_redis_close(&ctl);
+
+    if (rc == FSAUTHCTL_HELP) {
+        rc = FSAUTHCTL_OK;
+    }
+
+    /* a full disk or a closed pipe must not look like success */
+
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fsauthctl_error("cannot write the output");
+
+        if (rc == FSAUTHCTL_OK) {
+            rc = FSAUTHCTL_ERROR;
+        }
+    }
+
+    return rc;
+}
+
+
+static int
+fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
+{
+    int                     rc, n, i;
+    long                    port, db;
+    const char             *sport, *sdb;
+    const fsauthctl_cmd_t  *cmd, *group;
+    fsauthctl_opt_t         opts[] = {
+        { "host", 'h', 1, &ctl->host, NULL },
+        { "port", 'p', 1, &sport, NULL },
+        { "socket", 's', 1, &ctl->socket, NULL },
+        { "db", 'n', 1, &sdb, NULL },
+        { "password-file", 'a', 1, &ctl->password_file, NULL },
+        { "prefix", 0, 1, &ctl->prefix, NULL },
+        { NULL, 0, 0, NULL, NULL }
+    };
+
+    sport = NULL;
+    sdb = NULL;
+
+    rc = fsauthctl_opt_parse(&fsauthctl_main_cmd, argc, argv, opts, NULL, 0,
+                             -1, &n);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (sport) {
+        if (fsauthctl_parse_long(sport, 1, 65535, &port) != FSAUTHCTL_OK) {
+            return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                                       "invalid port \"%s\"", sport);
+        }
+
+        ctl->port = (int) port;
+    }
+
+    if (sdb) {
+        if (fsauthctl_parse_long(sdb, 0, 1000000, &db) != FSAUTHCTL_OK) {
+            return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                                       "invalid database number \"%s\"",
+                                       sdb);
+        }
+
+        ctl->db = db;
+    }
+
+    if (ctl->host[0] == '\0') {
+        return fsauthctl_opt_usage(&fsauthctl_main_cmd, "empty host");
+    }
+
+    if (ctl->socket && ctl->socket[0] == '\0') {
+        return fsauthctl_opt_usage(&fsauthctl_main_cmd, "empty socket path");
+    }
+
+    if (strlen(ctl->prefix) > FSAUTHCTL_PREFIX_MAX) {
+        return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                                   "prefix longer than %d bytes",
+                                   FSAUTHCTL_PREFIX_MAX);
+    }
+
+    argc -= n;
+    argv += n;
+
+    if (argc == 0) {
+        return fsauthctl_opt_usage(&fsauthctl_main_cmd, "missing command");
+    }
+
+    /* "fsauthctl help [COMMAND...]" is "fsauthctl [COMMAND...] --help" */
+
+    if (strcmp(argv[0], "help") == 0) {
+        if (argc == 1) {
+            fputs(fsauthctl_help, stdout);
+            return FSAUTHCTL_HELP;
+        }
+
+        argv[0] = "--help";
+
+        for (i = 0; i + 1 < argc; i++) {
+            char  *t = argv[i];
+
+            argv[i] = argv[i + 1];
+            argv[i + 1] = t;
+        }
+    }
+
+    cmd = fsauthctl_find(fsauthctl_top_cmds, argv[0]);
+    if (cmd) {
+        return cmd->handler(ctl, cmd, argc - 1, argv + 1);
+    }
+
+    for (i = 0; fsauthctl_groups[i].cmds; i++) {
+        group = &fsauthctl_groups[i].group;
+
+        if (strcmp(argv[0], group->name) != 0) {
+            continue;
+        }
+
+        if (argc == 1) {
+            return fsauthctl_opt_usage(group, "missing sub-command");
+        }
+
+        if (strcmp(argv[1], "--help") == 0) {
+            fputs(group->help, stdout);
+            return FSAUTHCTL_HELP;
+        }
+
+        cmd = fsauthctl_find(fsauthctl_groups[i].cmds, argv[1]);
+        if (cmd == NULL) {
+            return fsauthctl_opt_usage(group, "unknown sub-command \"%s\"",
+                                       argv[1]);
+        }
+
+        return cmd->handler(ctl, cmd, argc - 2, argv + 2);
+    }
+
+    return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                               "unknown command \"%s\"", argv[0]);
+}
+
+
+static const fsauthctl_cmd_t *
+fsauthctl_find(const fsauthctl_cmd_t *cmds, const char *name)
+{
+    for ( /* void */ ; cmds->name; cmds++) {
+        if (strcmp(cmds->name, name) == 0) {
+            return cmds;
+        }
+    }
+
+    return NULL;
+}

@@ -1,0 +1,471 @@
+
+/*
+ * fsauthctl: Redis connection, commands and MULTI/EXEC transactions.
+ *
+ * The synchronous hiredis API is enough for a command line tool.  Every
+ * failure is reported here, once, as one line; callers only propagate the
+ * return code.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/time.h>
+
+#include "fsauthctl.h"
+
+
+#define FSAUTHCTL_CONNECT_TIMEOUT  5
+#define FSAUTHCTL_COMMAND_TIMEOUT  10
+
+
+static int fsauthctl_redis_password(const char *path, char **password);
+static int fsauthctl_redis_lost(fsauthctl_t *ctl);
+static int fsauthctl_redis_reply_error(const char *cmd, redisReply *reply);
+
+
+int
+fsauthctl_redis_connect(fsauthctl_t *ctl)
+{
+    int             rc;
+    char           *password;
+    redisReply     *reply;
+    redisContext   *c;
+    struct timeval  tv;
+
+    password = NULL;
+
+    if (ctl->password_file) {
+        rc = fsauthctl_redis_password(ctl->password_file, &password);
+        if (rc != FSAUTHCTL_OK) {
+            return rc;
+        }
+    }
+
+    tv.tv_sec = FSAUTHCTL_CONNECT_TIMEOUT;
+    tv.tv_usec = 0;
+
+    if (ctl->socket) {
+        c = redisConnectUnixWithTimeout(ctl->socket, tv);
+
+    } else {
+        c = redisConnectWithTimeout(ctl->host, ctl->port, tv);
+    }
+
+    if (c == NULL || c->err) {
+        if (ctl->socket) {
+            fsauthctl_error("cannot connect to redis at unix:%s: %s",
+                            ctl->socket, c ? c->errstr : "out of memory");
+
+        } else {
+            fsauthctl_error("cannot connect to redis at %s:%d: %s",
+                            ctl->host, ctl->port,
+                            c ? c->errstr : "out of memory");
+        }
+
+        if (c) {
+            redisFree(c);
+        }
+
+        rc = FSAUTHCTL_UNAVAILABLE;
+        goto done;
+    }
+
+    tv.tv_sec = FSAUTHCTL_COMMAND_TIMEOUT;
+    redisSetTimeout(c, tv);
+
+    ctl->redis = c;
+
+    if (password) {
+        const char  *argv[2];
+        size_t       lens[2];
+
+        argv[0] = "AUTH";
+        lens[0] = 4;
+        argv[1] = password;
+        lens[1] = strlen(password);
+
+        reply = redisCommandArgv(c, 2, argv, lens);
+        if (reply == NULL) {
+            rc = fsauthctl_redis_lost(ctl);
+            goto done;
+        }
+
+        if (reply->type == REDIS_REPLY_ERROR) {
+            fsauthctl_error("redis authentication failed: %s", reply->str);
+            freeReplyObject(reply);
+            rc = FSAUTHCTL_UNAVAILABLE;
+            goto done;
+        }
+
+        freeReplyObject(reply);
+    }
+
+    if (ctl->db != 0) {
+        char  db[32];
+
+        snprintf(db, sizeof(db), "%ld", ctl->db);
+
+        rc = fsauthctl_redis_call(ctl, NULL, "SELECT", db, NULL);
+        if (rc != FSAUTHCTL_OK) {
+            goto done;
+        }
+    }
+
+    /* without -a against a server with requirepass, this is what fails */
+    rc = fsauthctl_redis_call(ctl, NULL, "PING", NULL);
+
+done:
+
+    if (password) {
+        explicit_bzero(password, strlen(password));
+        free(password);
+    }
+
+    return rc;
+}
+
+
+void
+fsauthctl_redis_close(fsauthctl_t *ctl)
+{
+    if (ctl->redis) {
+        redisFree(ctl->redis);
+        ctl->redis = NULL;
+    }
+}
+
+
+/* the password is the first line of the file, spaces around it trimmed */
+
+static int
+fsauthctl_redis_password(const char *path, char **password)
+{
+    int      rc;
+    char    *data, *p, *end;
+    size_t   len;
+
+    rc = fsauthctl_read_file(path, "password file", &data, &len);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    p = data;
+    end = memchr(data, '\n', len);
+    if (end == NULL) {
+        end = data + len;
+    }
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) {
+        end--;
+    }
+
+    if (p == end || memchr(p, '\0', end - p)) {
+        explicit_bzero(data, len);
+        free(data);
+        return fsauthctl_error("password file %s: the first line is empty "
+                               "or not text", path);
+    }
+
+    *password = fsauthctl_strndup(p, end - p);
+
+    explicit_bzero(data, len);
+    free(data);
+
+    return FSAUTHCTL_OK;
+}
+
+
+char *
+fsauthctl_redis_name(fsauthctl_t *ctl, const char *fmt, ...)
+{
+    char     *name, *p;
+    va_list   ap;
+
+    va_start(ap, fmt);
+    name = fsauthctl_vsprintf(fmt, ap);
+    va_end(ap);
+
+    p = fsauthctl_sprintf("%s%s", ctl->prefix, name);
+    free(name);
+
+    return p;
+}
+
+
+/* fsauthctl_redis_call(ctl, &reply, "HGET", key, field, NULL) */
+
+int
+fsauthctl_redis_call(fsauthctl_t *ctl, redisReply **reply, ...)
+{
+    int                rc;
+    va_list            ap;
+    const char        *arg;
+    fsauthctl_args_t   args;
+
+    fsauthctl_args_init(&args);
+
+    va_start(ap, reply);
+
+    while ((arg = va_arg(ap, const char *)) != NULL) {
+        fsauthctl_args_add(&args, arg, strlen(arg));
+    }
+
+    va_end(ap);
+
+    rc = fsauthctl_redis_argv(ctl, &args, reply);
+
+    fsauthctl_args_free(&args);
+
+    return rc;
+}
+
+
+/* error replies are reported and freed; *reply is set only on success */
+
+int
+fsauthctl_redis_argv(fsauthctl_t *ctl, fsauthctl_args_t *args,
+    redisReply **reply)
+{
+    int          rc;
+    redisReply  *r;
+
+    r = redisCommandArgv(ctl->redis, args->n, (const char **) args->argv,
+                         args->lens);
+    if (r == NULL) {
+        return fsauthctl_redis_lost(ctl);
+    }
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = fsauthctl_redis_reply_error(args->argv[0], r);
+        freeReplyObject(r);
+        return rc;
+    }
+
+    if (reply) {
+        *reply = r;
+
+    } else {
+        freeReplyObject(r);
+    }
+
+    return FSAUTHCTL_OK;
+}
+
+
+/*
+ * Sends n commands at once and reads the n replies: one round trip for
+ * "HGETALL every key".  Error replies stay in the array for the caller.
+ */
+
+int
+fsauthctl_redis_pipeline(fsauthctl_t *ctl, fsauthctl_args_t *cmds, size_t n,
+    redisReply ***replies)
+{
+    size_t        i;
+    void         *r;
+    redisReply  **rs;
+
+    rs = fsauthctl_alloc(n * sizeof(redisReply *));
+
+    for (i = 0; i < n; i++) {
+        if (redisAppendCommandArgv(ctl->redis, cmds[i].n,
+                                   (const char **) cmds[i].argv,
+                                   cmds[i].lens)
+            != REDIS_OK)
+        {
+            free(rs);
+            return fsauthctl_redis_lost(ctl);
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (redisGetReply(ctl->redis, &r) != REDIS_OK || r == NULL) {
+            fsauthctl_redis_free_replies(rs, i);
+            return fsauthctl_redis_lost(ctl);
+        }
+
+        rs[i] = r;
+    }
+
+    *replies = rs;
+
+    return FSAUTHCTL_OK;
+}
+
+
+void
+fsauthctl_redis_free_replies(redisReply **replies, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (replies[i]) {
+            freeReplyObject(replies[i]);
+        }
+    }
+
+    free(replies);
+}
+
+
+int
+fsauthctl_redis_multi(fsauthctl_t *ctl)
+{
+    return fsauthctl_redis_call(ctl, NULL, "MULTI", NULL);
+}
+
+
+int
+fsauthctl_redis_queue(fsauthctl_t *ctl, fsauthctl_args_t *args)
+{
+    int  rc;
+
+    rc = fsauthctl_redis_argv(ctl, args, NULL);
+
+    if (rc == FSAUTHCTL_ERROR) {
+        /* leave the connection usable; the error is already reported */
+        (void) redisCommand(ctl->redis, "DISCARD");
+    }
+
+    return rc;
+}
+
+
+/*
+ * Every write transaction also sets <prefix>schema, then runs EXEC.
+ * *aborted = 1 when a WATCHed key changed: nothing was written and the
+ * caller starts over with fresh reads.
+ */
+
+int
+fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted)
+{
+    int                rc;
+    size_t             i;
+    redisReply        *reply;
+    fsauthctl_args_t   args;
+
+    *aborted = 0;
+
+    fsauthctl_args_init(&args);
+    fsauthctl_args_add(&args, "SET", 3);
+    fsauthctl_args_addf(&args, "%sschema", ctl->prefix);
+    fsauthctl_args_add(&args, "1", 1);
+
+    rc = fsauthctl_redis_queue(ctl, &args);
+
+    fsauthctl_args_free(&args);
+
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_redis_call(ctl, &reply, "EXEC", NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        freeReplyObject(reply);
+        *aborted = 1;
+        return FSAUTHCTL_OK;
+    }
+
+    rc = FSAUTHCTL_OK;
+
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < reply->elements; i++) {
+            if (reply->element[i]->type == REDIS_REPLY_ERROR) {
+                rc = fsauthctl_redis_reply_error("EXEC", reply->element[i]);
+                break;
+            }
+        }
+    }
+
+    freeReplyObject(reply);
+
+    return rc;
+}
+
+
+/*
+ * After a lost WATCH race: wait a little, longer each time and with some
+ * jitter, so that writers racing for one key do not collide again.
+ */
+
+void
+fsauthctl_redis_backoff(int attempt)
+{
+    struct timespec  ts;
+
+    ts.tv_sec = 0;
+    ts.tv_nsec = (long) (attempt + 1) * 1000000
+                 + (long) (random() % 1000) * 1000;
+
+    nanosleep(&ts, NULL);
+}
+
+
+void
+fsauthctl_redis_unwatch(fsauthctl_t *ctl)
+{
+    redisReply  *reply;
+
+    reply = redisCommand(ctl->redis, "UNWATCH");
+    if (reply) {
+        freeReplyObject(reply);
+    }
+}
+
+
+static int
+fsauthctl_redis_lost(fsauthctl_t *ctl)
+{
+    fsauthctl_error("redis connection failed: %s",
+                    ctl->redis->errstr[0] ? ctl->redis->errstr
+                                          : "unknown error");
+
+    return FSAUTHCTL_UNAVAILABLE;
+}
+
+
+/* errors meaning "the server cannot serve us" exit 2, the others 1 */
+
+static int
+fsauthctl_redis_reply_error(const char *cmd, redisReply *reply)
+{
+    size_t              i, len;
+    static const char  *unavailable[] = {
+        "NOAUTH", "WRONGPASS", "LOADING", "MASTERDOWN", "MISCONF",
+        "READONLY", "BUSY", "TRYAGAIN", "CLUSTERDOWN", NULL
+    };
+
+    for (i = 0; unavailable[i]; i++) {
+        len = strlen(unavailable[i]);
+
+        if (reply->len >= len
+            && memcmp(reply->str, unavailable[i], len) == 0
+            && (reply->len == len || reply->str[len] == ' '))
+        {
+            if (i < 2) {
+                fsauthctl_error("redis authentication failed: %s",
+                                reply->str);
+
+            } else {
+                fsauthctl_error("redis unavailable: %s", reply->str);
+            }
+
+            return FSAUTHCTL_UNAVAILABLE;
+        }
+    }
+
+    fsauthctl_error("redis %s failed: %s", cmd, reply->str);
+
+    return FSAUTHCTL_ERROR;
+}

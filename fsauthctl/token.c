@@ -1,0 +1,192 @@
+
+/*
+ * fsauthctl: token generation, validation and digests.
+ *
+ * Tokens exist only in this process: Redis holds the SHA-256 digest, and
+ * every buffer that held a token is wiped once it has been used.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+#include <openssl/evp.h>
+
+#include "fsauthctl.h"
+
+
+static const char  fsauthctl_token_alphabet[] =
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/*
+ * 248 = 4 * 62: bytes at or above it are dropped, so that "byte % 62"
+ * picks each of the 62 characters with the same probability.
+ */
+#define FSAUTHCTL_TOKEN_REJECT  248
+
+
+static int fsauthctl_token_random(unsigned char *buf, size_t len);
+static int fsauthctl_token_write(const char *buf, size_t len);
+
+
+/* token: FSAUTHCTL_TOKEN_LEN + 1 bytes */
+
+int
+fsauthctl_token_generate(char *token)
+{
+    size_t         n, i;
+    unsigned char  rnd[64];
+
+    n = 0;
+
+    while (n < FSAUTHCTL_TOKEN_LEN) {
+        if (fsauthctl_token_random(rnd, sizeof(rnd)) != FSAUTHCTL_OK) {
+            explicit_bzero(token, n);
+            return FSAUTHCTL_ERROR;
+        }
+
+        for (i = 0; i < sizeof(rnd) && n < FSAUTHCTL_TOKEN_LEN; i++) {
+            if (rnd[i] < FSAUTHCTL_TOKEN_REJECT) {
+                token[n++] = fsauthctl_token_alphabet[rnd[i] % 62];
+            }
+        }
+    }
+
+    token[n] = '\0';
+    explicit_bzero(rnd, sizeof(rnd));
+
+    return FSAUTHCTL_OK;
+}
+
+
+static int
+fsauthctl_token_random(unsigned char *buf, size_t len)
+{
+    ssize_t  n;
+
+    while (len) {
+        n = getrandom(buf, len, 0);
+
+        if (n == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            return fsauthctl_error("getrandom() failed: %s",
+                                   strerror(errno));
+        }
+
+        buf += n;
+        len -= n;
+    }
+
+    return FSAUTHCTL_OK;
+}
+
+
+/* hex: FSAUTHCTL_DIGEST_LEN + 1 bytes, lower-case hex SHA-256 */
+
+int
+fsauthctl_token_digest(const char *token, size_t len, char *hex)
+{
+    size_t         i;
+    unsigned int   n;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+    static const char  digits[] = "0123456789abcdef";
+
+    if (EVP_Digest(token, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+        return fsauthctl_error("SHA-256 failed");
+    }
+
+    for (i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 0x0f];
+    }
+
+    hex[FSAUTHCTL_DIGEST_LEN] = '\0';
+
+    return FSAUTHCTL_OK;
+}
+
+
+/* the tokens the module accepts: 1..99 bytes of 0x21..0x7E, not "0" */
+
+int
+fsauthctl_token_valid(const char *token, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > FSAUTHCTL_TOKEN_MAX) {
+        return 0;
+    }
+
+    if (len == 1 && token[0] == '0') {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) token[i] < 0x21 || (unsigned char) token[i] > 0x7e)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * Prints "id: N\ntoken: T\n" with write(2) rather than stdio, so that no
+ * stdio buffer keeps the token, then wipes both the token and the line.
+ */
+
+int
+fsauthctl_token_print(long long id, char *token)
+{
+    int   rc, n, err;
+    char  line[64 + FSAUTHCTL_TOKEN_MAX];
+
+    fflush(stdout);
+
+    n = snprintf(line, sizeof(line), "id: %lld\ntoken: %s\n", id, token);
+
+    rc = fsauthctl_token_write(line, n);
+    err = errno;
+
+    explicit_bzero(line, sizeof(line));
+    explicit_bzero(token, strlen(token));
+
+    if (rc != FSAUTHCTL_OK) {
+        return fsauthctl_error("cannot print the token of key %lld (%s); "
+                               "\"key rotate %lld\" gives it a new one",
+                               id, strerror(err), id);
+    }
+
+    return FSAUTHCTL_OK;
+}
+
+
+static int
+fsauthctl_token_write(const char *buf, size_t len)
+{
+    ssize_t  n;
+
+    while (len) {
+        n = write(STDOUT_FILENO, buf, len);
+
+        if (n == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            return FSAUTHCTL_ERROR;
+        }
+
+        buf += n;
+        len -= n;
+    }
+
+    return FSAUTHCTL_OK;
+}

@@ -1,0 +1,326 @@
+
+/*
+ * fsauthctl: error reporting, memory, number and date helpers.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsauthctl.h"
+
+
+/* every error is one line on stderr; returns FSAUTHCTL_ERROR for brevity */
+
+int
+fsauthctl_error(const char *fmt, ...)
+{
+    va_list  ap;
+
+    fflush(stdout);
+
+    fputs("fsauthctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+
+    return FSAUTHCTL_ERROR;
+}
+
+
+/* a command line tool has nothing sensible to do without memory */
+
+static void
+fsauthctl_out_of_memory(void)
+{
+    fsauthctl_error("out of memory");
+    exit(FSAUTHCTL_ERROR);
+}
+
+
+void *
+fsauthctl_alloc(size_t size)
+{
+    void  *p;
+
+    p = calloc(1, size ? size : 1);
+    if (p == NULL) {
+        fsauthctl_out_of_memory();
+    }
+
+    return p;
+}
+
+
+void *
+fsauthctl_realloc(void *p, size_t size)
+{
+    p = realloc(p, size ? size : 1);
+    if (p == NULL) {
+        fsauthctl_out_of_memory();
+    }
+
+    return p;
+}
+
+
+char *
+fsauthctl_strdup(const char *s)
+{
+    return fsauthctl_strndup(s, strlen(s));
+}
+
+
+char *
+fsauthctl_strndup(const char *s, size_t len)
+{
+    char  *p;
+
+    p = fsauthctl_alloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = '\0';
+
+    return p;
+}
+
+
+char *
+fsauthctl_vsprintf(const char *fmt, va_list ap)
+{
+    char  *p;
+
+    if (vasprintf(&p, fmt, ap) == -1) {
+        fsauthctl_out_of_memory();
+    }
+
+    return p;
+}
+
+
+char *
+fsauthctl_sprintf(const char *fmt, ...)
+{
+    char     *p;
+    va_list   ap;
+
+    va_start(ap, fmt);
+    p = fsauthctl_vsprintf(fmt, ap);
+    va_end(ap);
+
+    return p;
+}
+
+
+void
+fsauthctl_args_init(fsauthctl_args_t *args)
+{
+    args->n = 0;
+    args->cap = 0;
+    args->argv = NULL;
+    args->lens = NULL;
+}
+
+
+void
+fsauthctl_args_add(fsauthctl_args_t *args, const char *s, size_t len)
+{
+    if (args->n == args->cap) {
+        args->cap = args->cap ? args->cap * 2 : 8;
+        args->argv = fsauthctl_realloc(args->argv,
+                                       args->cap * sizeof(char *));
+        args->lens = fsauthctl_realloc(args->lens,
+                                       args->cap * sizeof(size_t));
+    }
+
+    args->argv[args->n] = fsauthctl_strndup(s, len);
+    args->lens[args->n] = len;
+    args->n++;
+}
+
+
+void
+fsauthctl_args_addf(fsauthctl_args_t *args, const char *fmt, ...)
+{
+    char     *s;
+    va_list   ap;
+
+    va_start(ap, fmt);
+    s = fsauthctl_vsprintf(fmt, ap);
+    va_end(ap);
+
+    fsauthctl_args_add(args, s, strlen(s));
+    free(s);
+}
+
+
+void
+fsauthctl_args_free(fsauthctl_args_t *args)
+{
+    int  i;
+
+    for (i = 0; i < args->n; i++) {
+        free(args->argv[i]);
+    }
+
+    free(args->argv);
+    free(args->lens);
+    fsauthctl_args_init(args);
+}
+
+
+/*
+ * Key ids are positive decimal integers, without sign or spaces; leading
+ * zeros are accepted ("007" is 7).  18 digits keep clear of overflow.
+ */
+
+int
+fsauthctl_parse_id(const char *s, size_t len, long long *id)
+{
+    size_t     i;
+    long long  n;
+
+    if (len == 0 || len > 18) {
+        return FSAUTHCTL_ERROR;
+    }
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return FSAUTHCTL_ERROR;
+        }
+
+        n = n * 10 + (s[i] - '0');
+    }
+
+    if (n <= 0) {
+        return FSAUTHCTL_ERROR;
+    }
+
+    *id = n;
+
+    return FSAUTHCTL_OK;
+}
+
+
+int
+fsauthctl_parse_long(const char *s, long min, long max, long *n)
+{
+    char  *end;
+    long   v;
+
+    if (*s < '0' || *s > '9') {
+        return FSAUTHCTL_ERROR;
+    }
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+
+    if (errno || *end != '\0' || v < min || v > max) {
+        return FSAUTHCTL_ERROR;
+    }
+
+    *n = v;
+
+    return FSAUTHCTL_OK;
+}
+
+
+/* creationdate of new keys: today in UTC, whatever the local zone */
+
+void
+fsauthctl_today(char date[11])
+{
+    time_t     now;
+    struct tm  tm;
+
+    now = time(NULL);
+    gmtime_r(&now, &tm);
+    strftime(date, 11, "%Y-%m-%d", &tm);
+}
+
+
+/*
+ * Reads a whole file ("-" is stdin) with read(2), so that no stdio buffer
+ * keeps a copy of the tokens it may hold; the caller wipes *data.
+ */
+
+int
+fsauthctl_read_file(const char *path, const char *what, char **data,
+    size_t *len)
+{
+    int      fd;
+    char    *buf;
+    size_t   size, n;
+    ssize_t  r;
+
+    if (strcmp(path, "-") == 0) {
+        fd = STDIN_FILENO;
+
+    } else {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd == -1) {
+            return fsauthctl_error("cannot open %s %s: %s", what, path,
+                                   strerror(errno));
+        }
+    }
+
+    size = 65536;
+    n = 0;
+    buf = fsauthctl_alloc(size);
+
+    for ( ;; ) {
+        if (n == size) {
+            /* grow by copying, so that no freed block keeps token bytes */
+            char  *p;
+
+            p = fsauthctl_alloc(size * 2);
+            memcpy(p, buf, n);
+            explicit_bzero(buf, size);
+            free(buf);
+            buf = p;
+            size *= 2;
+        }
+
+        r = read(fd, buf + n, size - n);
+
+        if (r == -1 && errno == EINTR) {
+            continue;
+        }
+
+        if (r == -1) {
+            fsauthctl_error("cannot read %s %s: %s", what,
+                            fd == STDIN_FILENO ? "stdin" : path,
+                            strerror(errno));
+            explicit_bzero(buf, n);
+            free(buf);
+
+            if (fd != STDIN_FILENO) {
+                close(fd);
+            }
+
+            return FSAUTHCTL_ERROR;
+        }
+
+        if (r == 0) {
+            break;
+        }
+
+        n += r;
+    }
+
+    if (fd != STDIN_FILENO) {
+        close(fd);
+    }
+
+    *data = buf;
+    *len = n;
+
+    return FSAUTHCTL_OK;
+}
