@@ -49,6 +49,8 @@ typedef struct {
     u_char                          len;
     u_char                          count;
     u_char                          next;
+    u_char                          threshold;       /* of the last incident */
+    ngx_msec_t                      window;
     ngx_queue_t                     queue;
     u_char                          addr[16];
     ngx_msec_t                      times[NGX_HTTP_FSAUTH_BAN_SLOTS];
@@ -672,13 +674,13 @@ ngx_http_fsauth_cache_stats(ngx_http_fsauth_cache_t *cache,
     {
         bn = ngx_queue_data(q, ngx_http_fsauth_ban_node_t, queue);
 
-        if (cache->ban_threshold_max
-            && bn->count >= cache->ban_threshold_max
+        if (bn->threshold
+            && bn->count >= bn->threshold
             && (ngx_msec_int_t) (now - bn->times[(bn->next
                                      + NGX_HTTP_FSAUTH_BAN_SLOTS
-                                     - cache->ban_threshold_max)
+                                     - bn->threshold)
                                     % NGX_HTTP_FSAUTH_BAN_SLOTS])
-               < (ngx_msec_int_t) cache->ban_window_max)
+               < (ngx_msec_int_t) bn->window)
         {
             b++;
         }
@@ -1017,7 +1019,7 @@ ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
 
 void
 ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
-    ngx_http_request_t *r)
+    ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window)
 {
     u_char                       addr[16];
     size_t                       len, size;
@@ -1071,6 +1073,11 @@ ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
         ngx_queue_remove(&bn->queue);
         ngx_queue_insert_head(&cache->sh->ban_lru, &bn->queue);
     }
+
+    /* for the "bans in force" gauge */
+
+    bn->threshold = (u_char) threshold;
+    bn->window = window;
 
     bn->times[bn->next] = ngx_current_msec;
     bn->next = (bn->next + 1) % NGX_HTTP_FSAUTH_BAN_SLOTS;

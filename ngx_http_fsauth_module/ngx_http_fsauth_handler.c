@@ -113,6 +113,7 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     {
         ctx->status = NGX_HTTP_FSAUTH_ST_PREFLIGHT;
         ctx->decided = 1;
+        ngx_http_fsauth_count(decisions[NGX_HTTP_FSAUTH_ST_PREFLIGHT]);
         return NGX_OK;
     }
 
@@ -338,6 +339,7 @@ ngx_http_fsauth_grant(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 {
     ctx->status = status;
     ctx->decided = 1;
+    ngx_http_fsauth_count(decisions[status]);
 
     if (flcf->hide_credentials
         && ngx_http_fsauth_token_hide(r, flcf->token_headers) != NGX_OK)
@@ -361,6 +363,7 @@ ngx_http_fsauth_deny(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     ctx->status = status;
     ctx->decided = 1;
+    ngx_http_fsauth_count(decisions[status]);
 
     /* only 401 and 403 are incidents, as for the backend's ban */
 
@@ -371,7 +374,8 @@ ngx_http_fsauth_deny(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
         flcf = ngx_http_get_module_loc_conf(r, ngx_http_fsauth_module);
 
         if (fmcf->cache && flcf->ban_threshold) {
-            ngx_http_fsauth_ban_incident(fmcf->cache, r);
+            ngx_http_fsauth_ban_incident(fmcf->cache, r, flcf->ban_threshold,
+                                         flcf->ban_window);
         }
     }
 
@@ -482,6 +486,7 @@ ngx_http_fsauth_wake(ngx_event_t *ev)
 
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "fsauth: redis lookup timed out");
+        ngx_http_fsauth_count(timeouts);
 
         if (ctx->op) {
             ngx_http_fsauth_redis_detach(ctx);

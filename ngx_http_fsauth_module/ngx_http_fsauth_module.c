@@ -145,6 +145,13 @@ static ngx_command_t  ngx_http_fsauth_commands[] = {
       offsetof(ngx_http_fsauth_loc_conf_t, hide_credentials),
       NULL },
 
+    { ngx_string("fsauth_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_fsauth_metrics_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("fsauth_realm"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_fsauth_realm,
@@ -771,27 +778,20 @@ ngx_http_fsauth_init(ngx_conf_t *cf)
     ngx_array_t                  *a;
     ngx_http_handler_pt          *h;
     ngx_http_core_main_conf_t    *cmcf;
-    ngx_http_fsauth_loc_conf_t   *flcf;
     ngx_http_fsauth_main_conf_t  *fmcf;
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_fsauth_module);
-    flcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_fsauth_module);
 
     if (ngx_http_fsauth_response_init(cf, fmcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
+    if (ngx_http_fsauth_metrics_add_zone(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (fmcf->cache) {
         ngx_http_fsauth_cache_set_fingerprint(fmcf->cache, fmcf->redis);
-
-        /* for the "bans in force" gauge: the http-level setting */
-
-        fmcf->cache->ban_threshold_max =
-            (flcf->ban_threshold == NGX_CONF_UNSET_UINT)
-            ? 5 : flcf->ban_threshold;
-        fmcf->cache->ban_window_max =
-            (flcf->ban_window == NGX_CONF_UNSET_MSEC)
-            ? 600000 : flcf->ban_window;
 
         if (fmcf->redis) {
             fmcf->redis->cache = fmcf->cache;

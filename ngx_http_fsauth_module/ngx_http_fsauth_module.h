@@ -46,8 +46,44 @@ typedef enum {
     NGX_HTTP_FSAUTH_ST_DISABLED,
     NGX_HTTP_FSAUTH_ST_BANNED,
     NGX_HTTP_FSAUTH_ST_UNAVAILABLE,
-    NGX_HTTP_FSAUTH_ST_OPEN
+    NGX_HTTP_FSAUTH_ST_OPEN,
+    NGX_HTTP_FSAUTH_ST_LAST
 } ngx_http_fsauth_status_e;
+
+
+/* Redis commands, for the metrics */
+typedef enum {
+    NGX_HTTP_FSAUTH_CMD_LOOKUP = 0,
+    NGX_HTTP_FSAUTH_CMD_KILL_SWITCH,
+    NGX_HTTP_FSAUTH_CMD_ACTIVITY,
+    NGX_HTTP_FSAUTH_CMD_LAST
+} ngx_http_fsauth_command_e;
+
+
+#define NGX_HTTP_FSAUTH_LATENCY_BUCKETS   11
+
+
+/* shared counters, see ngx_http_fsauth_metrics.c */
+typedef struct {
+    ngx_atomic_t                    decisions[NGX_HTTP_FSAUTH_ST_LAST];
+    ngx_atomic_t                    commands[NGX_HTTP_FSAUTH_CMD_LAST];
+    ngx_atomic_t                    errors;
+    ngx_atomic_t                    timeouts;
+    ngx_atomic_t                    losses;
+    ngx_atomic_t                    reconnects;
+    ngx_atomic_t                    invalidations;
+    ngx_atomic_t                    latency[NGX_HTTP_FSAUTH_LATENCY_BUCKETS];
+    ngx_atomic_t                    latency_sum;        /* ms */
+} ngx_http_fsauth_metrics_t;
+
+
+extern ngx_http_fsauth_metrics_t  *ngx_http_fsauth_metrics;
+
+
+#define ngx_http_fsauth_count(field)                                          \
+    if (ngx_http_fsauth_metrics) {                                            \
+        (void) ngx_atomic_fetch_add(&ngx_http_fsauth_metrics->field, 1);      \
+    }
 
 
 /* $fsauth_cache_status values */
@@ -125,8 +161,6 @@ typedef struct ngx_http_fsauth_cache_s {
     ngx_msec_t                      stale;
     ngx_uint_t                      max_negative;
     ngx_uint_t                      max_bans;
-    ngx_uint_t                      ban_threshold_max;
-    ngx_msec_t                      ban_window_max;
     uint32_t                        fingerprint;
 } ngx_http_fsauth_cache_t;
 
@@ -249,7 +283,13 @@ void ngx_http_fsauth_cache_stats(ngx_http_fsauth_cache_t *cache,
 ngx_int_t ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
     ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window);
 void ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
-    ngx_http_request_t *r);
+    ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window);
+
+/* ngx_http_fsauth_metrics.c */
+ngx_int_t ngx_http_fsauth_metrics_add_zone(ngx_conf_t *cf);
+char *ngx_http_fsauth_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_fsauth_metrics_latency(ngx_msec_t ms);
 
 /* ngx_http_fsauth_response.c */
 ngx_int_t ngx_http_fsauth_response_init(ngx_conf_t *cf,

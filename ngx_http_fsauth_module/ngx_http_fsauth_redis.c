@@ -618,6 +618,11 @@ ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn)
 static void
 ngx_http_fsauth_conn_ready(ngx_http_fsauth_conn_t *conn)
 {
+    if (conn->was_ready) {
+        ngx_http_fsauth_count(reconnects);
+    }
+
+    conn->was_ready = 1;
     conn->state = NGX_HTTP_FSAUTH_REDIS_READY;
     conn->failures = 0;
 
@@ -669,6 +674,8 @@ ngx_http_fsauth_conn_connected(const redisAsyncContext *ac, int status)
 
     /* hiredis frees the context when this returns */
 
+    ngx_http_fsauth_count(losses);
+
     if (!conn->down_logged) {
         ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
                       "fsauth: cannot connect to redis at \"%V\": %s",
@@ -694,6 +701,8 @@ ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac, int status)
     if (conn == NULL || ac != conn->ac) {
         return;
     }
+
+    ngx_http_fsauth_count(losses);
 
     if (!conn->down_logged) {
         ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
@@ -911,6 +920,8 @@ ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
         return;
     }
 
+    ngx_http_fsauth_count(invalidations);
+
     if (payload->type == REDIS_REPLY_NIL) {
 
         /* FLUSHALL / FLUSHDB */
@@ -1042,6 +1053,8 @@ ngx_http_fsauth_redis_api_query(ngx_http_fsauth_peer_t *peer)
         return NGX_ERROR;
     }
 
+    ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_KILL_SWITCH]);
+
     return NGX_OK;
 }
 
@@ -1169,6 +1182,8 @@ ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
             return NGX_DECLINED;
         }
 
+        ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_LOOKUP]);
+
         ngx_memcpy(op->digest, ctx->digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
         ngx_queue_init(&op->waiters);
         op->peer = peer;
@@ -1250,6 +1265,14 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
     }
 
     rc = ngx_http_fsauth_record_from_reply(reply, &rec, &err);
+
+    if (reply) {
+        ngx_http_fsauth_metrics_latency(ngx_current_msec - op->sent);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_fsauth_count(errors);
+        }
+    }
 
     /* an answer fills the cache even when nobody waits for it any more */
 
@@ -1456,6 +1479,9 @@ ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
     argv[5] = (char *) r->connection->addr_text.data;
     argvlen[5] = r->connection->addr_text.len;
 
-    (void) redisAsyncCommandArgv(peer->lookup.ac, NULL, NULL, 6, argv,
-                                 argvlen);
+    if (redisAsyncCommandArgv(peer->lookup.ac, NULL, NULL, 6, argv, argvlen)
+        == REDIS_OK)
+    {
+        ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);
+    }
 }

@@ -47,6 +47,7 @@ typedef struct {
     unsigned                        no_tracking:1;
     unsigned                        subscribed:1;
     unsigned                        was_subscribed:1;
+    unsigned                        was_ready:1;
 } ngx_http_fsauth_conn_t;
 
 
