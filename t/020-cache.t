@@ -12,6 +12,8 @@ my $p = 't020:';
 flush_prefix($p);
 add_key(prefix => $p, token => 'tok-user-0000001', id => 51,
         grants => { clientes => 'get' });
+add_key(prefix => $p, token => 'tok-user-0000002', id => 53,
+        grants => { clientes => 'get' });
 
 # a key with more grants than fit in a cache node
 my %many = map { sprintf('resource-with-a-long-name-%03d', $_) => 'get' }
@@ -69,7 +71,7 @@ X-Auth-Token: tok-user-0000001
 --- request eval
 ["GET /api/3/clientes", "DELETE /api/3/clientes/1", "GET /api/3/facturas", "GET /api/3"]
 --- more_headers
-X-Auth-Token: tok-user-0000001
+X-Auth-Token: tok-user-0000002
 --- error_code eval
 [200, 403, 403, 200]
 --- response_headers eval
