@@ -266,10 +266,15 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ctx->full_access = res->fullaccess;
 
     if (flcf->activity) {
-        rc = fmcf->cache ? ngx_http_fsauth_cache_activity(fmcf->cache,
-                                                          ctx->digest,
-                                                          flcf->activity_interval)
-                         : NGX_DECLINED;
+
+        /* the cache entry knows when any worker last wrote it */
+
+        rc = NGX_DECLINED;
+
+        if (fmcf->cache) {
+            rc = ngx_http_fsauth_cache_activity(fmcf->cache, ctx->digest,
+                                                flcf->activity_interval);
+        }
 
         if (rc != 0) {
             ngx_http_fsauth_redis_activity(fmcf->redis, r, res->id,

@@ -75,7 +75,7 @@ ngx_http_fsauth_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ngx_http_fsauth_metrics = ngx_slab_calloc(shpool,
-                                              sizeof(ngx_http_fsauth_metrics_t));
+                                    sizeof(ngx_http_fsauth_metrics_t));
     if (ngx_http_fsauth_metrics == NULL) {
         return NGX_ERROR;
     }
