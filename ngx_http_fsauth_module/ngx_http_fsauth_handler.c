@@ -89,9 +89,16 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     } else {
         p = r->unparsed_uri.data;
-        q = r->args_start ? r->args_start - 1 : p + r->unparsed_uri.len;
 
-        if (q < p || q > p + r->unparsed_uri.len) {
+        /*
+         * nginx clears r->args_start when a fragment follows the query
+         * ("/x?a#b"): then the raw path ends at the first "?"
+         */
+
+        q = r->args_start ? r->args_start - 1
+                          : ngx_strlchr(p, p + r->unparsed_uri.len, '?');
+
+        if (q == NULL || q < p || q > p + r->unparsed_uri.len) {
             q = p + r->unparsed_uri.len;
         }
 

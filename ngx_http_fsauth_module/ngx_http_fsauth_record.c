@@ -9,8 +9,8 @@
 #include "ngx_http_fsauth_redis.h"
 
 
-#define NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX  8192
-#define NGX_HTTP_FSAUTH_REPLY_STRING_MAX    65536
+#define NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX  65536
+#define NGX_HTTP_FSAUTH_FIELD_NAME_MAX      4096
 
 
 /*
@@ -233,11 +233,17 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
         return NGX_DECLINED;
     }
 
+    /*
+     * Field values are not bounded here: a long "description" must not
+     * break the key; the fields that matter are bounded where they are
+     * read (id, nick, grants).
+     */
+
     for (i = 0; i < reply->elements; i++) {
         k = reply->element[i];
 
         if (k == NULL || k->type != REDIS_REPLY_STRING
-            || k->len > NGX_HTTP_FSAUTH_REPLY_STRING_MAX)
+            || (i % 2 == 0 && k->len > NGX_HTTP_FSAUTH_FIELD_NAME_MAX))
         {
             *err = "unexpected reply element";
             return NGX_ERROR;

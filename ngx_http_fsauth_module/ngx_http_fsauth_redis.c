@@ -183,8 +183,13 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             rcf->prefix.data = value[i].data + 7;
             rcf->prefix.len = value[i].len - 7;
 
-            if (rcf->prefix.len == 0) {
-                goto invalid;
+            /* key names are built in fixed buffers */
+
+            if (rcf->prefix.len == 0 || rcf->prefix.len > 200) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "fsauth_redis: prefix must be 1 to 200 "
+                                   "bytes");
+                return NGX_CONF_ERROR;
             }
 
             continue;
@@ -770,7 +775,19 @@ ngx_http_fsauth_tracking_id_cb(redisAsyncContext *ac, void *reply,
     }
 
     if (rr->type != REDIS_REPLY_INTEGER) {
-        ngx_http_fsauth_conn_reset(conn, "CLIENT ID failed");
+
+        /* a proxy or an old Redis: no tracking on this server */
+
+        if (!conn->peer->tracking_warned) {
+            ngx_log_error(NGX_LOG_WARN, conn->peer->log, 0,
+                          "fsauth: redis refused CLIENT ID; cached keys "
+                          "are refreshed by ttl only");
+            conn->peer->tracking_warned = 1;
+        }
+
+        conn->no_tracking = 1;
+        conn->down_logged = 1;
+        ngx_http_fsauth_conn_reset(conn, "no client tracking");
         return;
     }
 
@@ -1083,9 +1100,13 @@ ngx_http_fsauth_redis_api_cb(redisAsyncContext *ac, void *reply,
         enabled = 1;
 
     } else {
-        ngx_log_error(NGX_LOG_ERR, peer->log, 0,
-                      "fsauth: unexpected reply for \"%Vapi\", kill switch "
-                      "state kept", &peer->conf->prefix);
+        if (!peer->api_warned) {
+            ngx_log_error(NGX_LOG_ERR, peer->log, 0,
+                          "fsauth: unexpected reply for \"%Vapi\", kill "
+                          "switch state kept", &peer->conf->prefix);
+            peer->api_warned = 1;
+        }
+
         enabled = peer->api_enabled;
     }
 

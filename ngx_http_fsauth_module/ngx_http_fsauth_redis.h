@@ -70,6 +70,7 @@ struct ngx_http_fsauth_peer_s {
 
     unsigned                        exiting:1;
     unsigned                        tracking_warned:1;
+    unsigned                        api_warned:1;
 };
 
 

@@ -9,6 +9,7 @@
 
 
 static ngx_uint_t ngx_http_fsauth_resource_dots(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_fsauth_resource_like_api(u_char *p, u_char *last);
 
 
 /*
@@ -16,8 +17,11 @@ static ngx_uint_t ngx_http_fsauth_resource_dots(u_char *p, u_char *last);
  * FacturaScripts reads it: not decoded, case kept.  Anything that nginx,
  * an intermediate proxy or PHP could split differently is refused
  * (NGX_DECLINED) instead of guessed: bytes PHP's FILTER_SANITIZE_URL
- * deletes, "\", "#", encoded "/", "\" or NUL, dot segments (also encoded)
- * and empty segments ("//").
+ * deletes, "\", "#", encoded "/", "\" or NUL, dot segments (also encoded),
+ * empty segments ("//"), and a segment that reads "api" once decoded or
+ * case-folded ("/API/", "/%61pi/"): nginx's location match, or an
+ * upstream given the normalized URI, may take it for the API while the
+ * raw path has no resource at all.
  */
 
 ngx_int_t
@@ -85,6 +89,9 @@ ngx_http_fsauth_resource_parse(u_char *p, size_t len, ngx_str_t *resource)
             if (end - seg == 3 && ngx_strncmp(seg, "api", 3) == 0) {
                 api = 1;
                 n = 0;
+
+            } else if (ngx_http_fsauth_resource_like_api(seg, end)) {
+                return NGX_DECLINED;
             }
 
         } else {
@@ -138,6 +145,55 @@ ngx_http_fsauth_resource_dots(u_char *p, u_char *last)
     }
 
     return dots > 0;
+}
+
+
+/* is the segment "api" after percent-decoding and ASCII case folding? */
+
+static ngx_uint_t
+ngx_http_fsauth_resource_like_api(u_char *p, u_char *last)
+{
+    u_char      c, d;
+    ngx_uint_t  i, j;
+
+    for (i = 0; i < 3; i++) {
+
+        if (p == last) {
+            return 0;
+        }
+
+        c = *p++;
+
+        if (c == '%') {
+            if (last - p < 2) {
+                return 0;
+            }
+
+            c = 0;
+
+            for (j = 0; j < 2; j++) {
+                d = ngx_tolower(p[j]);
+
+                if (d >= '0' && d <= '9') {
+                    c = (u_char) (c << 4 | (d - '0'));
+
+                } else if (d >= 'a' && d <= 'f') {
+                    c = (u_char) (c << 4 | (d - 'a' + 10));
+
+                } else {
+                    return 0;
+                }
+            }
+
+            p += 2;
+        }
+
+        if (ngx_tolower(c) != "api"[i]) {
+            return 0;
+        }
+    }
+
+    return p == last;
 }
 
 

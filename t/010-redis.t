@@ -26,6 +26,10 @@ add_key(prefix => $p, token => 'tok-noid-0000001', id => 14);
 redis('HDEL', "${p}key:" . digest('tok-noid-0000001'), 'id');
 add_key(prefix => $p, token => 'tok-badid-000001', id => 'x1');
 add_key(prefix => $p, token => 'tok-enabled-yes1', id => 16, enabled => 'yes');
+add_key(prefix => $p, token => 'tok-long-desc-01', id => 17,
+        grants => { clientes => 'get' });
+redis('HSET', "${p}key:" . digest('tok-long-desc-01'), 'description',
+      'x' x 70000);
 
 # the kill switch, under its own prefix
 add_key(prefix => 't010off:', token => 'tok-granted-0001', id => 11,
@@ -440,4 +444,13 @@ $FsauthTest::hset_delta = FsauthTest::hset_calls() - $FsauthTest::hset_before;
 GET /api/3/clientes
 --- more_headers
 X-Auth-Token: tok-act-00000002
+--- error_code: 200
+
+
+
+=== TEST 29: a very long field the module does not use is no outage
+--- request
+GET /api/3/clientes
+--- more_headers
+X-Auth-Token: tok-long-desc-01
 --- error_code: 200

@@ -71,7 +71,6 @@ http {
         location /api/ {
             fsauth on;
             fsauth_global_key_file $demo/conf/global.key;
-            fsauth_hide_credentials on;
             proxy_set_header X-Fsauth-Key-Id \$fsauth_key_id;
             proxy_pass http://127.0.0.1:$((nginx_port + 1));
         }
