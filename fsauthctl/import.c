@@ -983,9 +983,12 @@ fsauthctl_import_write_grants(fsauthctl_t *ctl, fsauthctl_import_grant_t *g,
 static int
 fsauthctl_import_id(json_t *v, long long *id)
 {
+    /* the same range as ids given on the command line (18 digits) */
+
     if (json_is_integer(v)) {
         *id = json_integer_value(v);
-        return *id > 0 ? FSAUTHCTL_OK : FSAUTHCTL_ERROR;
+        return (*id > 0 && *id <= 999999999999999999LL) ? FSAUTHCTL_OK
+                                                         : FSAUTHCTL_ERROR;
     }
 
     if (json_is_string(v)) {

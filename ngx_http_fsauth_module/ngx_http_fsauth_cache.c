@@ -24,6 +24,9 @@
 #define NGX_HTTP_FSAUTH_EVICT_MAX         16
 #define NGX_HTTP_FSAUTH_BAN_SLOTS         32
 
+/* an expired entry's time: in the past for every worker's clock */
+#define NGX_HTTP_FSAUTH_EXPIRED_AGO       60000
+
 
 typedef struct {
     u_char                          color;
@@ -90,6 +93,8 @@ struct ngx_http_fsauth_cache_sh_s {
 static ngx_int_t ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_fsauth_cache_flush_locked(ngx_http_fsauth_cache_t *cache);
+static void ngx_http_fsauth_cache_expire_locked(
+    ngx_http_fsauth_cache_t *cache);
 static ngx_http_fsauth_entry_t *ngx_http_fsauth_cache_find(
     ngx_http_fsauth_cache_sh_t *sh, u_char *digest);
 static void ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
@@ -602,6 +607,10 @@ ngx_http_fsauth_cache_delete(ngx_http_fsauth_cache_t *cache, u_char *digest)
  * A worker's invalidation channel is up (on = 1) or lost (on = 0).  The
  * cache must be flushed when messages may have been lost: on a reconnect,
  * or when no other worker was listening.  Returns 1 if it was flushed.
+ * "Flushed" here means every entry is expired, not deleted: the next
+ * request for it asks Redis, and the old decision is used only as a stale
+ * one if that fails (the lookup connection may come back after this one,
+ * and during an outage those entries were usable anyway).
  */
 
 ngx_int_t
@@ -621,7 +630,7 @@ ngx_http_fsauth_cache_subscribed(ngx_http_fsauth_cache_t *cache,
 
     } else {
         if (reconnect || cache->sh->subscribers == 0) {
-            ngx_http_fsauth_cache_flush_locked(cache);
+            ngx_http_fsauth_cache_expire_locked(cache);
             flushed = 1;
         }
 
@@ -711,6 +720,38 @@ ngx_http_fsauth_cache_flush_locked(ngx_http_fsauth_cache_t *cache)
         q = ngx_queue_head(&cache->sh->negatives);
         e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
         ngx_http_fsauth_cache_remove(cache, e);
+    }
+}
+
+
+static void
+ngx_http_fsauth_cache_expire_locked(ngx_http_fsauth_cache_t *cache)
+{
+    ngx_uint_t                i;
+    ngx_msec_t                now;
+    ngx_queue_t              *q, *lru[2];
+    ngx_http_fsauth_entry_t  *e;
+
+    now = ngx_current_msec;
+
+    /* lookups on the wire now are not cached either */
+
+    cache->sh->epoch++;
+
+    lru[0] = &cache->sh->keys;
+    lru[1] = &cache->sh->negatives;
+
+    for (i = 0; i < 2; i++) {
+        for (q = ngx_queue_head(lru[i]);
+             q != ngx_queue_sentinel(lru[i]);
+             q = ngx_queue_next(q))
+        {
+            e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
+
+            if ((ngx_msec_int_t) (e->expires - now) > 0) {
+                e->expires = now - NGX_HTTP_FSAUTH_EXPIRED_AGO;
+            }
+        }
     }
 }
 

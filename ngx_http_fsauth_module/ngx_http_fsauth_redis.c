@@ -10,7 +10,9 @@
 
 
 #define NGX_HTTP_FSAUTH_BACKOFF_MIN       50
-#define NGX_HTTP_FSAUTH_BACKOFF_MAX       1000
+/* with jitter, a retry comes at most 800 ms after the last one: recovery
+ * within 1 s of Redis returning */
+#define NGX_HTTP_FSAUTH_BACKOFF_MAX       800
 #define NGX_HTTP_FSAUTH_POLL_INTERVAL     1000
 #define NGX_HTTP_FSAUTH_INFLIGHT_MAX      8192
 

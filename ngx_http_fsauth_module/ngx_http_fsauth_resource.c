@@ -78,11 +78,11 @@ ngx_http_fsauth_resource_parse(u_char *p, size_t len, ngx_str_t *resource)
         }
 
         if (end == seg && end != last) {
-            return NGX_DECLINED;
+            goto ambiguous;
         }
 
         if (ngx_http_fsauth_resource_dots(seg, end)) {
-            return NGX_DECLINED;
+            goto ambiguous;
         }
 
         if (api == 0) {
@@ -91,7 +91,7 @@ ngx_http_fsauth_resource_parse(u_char *p, size_t len, ngx_str_t *resource)
                 n = 0;
 
             } else if (ngx_http_fsauth_resource_like_api(seg, end)) {
-                return NGX_DECLINED;
+                goto ambiguous;
             }
 
         } else {
@@ -114,6 +114,14 @@ ngx_http_fsauth_resource_parse(u_char *p, size_t len, ngx_str_t *resource)
     }
 
     return NGX_OK;
+
+ambiguous:
+
+    /* no resource is reported for a path that was not understood */
+
+    ngx_str_null(resource);
+
+    return NGX_DECLINED;
 }
 
 

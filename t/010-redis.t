@@ -29,7 +29,7 @@ add_key(prefix => $p, token => 'tok-enabled-yes1', id => 16, enabled => 'yes');
 add_key(prefix => $p, token => 'tok-long-desc-01', id => 17,
         grants => { clientes => 'get' });
 redis('HSET', "${p}key:" . digest('tok-long-desc-01'), 'description',
-      'x' x 70000);
+      'a long description, ' x 3500);
 
 # the kill switch, under its own prefix
 add_key(prefix => 't010off:', token => 'tok-granted-0001', id => 11,
