@@ -360,7 +360,7 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 ngx_uint_t
 ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
-    ngx_str_t *resource, ngx_http_fsauth_result_t *res)
+    ngx_str_t *resource, ngx_http_fsauth_result_t *res, ngx_msec_t interval)
 {
     ngx_uint_t                   rc;
     ngx_msec_t                   now;
@@ -418,6 +418,13 @@ ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
     if ((ngx_msec_int_t) (e->expires - now) > 0) {
         cache->sh->stats.hits++;
         rc = NGX_HTTP_FSAUTH_CACHE_HIT;
+
+        /* is an activity write due?  decided here, under the same lock */
+
+        if (interval && now - kn->activity >= interval) {
+            kn->activity = now;
+            res->activity = 1;
+        }
 
     } else {
         cache->sh->stats.misses++;
@@ -1029,6 +1036,13 @@ ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
     uint32_t                     hash;
     ngx_int_t                    banned;
     ngx_http_fsauth_ban_node_t  *bn;
+
+    /* no incident anywhere yet: nothing to look up (a racy read is fine,
+     * an incident being recorded now cannot ban this request anyway) */
+
+    if (cache->sh->nbans == 0) {
+        return 0;
+    }
 
     len = ngx_http_fsauth_ban_addr(r, addr);
     hash = ngx_crc32_short(addr, len);

@@ -191,7 +191,9 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     if (fmcf->cache) {
         switch (ngx_http_fsauth_cache_lookup(fmcf->cache, ctx->digest,
-                                             &ctx->resource, &ctx->result))
+                                             &ctx->resource, &ctx->result,
+                                             flcf->activity
+                                             ? flcf->activity_interval : 0))
         {
         case NGX_HTTP_FSAUTH_CACHE_HIT:
             ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_HIT;
@@ -274,18 +276,26 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     if (flcf->activity) {
 
-        /* the cache entry knows when any worker last wrote it */
+        /*
+         * The cache entry knows when any worker last wrote it: a hit says
+         * so in the result; an answer from Redis asks the entry it just
+         * filled.  Without an entry, a per-worker table throttles.
+         */
 
-        rc = NGX_DECLINED;
+        if (ctx->cache_status == NGX_HTTP_FSAUTH_CACHE_HIT) {
+            rc = res->activity;
 
-        if (fmcf->cache) {
+        } else if (fmcf->cache) {
             rc = ngx_http_fsauth_cache_activity(fmcf->cache, ctx->digest,
                                                 flcf->activity_interval);
+
+        } else {
+            rc = NGX_DECLINED;
         }
 
         if (rc != 0) {
             ngx_http_fsauth_redis_activity(fmcf->redis, r, res->id,
-                                           flcf->activity_interval, rc == 1);
+                                           flcf->activity_interval);
         }
     }
 

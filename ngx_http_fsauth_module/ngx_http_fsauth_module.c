@@ -194,9 +194,9 @@ ngx_module_t  ngx_http_fsauth_module = {
 };
 
 
-static ngx_str_t  ngx_http_fsauth_default_headers[] = {
-    ngx_string("x-auth-token"),
-    ngx_string("token")
+static ngx_http_fsauth_header_t  ngx_http_fsauth_default_headers[] = {
+    { ngx_string("x-auth-token"), 0 },
+    { ngx_string("token"), 0 }
 };
 
 
@@ -261,9 +261,9 @@ ngx_http_fsauth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_fsauth_loc_conf_t *prev = parent;
     ngx_http_fsauth_loc_conf_t *conf = child;
 
-    u_char      *p;
-    ngx_str_t   *h;
-    ngx_uint_t   i;
+    u_char                    *p;
+    ngx_uint_t                 i;
+    ngx_http_fsauth_header_t  *h;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->api, prev->api, 1);
@@ -281,7 +281,7 @@ ngx_http_fsauth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->token_headers == NGX_CONF_UNSET_PTR) {
         if (prev->token_headers == NGX_CONF_UNSET_PTR) {
             prev->token_headers = ngx_array_create(cf->pool, 2,
-                                                   sizeof(ngx_str_t));
+                                           sizeof(ngx_http_fsauth_header_t));
             if (prev->token_headers == NULL) {
                 return NGX_CONF_ERROR;
             }
@@ -293,6 +293,7 @@ ngx_http_fsauth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                 }
 
                 *h = ngx_http_fsauth_default_headers[i];
+                h->hash = ngx_hash_key(h->name.data, h->name.len);
             }
         }
 
@@ -503,15 +504,16 @@ ngx_http_fsauth_token_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_fsauth_loc_conf_t *flcf = conf;
 
-    ngx_str_t   *value, *h;
-    ngx_uint_t   i, j;
+    ngx_str_t                 *value;
+    ngx_uint_t                 i, j;
+    ngx_http_fsauth_header_t  *h;
 
     if (flcf->token_headers != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     flcf->token_headers = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                           sizeof(ngx_str_t));
+                                           sizeof(ngx_http_fsauth_header_t));
     if (flcf->token_headers == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -542,13 +544,14 @@ ngx_http_fsauth_token_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        h->len = value[i].len;
-        h->data = ngx_pnalloc(cf->pool, h->len);
-        if (h->data == NULL) {
+        h->name.len = value[i].len;
+        h->name.data = ngx_pnalloc(cf->pool, h->name.len);
+        if (h->name.data == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        ngx_strlow(h->data, value[i].data, h->len);
+        ngx_strlow(h->name.data, value[i].data, h->name.len);
+        h->hash = ngx_hash_key(h->name.data, h->name.len);
     }
 
     return NGX_CONF_OK;

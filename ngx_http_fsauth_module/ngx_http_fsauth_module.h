@@ -132,8 +132,16 @@ typedef struct {
     unsigned                        enabled:1;
     unsigned                        fullaccess:1;
     unsigned                        has_grant:1;
+    unsigned                        activity:1;      /* write due (cache) */
     u_char                          nick[NGX_HTTP_FSAUTH_NICK_MAX];
 } ngx_http_fsauth_result_t;
+
+
+/* a token header name, lower case, with nginx's hash of it */
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      hash;
+} ngx_http_fsauth_header_t;
 
 
 typedef struct ngx_http_fsauth_peer_s      ngx_http_fsauth_peer_t;
@@ -194,7 +202,8 @@ typedef struct {
     ngx_flag_t                      hide_credentials;
     ngx_flag_t                      activity;
     ngx_msec_t                      activity_interval;
-    ngx_array_t                    *token_headers;   /* ngx_str_t */
+    ngx_array_t                    *token_headers;
+                                          /* ngx_http_fsauth_header_t */
     ngx_http_complex_value_t       *resource;
     ngx_str_t                       global_key;
     ngx_str_t                       realm;
@@ -266,7 +275,8 @@ char *ngx_http_fsauth_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 void ngx_http_fsauth_cache_set_fingerprint(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_redis_conf_t *rcf);
 ngx_uint_t ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache,
-    u_char *digest, ngx_str_t *resource, ngx_http_fsauth_result_t *res);
+    u_char *digest, ngx_str_t *resource, ngx_http_fsauth_result_t *res,
+    ngx_msec_t interval);
 uint32_t ngx_http_fsauth_cache_epoch(ngx_http_fsauth_cache_t *cache);
 void ngx_http_fsauth_cache_count_stale(ngx_http_fsauth_cache_t *cache);
 void ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache,
@@ -312,8 +322,7 @@ void ngx_http_fsauth_redis_detach(ngx_http_fsauth_ctx_t *ctx);
 ngx_int_t ngx_http_fsauth_redis_api_enabled(
     ngx_http_fsauth_redis_conf_t *rcf);
 void ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval,
-    ngx_uint_t force);
+    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval);
 
 
 #endif /* _NGX_HTTP_FSAUTH_MODULE_H_INCLUDED_ */

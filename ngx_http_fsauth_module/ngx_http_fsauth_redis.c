@@ -1450,15 +1450,14 @@ ngx_http_fsauth_redis_op_insert(ngx_rbtree_node_t *temp,
 
 
 /*
- * Records the key's last use in <prefix>activity:<id>.  The caller knows
- * from the cache whether a write is due ("force"); without a cache entry
- * a small per-worker table throttles.  Fire and forget: no reply awaited.
+ * Records the key's last use in <prefix>activity:<id>.  The caller asked
+ * the cache whether a write is due; a small per-worker table throttles as
+ * well.  Fire and forget: no reply is awaited.
  */
 
 void
 ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval,
-    ngx_uint_t force)
+    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval)
 {
     u_char                      *p;
     const char                  *argv[6];
@@ -1478,8 +1477,12 @@ ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
 
     slot = &peer->activity[id % NGX_HTTP_FSAUTH_ACTIVITY_SLOTS];
 
-    if (!force && slot->id == id && ngx_current_msec - slot->last < interval)
-    {
+    /*
+     * Also when the cache says a write is due: an entry evicted and filled
+     * again does not remember the last write, this worker may.
+     */
+
+    if (slot->id == id && ngx_current_msec - slot->last < interval) {
         return;
     }
 

@@ -24,12 +24,22 @@ static ngx_uint_t ngx_http_fsauth_resource_like_api(u_char *p, u_char *last);
  * raw path has no resource at all.
  */
 
+/* bytes a raw path may hold: 0x21..0x7e, but "#" and "\" */
+
+static uint32_t  ngx_http_fsauth_path_bytes[] = {
+    0x00000000,  /* 0x00 - 0x1f */
+    0xfffffff6,  /* 0x20 - 0x3f: not " " nor "#" */
+    0xefffffff,  /* 0x40 - 0x5f: not "\" */
+    0x7fffffff,  /* 0x60 - 0x7f: not DEL */
+    0x00000000, 0x00000000, 0x00000000, 0x00000000
+};
+
+
 ngx_int_t
 ngx_http_fsauth_resource_parse(u_char *p, size_t len, ngx_str_t *resource)
 {
-    u_char      *last, *seg, *end;
+    u_char      *q, *seg, *last, c;
     ngx_uint_t   n, api;
-    u_char       c;
 
     last = p + len;
 
@@ -39,72 +49,67 @@ ngx_http_fsauth_resource_parse(u_char *p, size_t len, ngx_str_t *resource)
         return NGX_DECLINED;
     }
 
-    for (seg = p; seg < last; seg++) {
-        c = *seg;
-
-        if (c <= 0x20 || c >= 0x7f || c == '\\' || c == '#') {
-            return NGX_DECLINED;
-        }
-
-        if (c == '%') {
-            if (last - seg < 3) {
-                return NGX_DECLINED;
-            }
-
-            c = seg[1];
-
-            if (c == '0' && seg[2] == '0') {
-                return NGX_DECLINED;
-            }
-
-            if ((c == '2' && (seg[2] == 'f' || seg[2] == 'F'))
-                || (c == '5' && (seg[2] == 'c' || seg[2] == 'C')))
-            {
-                return NGX_DECLINED;
-            }
-        }
-    }
-
-    /* walk the segments: seg points after a "/" */
+    /* one pass: check each byte, and judge each segment at its end */
 
     n = 0;
     api = 0;
+    seg = p + 1;
 
-    for (seg = p + 1; /* void */; seg = end + 1) {
+    for (q = seg; /* void */; q++) {
 
-        end = ngx_strlchr(seg, last, '/');
-        if (end == NULL) {
-            end = last;
-        }
+        if (q == last || *q == '/') {
 
-        if (end == seg && end != last) {
-            goto ambiguous;
-        }
+            if (q == seg) {
+                if (q != last) {
+                    goto ambiguous;
+                }
 
-        if (ngx_http_fsauth_resource_dots(seg, end)) {
-            goto ambiguous;
-        }
-
-        if (api == 0) {
-            if (end - seg == 3 && ngx_strncmp(seg, "api", 3) == 0) {
-                api = 1;
-                n = 0;
-
-            } else if (ngx_http_fsauth_resource_like_api(seg, end)) {
+            } else if ((*seg == '.' || *seg == '%')
+                       && ngx_http_fsauth_resource_dots(seg, q))
+            {
                 goto ambiguous;
             }
 
-        } else {
-            n++;
+            if (api == 0) {
+                if (q - seg == 3
+                    && seg[0] == 'a' && seg[1] == 'p' && seg[2] == 'i')
+                {
+                    api = 1;
 
-            if (n == 2 && resource->data == NULL) {
+                } else if (q - seg >= 3
+                           && (*seg == '%' || (*seg | 0x20) == 'a')
+                           && ngx_http_fsauth_resource_like_api(seg, q))
+                {
+                    goto ambiguous;
+                }
+
+            } else if (++n == 2) {
                 resource->data = seg;
-                resource->len = end - seg;
+                resource->len = q - seg;
             }
+
+            if (q == last) {
+                break;
+            }
+
+            seg = q + 1;
+            continue;
         }
 
-        if (end == last) {
-            break;
+        c = *q;
+
+        if (!(ngx_http_fsauth_path_bytes[c >> 5] & (1U << (c & 0x1f)))) {
+            goto ambiguous;
+        }
+
+        if (c == '%') {
+            if (last - q < 3
+                || (q[1] == '0' && q[2] == '0')
+                || (q[1] == '2' && (q[2] | 0x20) == 'f')
+                || (q[1] == '5' && (q[2] | 0x20) == 'c'))
+            {
+                goto ambiguous;
+            }
         }
     }
 

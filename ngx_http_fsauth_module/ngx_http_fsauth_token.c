@@ -27,10 +27,10 @@ ngx_int_t
 ngx_http_fsauth_token_find(ngx_http_request_t *r, ngx_array_t *names,
     ngx_str_t *token)
 {
-    ngx_str_t        *name;
-    ngx_uint_t        i, j, n, best, count;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
+    ngx_uint_t                 i, j, n, best, count;
+    ngx_list_part_t           *part;
+    ngx_table_elt_t           *h, *found;
+    ngx_http_fsauth_header_t  *name;
 
     name = names->elts;
     n = names->nelts;
@@ -54,9 +54,13 @@ ngx_http_fsauth_token_find(ngx_http_request_t *r, ngx_array_t *names,
             i = 0;
         }
 
+        /* nginx hashed the lower-cased name already: compare that first */
+
         for (j = 0; j < n; j++) {
-            if (h[i].key.len == name[j].len
-                && ngx_strncasecmp(h[i].key.data, name[j].data, name[j].len)
+            if (h[i].hash == name[j].hash
+                && h[i].key.len == name[j].name.len
+                && ngx_memcmp(h[i].lowcase_key, name[j].name.data,
+                              name[j].name.len)
                    == 0)
             {
                 break;
@@ -116,22 +120,31 @@ ngx_http_fsauth_token_valid(u_char *p, size_t len)
 
 
 /*
- * Constant-time comparison: the time depends on the secret's length only,
- * never on where the first difference is.
+ * Constant-time comparison: the time depends on the secret's length only
+ * (and on whether the lengths match), never on where the first difference
+ * is.  Eight bytes at a time.
  */
 
 ngx_uint_t
 ngx_http_fsauth_token_equal(ngx_str_t *secret, ngx_str_t *token)
 {
     size_t     i;
-    u_char     c;
-    ngx_uint_t diff;
+    u_char    *t;
+    uint64_t   a, b, diff;
 
-    diff = secret->len ^ token->len;
+    /* a token of another length is compared with the secret itself */
 
-    for (i = 0; i < secret->len; i++) {
-        c = (i < token->len) ? token->data[i] : 0;
-        diff |= secret->data[i] ^ c;
+    t = (token->len == secret->len) ? token->data : secret->data;
+    diff = token->len ^ secret->len;
+
+    for (i = 0; i + 8 <= secret->len; i += 8) {
+        ngx_memcpy(&a, secret->data + i, 8);
+        ngx_memcpy(&b, t + i, 8);
+        diff |= a ^ b;
+    }
+
+    for ( /* void */ ; i < secret->len; i++) {
+        diff |= secret->data[i] ^ t[i];
     }
 
     return diff == 0;
@@ -160,11 +173,11 @@ ngx_http_fsauth_token_digest(u_char *p, size_t len, u_char *digest)
 ngx_int_t
 ngx_http_fsauth_token_hide(ngx_http_request_t *r, ngx_array_t *names)
 {
-    ngx_str_t        *name;
-    ngx_uint_t        i, j;
-    ngx_list_t        old;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *e;
+    ngx_uint_t                 i, j;
+    ngx_list_t                 old;
+    ngx_list_part_t           *part;
+    ngx_table_elt_t           *h, *e;
+    ngx_http_fsauth_header_t  *name;
 
     old = r->headers_in.headers;
     name = names->elts;
@@ -193,8 +206,9 @@ ngx_http_fsauth_token_hide(ngx_http_request_t *r, ngx_array_t *names)
         }
 
         for (j = 0; j < names->nelts; j++) {
-            if (h[i].key.len == name[j].len
-                && ngx_strncasecmp(h[i].key.data, name[j].data, name[j].len)
+            if (h[i].key.len == name[j].name.len
+                && ngx_strncasecmp(h[i].key.data, name[j].name.data,
+                                   name[j].name.len)
                    == 0)
             {
                 break;
