@@ -494,6 +494,11 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     }
 
     ac->data = conn;
+
+    if (conn->kind == NGX_HTTP_FSAUTH_CONN_LOOKUP) {
+        ngx_http_fsauth_adapter_use_arena(ac);
+    }
+
     redisAsyncSetConnectCallback(ac, ngx_http_fsauth_conn_connected);
     redisAsyncSetDisconnectCallback(ac, ngx_http_fsauth_conn_disconnected);
 
@@ -1148,9 +1153,7 @@ ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
     ngx_http_fsauth_ctx_t *ctx)
 {
     u_char                  *p;
-    const char              *argv[2];
-    size_t                   argvlen[2];
-    u_char                   key[256 + NGX_HTTP_FSAUTH_HEX_LEN];
+    u_char                   cmd[64 + 256 + NGX_HTTP_FSAUTH_HEX_LEN];
     ngx_http_fsauth_op_t    *op;
     ngx_http_fsauth_peer_t  *peer;
 
@@ -1182,22 +1185,23 @@ ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
             return NGX_DECLINED;
         }
 
-        p = ngx_cpymem(key, rcf->prefix.data, rcf->prefix.len);
+        /* the command in RESP, without hiredis's formatting machinery */
+
+        p = ngx_sprintf(cmd, "*2\r\n$7\r\nHGETALL\r\n$%uz\r\n",
+                        rcf->prefix.len + 4 + NGX_HTTP_FSAUTH_HEX_LEN);
+        p = ngx_cpymem(p, rcf->prefix.data, rcf->prefix.len);
         p = ngx_cpymem(p, "key:", 4);
         p = ngx_hex_dump(p, ctx->digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
-
-        argv[0] = "HGETALL";
-        argvlen[0] = 7;
-        argv[1] = (char *) key;
-        argvlen[1] = p - key;
+        *p++ = CR;
+        *p++ = LF;
 
         /* taken before the command leaves: see the cache's epoch */
 
         op->epoch = rcf->cache ? ngx_http_fsauth_cache_epoch(rcf->cache) : 0;
 
-        if (redisAsyncCommandArgv(peer->lookup.ac,
-                                  ngx_http_fsauth_redis_lookup_cb,
-                                  op, 2, argv, argvlen)
+        if (redisAsyncFormattedCommand(peer->lookup.ac,
+                                       ngx_http_fsauth_redis_lookup_cb, op,
+                                       (char *) cmd, p - cmd)
             != REDIS_OK)
         {
             ngx_free(op);
@@ -1460,10 +1464,11 @@ ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
     ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval)
 {
     u_char                      *p;
-    const char                  *argv[6];
-    size_t                       argvlen[6];
-    u_char                       key[256 + NGX_INT_T_LEN];
+    size_t                       n, t;
+    ngx_str_t                   *addr;
+    u_char                       id_text[NGX_INT_T_LEN];
     u_char                       now[NGX_TIME_T_LEN];
+    u_char                       cmd[160 + 256 + NGX_SOCKADDR_STRLEN];
     ngx_http_fsauth_peer_t      *peer;
     ngx_http_fsauth_activity_t  *slot;
 
@@ -1489,23 +1494,20 @@ ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
     slot->id = id;
     slot->last = ngx_current_msec;
 
-    p = ngx_cpymem(key, rcf->prefix.data, rcf->prefix.len);
-    p = ngx_sprintf(p, "activity:%i", id);
+    /* HSET <prefix>activity:<id> lastactivity <now> lastip <addr> */
 
-    argv[0] = "HSET";
-    argvlen[0] = 4;
-    argv[1] = (char *) key;
-    argvlen[1] = p - key;
-    argv[2] = "lastactivity";
-    argvlen[2] = 12;
-    argv[3] = (char *) now;
-    argvlen[3] = ngx_sprintf(now, "%T", ngx_time()) - now;
-    argv[4] = "lastip";
-    argvlen[4] = 6;
-    argv[5] = (char *) r->connection->addr_text.data;
-    argvlen[5] = r->connection->addr_text.len;
+    n = ngx_sprintf(id_text, "%i", id) - id_text;
+    t = ngx_sprintf(now, "%T", ngx_time()) - now;
+    addr = &r->connection->addr_text;
 
-    if (redisAsyncCommandArgv(peer->lookup.ac, NULL, NULL, 6, argv, argvlen)
+    p = ngx_sprintf(cmd, "*6\r\n$4\r\nHSET\r\n$%uz\r\n%V",
+                    rcf->prefix.len + 9 + n, &rcf->prefix);
+    p = ngx_sprintf(p, "activity:%*s\r\n$12\r\nlastactivity\r\n"
+                    "$%uz\r\n%*s\r\n$6\r\nlastip\r\n$%uz\r\n%V\r\n",
+                    n, id_text, t, t, now, addr->len, addr);
+
+    if (redisAsyncFormattedCommand(peer->lookup.ac, NULL, NULL, (char *) cmd,
+                                   p - cmd)
         == REDIS_OK)
     {
         ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);

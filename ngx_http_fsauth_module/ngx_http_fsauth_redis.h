@@ -87,6 +87,7 @@ struct ngx_http_fsauth_op_s {
 
 ngx_int_t ngx_http_fsauth_adapter_attach(redisAsyncContext *ac,
     ngx_log_t *log);
+void ngx_http_fsauth_adapter_use_arena(redisAsyncContext *ac);
 
 ngx_int_t ngx_http_fsauth_record_from_reply(redisReply *reply,
     ngx_http_fsauth_record_t *rec, const char **err);

@@ -237,3 +237,201 @@ ngx_http_fsauth_adapter_write(ngx_event_t *wev)
         redisAsyncHandleWrite(c->data);
     }
 }
+
+
+/*
+ * Reply objects of the lookup connection come from a per-process arena
+ * instead of one malloc() per element: a lookup reply is a few dozen
+ * small objects that all die together when hiredis frees the root after
+ * the callback.  Only one reply is ever under construction on a
+ * connection, and callbacks copy out what they keep, so freeing the root
+ * resets the arena.  Arrays are bounded here, before any element arrives.
+ */
+
+#define NGX_HTTP_FSAUTH_ARENA_SIZE        32768
+#define NGX_HTTP_FSAUTH_ARRAY_MAX         65536
+
+
+typedef struct ngx_http_fsauth_arena_block_s  ngx_http_fsauth_arena_block_t;
+
+struct ngx_http_fsauth_arena_block_s {
+    ngx_http_fsauth_arena_block_t  *next;
+};
+
+
+static u_char                          ngx_http_fsauth_arena[
+                                           NGX_HTTP_FSAUTH_ARENA_SIZE];
+static size_t                          ngx_http_fsauth_arena_used;
+static ngx_http_fsauth_arena_block_t  *ngx_http_fsauth_arena_extra;
+
+
+static void *
+ngx_http_fsauth_arena_alloc(size_t size)
+{
+    void                           *p;
+    ngx_http_fsauth_arena_block_t  *b;
+
+    size = ngx_align(size, sizeof(void *));
+
+    if (ngx_http_fsauth_arena_used + size <= NGX_HTTP_FSAUTH_ARENA_SIZE) {
+        p = ngx_http_fsauth_arena + ngx_http_fsauth_arena_used;
+        ngx_http_fsauth_arena_used += size;
+        return p;
+    }
+
+    /* a large reply: its own block, freed with the arena */
+
+    b = malloc(sizeof(ngx_http_fsauth_arena_block_t) + size);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->next = ngx_http_fsauth_arena_extra;
+    ngx_http_fsauth_arena_extra = b;
+
+    return (u_char *) b + sizeof(ngx_http_fsauth_arena_block_t);
+}
+
+
+static redisReply *
+ngx_http_fsauth_reply_object(const redisReadTask *task)
+{
+    redisReply  *r, *parent;
+
+    r = ngx_http_fsauth_arena_alloc(sizeof(redisReply));
+    if (r == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(r, sizeof(redisReply));
+    r->type = task->type;
+
+    if (task->parent) {
+        parent = task->parent->obj;
+        parent->element[task->idx] = r;
+    }
+
+    return r;
+}
+
+
+static void *
+ngx_http_fsauth_reply_string(const redisReadTask *task, char *str,
+    size_t len)
+{
+    redisReply  *r;
+
+    r = ngx_http_fsauth_reply_object(task);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    r->str = ngx_http_fsauth_arena_alloc(len + 1);
+    if (r->str == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(r->str, str, len);
+    r->str[len] = '\0';
+    r->len = len;
+
+    return r;
+}
+
+
+static void *
+#if (NGX_HTTP_FSAUTH_HIREDIS_V1)
+ngx_http_fsauth_reply_array(const redisReadTask *task, size_t elements)
+#else
+ngx_http_fsauth_reply_array(const redisReadTask *task, int elements)
+#endif
+{
+    redisReply  *r;
+
+    /* a negative count (hiredis 0.14 takes an int) is huge here too */
+
+    if ((unsigned long long) elements > NGX_HTTP_FSAUTH_ARRAY_MAX) {
+        return NULL;
+    }
+
+    r = ngx_http_fsauth_reply_object(task);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    if (elements > 0) {
+        r->element = ngx_http_fsauth_arena_alloc(elements
+                                                 * sizeof(redisReply *));
+        if (r->element == NULL) {
+            return NULL;
+        }
+
+        ngx_memzero(r->element, elements * sizeof(redisReply *));
+    }
+
+    r->elements = elements;
+
+    return r;
+}
+
+
+static void *
+ngx_http_fsauth_reply_integer(const redisReadTask *task, long long value)
+{
+    redisReply  *r;
+
+    r = ngx_http_fsauth_reply_object(task);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    r->integer = value;
+
+    return r;
+}
+
+
+static void *
+ngx_http_fsauth_reply_nil(const redisReadTask *task)
+{
+    return ngx_http_fsauth_reply_object(task);
+}
+
+
+static void
+ngx_http_fsauth_reply_free(void *reply)
+{
+    ngx_http_fsauth_arena_block_t  *b;
+
+    while (ngx_http_fsauth_arena_extra) {
+        b = ngx_http_fsauth_arena_extra;
+        ngx_http_fsauth_arena_extra = b->next;
+        free(b);
+    }
+
+    ngx_http_fsauth_arena_used = 0;
+}
+
+
+static redisReplyObjectFunctions  ngx_http_fsauth_reply_functions;
+
+
+void
+ngx_http_fsauth_adapter_use_arena(redisAsyncContext *ac)
+{
+    /* start from the defaults: RESP3 types, never asked for, keep them */
+
+    ngx_http_fsauth_reply_functions = *ac->c.reader->fn;
+
+    ngx_http_fsauth_reply_functions.createString =
+                                                ngx_http_fsauth_reply_string;
+    ngx_http_fsauth_reply_functions.createArray = ngx_http_fsauth_reply_array;
+    ngx_http_fsauth_reply_functions.createInteger =
+                                                ngx_http_fsauth_reply_integer;
+    ngx_http_fsauth_reply_functions.createNil = ngx_http_fsauth_reply_nil;
+    ngx_http_fsauth_reply_functions.freeObject = ngx_http_fsauth_reply_free;
+
+    ngx_http_fsauth_reply_free(NULL);
+
+    ac->c.reader->fn = &ngx_http_fsauth_reply_functions;
+}
