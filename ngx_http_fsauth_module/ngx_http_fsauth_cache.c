@@ -233,9 +233,13 @@ ngx_http_fsauth_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    /* each small kind may take an eighth of the zone */
+    /*
+     * The small kinds are bounded so that a flood of bad tokens or of
+     * addresses can only evict its own kind: unknown tokens may take a
+     * quarter of the zone (128-byte nodes), ban counters an eighth.
+     */
 
-    cache->max_negative = size / 8 / 128;
+    cache->max_negative = size / 4 / 128;
     cache->max_bans = size / 8 / 512;
 
     cache->shm_zone->init = ngx_http_fsauth_cache_init_zone;

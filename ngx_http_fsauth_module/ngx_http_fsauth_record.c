@@ -13,6 +13,9 @@
 #define NGX_HTTP_FSAUTH_FIELD_NAME_MAX      4096
 
 
+/* constant-size ngx_memcmp() calls below compile to a few instructions */
+
+
 /*
  * A grant is a comma list of "get", "post", "put", "delete".  Spaces and
  * tabs around words are ignored, and so are empty items and unknown words
@@ -49,16 +52,16 @@ ngx_http_fsauth_grant_parse(u_char *p, size_t len)
 
         n = e - w;
 
-        if (n == 3 && ngx_strncmp(w, "get", 3) == 0) {
+        if (n == 3 && ngx_memcmp(w, "get", 3) == 0) {
             mask |= NGX_HTTP_FSAUTH_GET;
 
-        } else if (n == 4 && ngx_strncmp(w, "post", 4) == 0) {
+        } else if (n == 4 && ngx_memcmp(w, "post", 4) == 0) {
             mask |= NGX_HTTP_FSAUTH_POST;
 
-        } else if (n == 3 && ngx_strncmp(w, "put", 3) == 0) {
+        } else if (n == 3 && ngx_memcmp(w, "put", 3) == 0) {
             mask |= NGX_HTTP_FSAUTH_PUT;
 
-        } else if (n == 6 && ngx_strncmp(w, "delete", 6) == 0) {
+        } else if (n == 6 && ngx_memcmp(w, "delete", 6) == 0) {
             mask |= NGX_HTTP_FSAUTH_DELETE;
         }
     }
@@ -94,7 +97,7 @@ ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
     switch (name_len) {
 
     case 2:
-        if (ngx_strncmp(name, "id", 2) == 0) {
+        if (ngx_memcmp(name, "id", 2) == 0) {
             rec->id = ngx_atoi(value, value_len);
             if (rec->id <= 0) {
                 rec->id = 0;
@@ -105,7 +108,7 @@ ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
         return NGX_OK;
 
     case 4:
-        if (ngx_strncmp(name, "nick", 4) == 0) {
+        if (ngx_memcmp(name, "nick", 4) == 0) {
             rec->nick_len = ngx_min(value_len, NGX_HTTP_FSAUTH_NICK_MAX);
             ngx_memcpy(rec->nick, value, rec->nick_len);
         }
@@ -113,14 +116,14 @@ ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
         return NGX_OK;
 
     case 7:
-        if (ngx_strncmp(name, "enabled", 7) == 0) {
+        if (ngx_memcmp(name, "enabled", 7) == 0) {
             rec->enabled = (value_len == 1 && value[0] == '1');
         }
 
         return NGX_OK;
 
     case 10:
-        if (ngx_strncmp(name, "fullaccess", 10) == 0) {
+        if (ngx_memcmp(name, "fullaccess", 10) == 0) {
             rec->fullaccess = (value_len == 1 && value[0] == '1');
             return NGX_OK;
         }
@@ -131,7 +134,7 @@ ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
         break;
     }
 
-    if (name_len < 4 || ngx_strncmp(name, "res:", 4) != 0) {
+    if (name_len < 4 || ngx_memcmp(name, "res:", 4) != 0) {
         return NGX_OK;
     }
 

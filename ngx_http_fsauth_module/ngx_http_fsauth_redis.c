@@ -17,6 +17,26 @@
 #define NGX_HTTP_FSAUTH_INFLIGHT_MAX      8192
 
 
+/* lower-case hex of a digest, two characters per table entry */
+
+static u_char *
+ngx_http_fsauth_redis_hex(u_char *dst, u_char *src, size_t len)
+{
+    static const char  hex[] = "0123456789abcdef";
+
+    while (len--) {
+        *dst++ = hex[*src >> 4];
+        *dst++ = hex[*src++ & 0xf];
+    }
+
+    return dst;
+}
+
+
+/* appends a string literal */
+#define ngx_http_fsauth_put(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
+
+
 static ngx_int_t ngx_http_fsauth_redis_read_password(ngx_conf_t *cf,
     ngx_str_t *path, ngx_str_t *password);
 static void ngx_http_fsauth_conn_init(ngx_http_fsauth_peer_t *peer,
@@ -49,6 +69,8 @@ static void ngx_http_fsauth_redis_api_cb(redisAsyncContext *ac, void *reply,
     void *privdata);
 static ngx_int_t ngx_http_fsauth_redis_api_query(
     ngx_http_fsauth_peer_t *peer);
+static void ngx_http_fsauth_redis_free_op(ngx_http_fsauth_peer_t *peer,
+    ngx_http_fsauth_op_t *op);
 static void ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac,
     void *reply, void *privdata);
 static ngx_http_fsauth_op_t *ngx_http_fsauth_redis_find_op(
@@ -317,6 +339,7 @@ ngx_int_t
 ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
     ngx_http_fsauth_redis_conf_t *rcf)
 {
+    u_char                  *p;
     ngx_http_fsauth_peer_t  *peer;
 
     peer = ngx_pcalloc(cycle->pool, sizeof(ngx_http_fsauth_peer_t));
@@ -334,6 +357,17 @@ ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
     peer->conf = rcf;
     peer->log = cycle->log;
     peer->api_enabled = -1;
+
+    peer->lookup_head.data = ngx_pnalloc(cycle->pool, 64 + rcf->prefix.len);
+    if (peer->lookup_head.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(peer->lookup_head.data,
+                    "*2\r\n$7\r\nHGETALL\r\n$%uz\r\n%Vkey:",
+                    rcf->prefix.len + 4 + NGX_HTTP_FSAUTH_HEX_LEN,
+                    &rcf->prefix);
+    peer->lookup_head.len = p - peer->lookup_head.data;
 
     ngx_rbtree_init(&peer->ops, &peer->sentinel,
                     ngx_http_fsauth_redis_op_insert);
@@ -362,6 +396,7 @@ ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
 void
 ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
 {
+    ngx_http_fsauth_op_t    *op;
     ngx_http_fsauth_peer_t  *peer;
 
     peer = rcf->peer;
@@ -379,6 +414,12 @@ ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
 
     ngx_http_fsauth_conn_free(&peer->lookup);
     ngx_http_fsauth_conn_free(&peer->tracking);
+
+    while (peer->free_ops) {
+        op = peer->free_ops;
+        peer->free_ops = op->next_free;
+        ngx_free(op);
+    }
 }
 
 
@@ -1179,19 +1220,26 @@ ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
             return NGX_DECLINED;
         }
 
-        op = ngx_alloc(sizeof(ngx_http_fsauth_op_t), ngx_cycle->log);
-        if (op == NULL) {
-            ctx->failed = 1;
-            return NGX_DECLINED;
+        /* ops are recycled: a miss costs no malloc() of ours */
+
+        if (peer->free_ops) {
+            op = peer->free_ops;
+            peer->free_ops = op->next_free;
+            peer->nfree_ops--;
+
+        } else {
+            op = ngx_alloc(sizeof(ngx_http_fsauth_op_t), ngx_cycle->log);
+            if (op == NULL) {
+                ctx->failed = 1;
+                return NGX_DECLINED;
+            }
         }
 
         /* the command in RESP, without hiredis's formatting machinery */
 
-        p = ngx_sprintf(cmd, "*2\r\n$7\r\nHGETALL\r\n$%uz\r\n",
-                        rcf->prefix.len + 4 + NGX_HTTP_FSAUTH_HEX_LEN);
-        p = ngx_cpymem(p, rcf->prefix.data, rcf->prefix.len);
-        p = ngx_cpymem(p, "key:", 4);
-        p = ngx_hex_dump(p, ctx->digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
+        p = ngx_cpymem(cmd, peer->lookup_head.data, peer->lookup_head.len);
+        p = ngx_http_fsauth_redis_hex(p, ctx->digest,
+                                      NGX_HTTP_FSAUTH_DIGEST_LEN);
         *p++ = CR;
         *p++ = LF;
 
@@ -1204,7 +1252,7 @@ ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
                                        (char *) cmd, p - cmd)
             != REDIS_OK)
         {
-            ngx_free(op);
+            ngx_http_fsauth_redis_free_op(peer, op);
             ctx->failed = 1;
             return NGX_DECLINED;
         }
@@ -1265,6 +1313,23 @@ ngx_http_fsauth_redis_detach(ngx_http_fsauth_ctx_t *ctx)
 
 
 static void
+ngx_http_fsauth_redis_free_op(ngx_http_fsauth_peer_t *peer,
+    ngx_http_fsauth_op_t *op)
+{
+    /* at exit the list is not needed any more */
+
+    if (peer->exiting || peer->nfree_ops >= 64) {
+        ngx_free(op);
+        return;
+    }
+
+    op->next_free = peer->free_ops;
+    peer->free_ops = op;
+    peer->nfree_ops++;
+}
+
+
+static void
 ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
@@ -1287,7 +1352,7 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
     }
 
     if (peer->exiting) {
-        ngx_free(op);
+        ngx_http_fsauth_redis_free_op(peer, op);
         return;
     }
 
@@ -1309,7 +1374,7 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
     }
 
     if (ngx_queue_empty(&op->waiters)) {
-        ngx_free(op);
+        ngx_http_fsauth_redis_free_op(peer, op);
         return;
     }
 
@@ -1369,7 +1434,7 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
         ngx_post_event(&ctx->wait, &ngx_posted_events);
     }
 
-    ngx_free(op);
+    ngx_http_fsauth_redis_free_op(peer, op);
 }
 
 
@@ -1453,6 +1518,24 @@ ngx_http_fsauth_redis_op_insert(ngx_rbtree_node_t *temp,
 }
 
 
+/* writes a non-negative number; ngx_sprintf() parses its format each time */
+
+static u_char *
+ngx_http_fsauth_redis_decimal(u_char *p, uint64_t n)
+{
+    u_char   buf[NGX_INT64_LEN], *d;
+
+    d = buf + sizeof(buf);
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, d, buf + sizeof(buf) - d);
+}
+
+
 /*
  * Records the key's last use in <prefix>activity:<id>.  The caller asked
  * the cache whether a write is due; a small per-worker table throttles as
@@ -1496,15 +1579,25 @@ ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
 
     /* HSET <prefix>activity:<id> lastactivity <now> lastip <addr> */
 
-    n = ngx_sprintf(id_text, "%i", id) - id_text;
-    t = ngx_sprintf(now, "%T", ngx_time()) - now;
+    n = ngx_http_fsauth_redis_decimal(id_text, id) - id_text;
+    t = ngx_http_fsauth_redis_decimal(now, ngx_time()) - now;
     addr = &r->connection->addr_text;
 
-    p = ngx_sprintf(cmd, "*6\r\n$4\r\nHSET\r\n$%uz\r\n%V",
-                    rcf->prefix.len + 9 + n, &rcf->prefix);
-    p = ngx_sprintf(p, "activity:%*s\r\n$12\r\nlastactivity\r\n"
-                    "$%uz\r\n%*s\r\n$6\r\nlastip\r\n$%uz\r\n%V\r\n",
-                    n, id_text, t, t, now, addr->len, addr);
+    p = ngx_http_fsauth_put(cmd, "*6\r\n$4\r\nHSET\r\n$");
+    p = ngx_http_fsauth_redis_decimal(p, rcf->prefix.len + 9 + n);
+    p = ngx_http_fsauth_put(p, CRLF);
+    p = ngx_cpymem(p, rcf->prefix.data, rcf->prefix.len);
+    p = ngx_http_fsauth_put(p, "activity:");
+    p = ngx_cpymem(p, id_text, n);
+    p = ngx_http_fsauth_put(p, "\r\n$12\r\nlastactivity\r\n$");
+    p = ngx_http_fsauth_redis_decimal(p, t);
+    p = ngx_http_fsauth_put(p, CRLF);
+    p = ngx_cpymem(p, now, t);
+    p = ngx_http_fsauth_put(p, "\r\n$6\r\nlastip\r\n$");
+    p = ngx_http_fsauth_redis_decimal(p, addr->len);
+    p = ngx_http_fsauth_put(p, CRLF);
+    p = ngx_cpymem(p, addr->data, addr->len);
+    p = ngx_http_fsauth_put(p, CRLF);
 
     if (redisAsyncFormattedCommand(peer->lookup.ac, NULL, NULL, (char *) cmd,
                                    p - cmd)

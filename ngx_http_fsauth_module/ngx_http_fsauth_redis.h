@@ -68,6 +68,12 @@ struct ngx_http_fsauth_peer_s {
 
     ngx_http_fsauth_activity_t     *activity;
 
+    ngx_http_fsauth_op_t           *free_ops;
+    ngx_uint_t                      nfree_ops;
+
+    /* "*2\r\n$7\r\nHGETALL\r\n$<n>\r\n<prefix>key:", built once */
+    ngx_str_t                       lookup_head;
+
     unsigned                        exiting:1;
     unsigned                        tracking_warned:1;
     unsigned                        api_warned:1;
@@ -79,6 +85,7 @@ struct ngx_http_fsauth_op_s {
     u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
     ngx_queue_t                     waiters;         /* ctx->link */
     ngx_http_fsauth_peer_t         *peer;
+    ngx_http_fsauth_op_t           *next_free;
     ngx_msec_t                      sent;
     uint32_t                        epoch;
     unsigned                        in_tree:1;

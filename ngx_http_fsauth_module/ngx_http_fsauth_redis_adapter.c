@@ -265,7 +265,7 @@ static size_t                          ngx_http_fsauth_arena_used;
 static ngx_http_fsauth_arena_block_t  *ngx_http_fsauth_arena_extra;
 
 
-static void *
+static ngx_inline void *
 ngx_http_fsauth_arena_alloc(size_t size)
 {
     void                           *p;
@@ -293,12 +293,14 @@ ngx_http_fsauth_arena_alloc(size_t size)
 }
 
 
+/* "extra" bytes follow the object: a string reply's bytes */
+
 static redisReply *
-ngx_http_fsauth_reply_object(const redisReadTask *task)
+ngx_http_fsauth_reply_object(const redisReadTask *task, size_t extra)
 {
     redisReply  *r, *parent;
 
-    r = ngx_http_fsauth_arena_alloc(sizeof(redisReply));
+    r = ngx_http_fsauth_arena_alloc(sizeof(redisReply) + extra);
     if (r == NULL) {
         return NULL;
     }
@@ -321,15 +323,12 @@ ngx_http_fsauth_reply_string(const redisReadTask *task, char *str,
 {
     redisReply  *r;
 
-    r = ngx_http_fsauth_reply_object(task);
+    r = ngx_http_fsauth_reply_object(task, len + 1);
     if (r == NULL) {
         return NULL;
     }
 
-    r->str = ngx_http_fsauth_arena_alloc(len + 1);
-    if (r->str == NULL) {
-        return NULL;
-    }
+    r->str = (char *) r + sizeof(redisReply);
 
     ngx_memcpy(r->str, str, len);
     r->str[len] = '\0';
@@ -354,7 +353,7 @@ ngx_http_fsauth_reply_array(const redisReadTask *task, int elements)
         return NULL;
     }
 
-    r = ngx_http_fsauth_reply_object(task);
+    r = ngx_http_fsauth_reply_object(task, 0);
     if (r == NULL) {
         return NULL;
     }
@@ -380,7 +379,7 @@ ngx_http_fsauth_reply_integer(const redisReadTask *task, long long value)
 {
     redisReply  *r;
 
-    r = ngx_http_fsauth_reply_object(task);
+    r = ngx_http_fsauth_reply_object(task, 0);
     if (r == NULL) {
         return NULL;
     }
@@ -394,7 +393,7 @@ ngx_http_fsauth_reply_integer(const redisReadTask *task, long long value)
 static void *
 ngx_http_fsauth_reply_nil(const redisReadTask *task)
 {
-    return ngx_http_fsauth_reply_object(task);
+    return ngx_http_fsauth_reply_object(task, 0);
 }
 
 
