@@ -111,14 +111,6 @@ static ngx_http_fsauth_ban_node_t *ngx_http_fsauth_ban_find(
 static size_t ngx_http_fsauth_ban_addr(ngx_http_request_t *r, u_char *addr);
 
 
-static ngx_rbtree_key_t
-ngx_http_fsauth_digest_key(u_char *d)
-{
-    return (ngx_rbtree_key_t) ((uint32_t) d[0] << 24 | d[1] << 16
-                               | d[2] << 8 | d[3]);
-}
-
-
 /* fsauth_cache zone=NAME:SIZE [ttl=T] [negative_ttl=T] [stale=T] */
 
 char *
@@ -767,43 +759,21 @@ ngx_http_fsauth_cache_expire_locked(ngx_http_fsauth_cache_t *cache)
 }
 
 
+/* the digest of a cache entry, from its tree node */
+#define NGX_HTTP_FSAUTH_ENTRY_DIGEST                                          \
+    (offsetof(ngx_rbtree_node_t, color)                                       \
+     + offsetof(ngx_http_fsauth_entry_t, digest))
+
+
 static ngx_http_fsauth_entry_t *
 ngx_http_fsauth_cache_find(ngx_http_fsauth_cache_sh_t *sh, u_char *digest)
 {
-    ngx_int_t                 rc;
-    ngx_rbtree_key_t          key;
-    ngx_rbtree_node_t        *node, *sentinel;
-    ngx_http_fsauth_entry_t  *e;
+    ngx_rbtree_node_t  *node;
 
-    key = ngx_http_fsauth_digest_key(digest);
+    node = ngx_http_fsauth_digest_find(&sh->rbtree, digest,
+                                       NGX_HTTP_FSAUTH_ENTRY_DIGEST);
 
-    node = sh->rbtree.root;
-    sentinel = sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (key < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (key > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        e = ngx_http_fsauth_entry(node);
-
-        rc = ngx_memcmp(digest, e->digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
-
-        if (rc == 0) {
-            return e;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
+    return node ? ngx_http_fsauth_entry(node) : NULL;
 }
 
 
@@ -886,22 +856,64 @@ static void
 ngx_http_fsauth_cache_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t       **p;
-    ngx_http_fsauth_entry_t  *e, *et;
+    ngx_http_fsauth_digest_insert(temp, node, sentinel,
+                                  NGX_HTTP_FSAUTH_ENTRY_DIGEST);
+}
+
+
+/*
+ * Trees keyed by a SHA-256 digest (the cache, the pending lookups): the
+ * first four bytes are the tree key, the whole digest breaks ties.
+ * "offset" is where a node's digest lies, counted from the node.
+ */
+
+ngx_rbtree_node_t *
+ngx_http_fsauth_digest_find(ngx_rbtree_t *tree, u_char *digest,
+    size_t offset)
+{
+    ngx_int_t           rc;
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    key = ngx_http_fsauth_digest_key(digest);
+
+    node = tree->root;
+    sentinel = tree->sentinel;
+
+    while (node != sentinel) {
+
+        if (key != node->key) {
+            node = (key < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        rc = ngx_memcmp(digest, (u_char *) node + offset,
+                        NGX_HTTP_FSAUTH_DIGEST_LEN);
+
+        if (rc == 0) {
+            return node;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+void
+ngx_http_fsauth_digest_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel, size_t offset)
+{
+    ngx_rbtree_node_t  **p;
 
     for ( ;; ) {
 
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
 
         } else {
-            e = ngx_http_fsauth_entry(node);
-            et = ngx_http_fsauth_entry(temp);
-
-            p = (ngx_memcmp(e->digest, et->digest,
+            p = (ngx_memcmp((u_char *) node + offset, (u_char *) temp + offset,
                             NGX_HTTP_FSAUTH_DIGEST_LEN) < 0)
                 ? &temp->left : &temp->right;
         }

@@ -270,6 +270,15 @@ void ngx_http_fsauth_record_extract(ngx_http_fsauth_record_t *rec,
     ngx_str_t *resource, ngx_http_fsauth_result_t *res);
 
 /* ngx_http_fsauth_cache.c */
+
+#define ngx_http_fsauth_digest_key(d)                                         \
+    ((ngx_rbtree_key_t) ((uint32_t) (d)[0] << 24 | (uint32_t) (d)[1] << 16   \
+                         | (uint32_t) (d)[2] << 8 | (d)[3]))
+
+ngx_rbtree_node_t *ngx_http_fsauth_digest_find(ngx_rbtree_t *tree,
+    u_char *digest, size_t offset);
+void ngx_http_fsauth_digest_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel, size_t offset);
 char *ngx_http_fsauth_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_fsauth_cache_set_fingerprint(ngx_http_fsauth_cache_t *cache,

@@ -1264,10 +1264,7 @@ ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
         op->peer = peer;
         op->sent = ngx_current_msec;
 
-        op->node.key = (ngx_rbtree_key_t) ((uint32_t) op->digest[0] << 24
-                                           | op->digest[1] << 16
-                                           | op->digest[2] << 8
-                                           | op->digest[3]);
+        op->node.key = ngx_http_fsauth_digest_key(op->digest);
         ngx_rbtree_insert(&peer->ops, &op->node);
         op->in_tree = 1;
 
@@ -1441,41 +1438,11 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
 static ngx_http_fsauth_op_t *
 ngx_http_fsauth_redis_find_op(ngx_http_fsauth_peer_t *peer, u_char *digest)
 {
-    ngx_int_t              rc;
-    ngx_rbtree_key_t       key;
-    ngx_rbtree_node_t     *node, *sentinel;
-    ngx_http_fsauth_op_t  *op;
+    /* the op's tree node is its first member */
 
-    key = (ngx_rbtree_key_t) ((uint32_t) digest[0] << 24 | digest[1] << 16
-                              | digest[2] << 8 | digest[3]);
-
-    node = peer->ops.root;
-    sentinel = peer->ops.sentinel;
-
-    while (node != sentinel) {
-
-        if (key < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (key > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        op = (ngx_http_fsauth_op_t *) node;
-
-        rc = ngx_memcmp(digest, op->digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
-
-        if (rc == 0) {
-            return op;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
+    return (ngx_http_fsauth_op_t *)
+           ngx_http_fsauth_digest_find(&peer->ops, digest,
+                                       offsetof(ngx_http_fsauth_op_t, digest));
 }
 
 
@@ -1483,38 +1450,8 @@ static void
 ngx_http_fsauth_redis_op_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t     **p;
-    ngx_http_fsauth_op_t   *op, *opt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            op = (ngx_http_fsauth_op_t *) node;
-            opt = (ngx_http_fsauth_op_t *) temp;
-
-            p = (ngx_memcmp(op->digest, opt->digest,
-                            NGX_HTTP_FSAUTH_DIGEST_LEN) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    ngx_http_fsauth_digest_insert(temp, node, sentinel,
+                                  offsetof(ngx_http_fsauth_op_t, digest));
 }
 
 
