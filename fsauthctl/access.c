@@ -15,8 +15,6 @@
 
 
 static unsigned fsauthctl_access_method(const char *method);
-static int fsauthctl_access_id(const fsauthctl_cmd_t *cmd, const char *arg,
-    long long *id);
 static int fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid,
     const char *field, redisReply **reply, int *moved);
 static int fsauthctl_access_decide(redisReply *fields, const char *resource,
@@ -161,18 +159,6 @@ fsauthctl_access_method(const char *method)
 }
 
 
-static int
-fsauthctl_access_id(const fsauthctl_cmd_t *cmd, const char *arg,
-    long long *id)
-{
-    if (fsauthctl_parse_id(arg, strlen(arg), id) != FSAUTHCTL_OK) {
-        return fsauthctl_opt_usage(cmd, "invalid key id \"%s\"", arg);
-    }
-
-    return FSAUTHCTL_OK;
-}
-
-
 int
 fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
@@ -200,7 +186,7 @@ fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    rc = fsauthctl_access_id(cmd, pos[0], &id);
+    rc = fsauthctl_opt_id(cmd, pos[0], &id);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -254,7 +240,7 @@ fsauthctl_access_revoke(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    rc = fsauthctl_access_id(cmd, pos[0], &id);
+    rc = fsauthctl_opt_id(cmd, pos[0], &id);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -311,7 +297,7 @@ fsauthctl_access_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    rc = fsauthctl_access_id(cmd, pos[0], &id);
+    rc = fsauthctl_opt_id(cmd, pos[0], &id);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -483,7 +469,7 @@ fsauthctl_access_check(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    rc = fsauthctl_access_id(cmd, pos[0], &id);
+    rc = fsauthctl_opt_id(cmd, pos[0], &id);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }

@@ -74,6 +74,8 @@ int fsauthctl_opt_parse(const fsauthctl_cmd_t *cmd, int argc, char **argv,
     const fsauthctl_opt_t *opts, char **pos, int min_pos, int max_pos,
     int *npos);
 int fsauthctl_opt_usage(const fsauthctl_cmd_t *cmd, const char *fmt, ...);
+int fsauthctl_opt_id(const fsauthctl_cmd_t *cmd, const char *arg,
+    long long *id);
 
 
 /* argument vectors of Redis commands (util.c) */

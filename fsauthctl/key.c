@@ -17,23 +17,12 @@
 #define FSAUTHCTL_CREATE_TRIES  100
 
 
-static int fsauthctl_key_id(const fsauthctl_cmd_t *cmd, const char *arg,
-    long long *id);
 static int fsauthctl_key_unused(fsauthctl_t *ctl, const char *keyid,
     const char *digest, int *unused);
 static void fsauthctl_key_print(const fsauthctl_key_t *key);
 static void fsauthctl_key_print_field(const char *name, const char *value);
-
-
-static int
-fsauthctl_key_id(const fsauthctl_cmd_t *cmd, const char *arg, long long *id)
-{
-    if (fsauthctl_parse_id(arg, strlen(arg), id) != FSAUTHCTL_OK) {
-        return fsauthctl_opt_usage(cmd, "invalid key id \"%s\"", arg);
-    }
-
-    return FSAUTHCTL_OK;
-}
+static int fsauthctl_key_set_flag(fsauthctl_t *ctl, long long id,
+    const char *field, int on, const char *said);
 
 
 /*
@@ -315,7 +304,7 @@ fsauthctl_key_show(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    rc = fsauthctl_key_id(cmd, pos[0], &id);
+    rc = fsauthctl_opt_id(cmd, pos[0], &id);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -407,13 +396,37 @@ fsauthctl_key_print_field(const char *name, const char *value)
 }
 
 
+/* sets a 0/1 field of an existing key and says so */
+
+static int
+fsauthctl_key_set_flag(fsauthctl_t *ctl, long long id, const char *field,
+    int on, const char *said)
+{
+    int  rc, existed;
+
+    rc = fsauthctl_redis_connect(ctl);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_store_set_field(ctl, id, field, on ? "1" : "0", &existed);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    printf("key %lld: %s\n", id, said);
+
+    return FSAUTHCTL_OK;
+}
+
+
 /* "key enable ID" and "key disable ID" */
 
 int
 fsauthctl_key_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
 {
-    int               rc, npos, enable, existed;
+    int               rc, npos, enable;
     char             *pos[1];
     long long         id;
     fsauthctl_opt_t   opts[] = {
@@ -425,27 +438,15 @@ fsauthctl_key_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    rc = fsauthctl_key_id(cmd, pos[0], &id);
+    rc = fsauthctl_opt_id(cmd, pos[0], &id);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
     enable = (strcmp(cmd->name, "enable") == 0);
 
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_store_set_field(ctl, id, "enabled", enable ? "1" : "0",
-                                   &existed);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    printf("key %lld: %s\n", id, enable ? "enabled" : "disabled");
-
-    return FSAUTHCTL_OK;
+    return fsauthctl_key_set_flag(ctl, id, "enabled", enable,
+                                  enable ? "enabled" : "disabled");
 }
 
 
@@ -453,7 +454,7 @@ int
 fsauthctl_key_full_access(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
 {
-    int               rc, npos, on, existed;
+    int               rc, npos, on;
     char             *pos[2];
     long long         id;
     fsauthctl_opt_t   opts[] = {
@@ -465,7 +466,7 @@ fsauthctl_key_full_access(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    rc = fsauthctl_key_id(cmd, pos[0], &id);
+    rc = fsauthctl_opt_id(cmd, pos[0], &id);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -481,20 +482,8 @@ fsauthctl_key_full_access(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
                                    "not \"%s\"", pos[1]);
     }
 
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_store_set_field(ctl, id, "fullaccess", on ? "1" : "0",
-                                   &existed);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    printf("key %lld: full access %s\n", id, on ? "on" : "off");
-
-    return FSAUTHCTL_OK;
+    return fsauthctl_key_set_flag(ctl, id, "fullaccess", on,
+                                  on ? "full access on" : "full access off");
 }
 
 
@@ -522,7 +511,7 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    rc = fsauthctl_key_id(cmd, pos[0], &id);
+    rc = fsauthctl_opt_id(cmd, pos[0], &id);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -621,7 +610,7 @@ fsauthctl_key_delete(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    rc = fsauthctl_key_id(cmd, pos[0], &id);
+    rc = fsauthctl_opt_id(cmd, pos[0], &id);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
