@@ -15,11 +15,19 @@ our $Backend = <<'_EOC_';
     }
 _EOC_
 
+# blocks without a config section use this one
+our $Default = <<'_EOC_';
+    location /api/ {
+        fsauth on;
+        fsauth_global_key GLOBAL-KEY-1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
+    }
+_EOC_
+
 add_block_preprocessor(sub {
     my $block = shift;
-    if (defined $block->config) {
-        $block->set_value('config', $block->config . $::Backend);
-    }
+    $block->set_value('config',
+                      ($block->config // $::Default) . $::Backend);
 });
 
 run_tests();
@@ -40,12 +48,6 @@ backend /backend/3/clientes xat=[] tok=[]
 
 
 === TEST 2: missing token: 401 with the exact JSON body and headers
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- error_code: 401
@@ -106,12 +108,6 @@ X-Fsauth: global
 
 
 === TEST 5: header names are case-insensitive
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- more_headers
@@ -144,12 +140,6 @@ fsauth: malformed token of 0 bytes
 
 
 === TEST 7: a bad X-Auth-Token wins over a good Token
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- more_headers
@@ -160,12 +150,6 @@ X-Auth-Token: wrong
 
 
 === TEST 8: the winning header sent twice is refused
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- more_headers
@@ -178,12 +162,6 @@ fsauth: token header sent more than once
 
 
 === TEST 9: a repeated losing header does not matter
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- more_headers
@@ -195,12 +173,6 @@ Token: b
 
 
 === TEST 10: the token "0" is no token
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- more_headers
@@ -227,12 +199,6 @@ X-Auth-Token: 012345678901234567890123456789012345678901234567890123456789012345
 
 
 === TEST 12: a 100-byte token is refused before any lookup
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- more_headers
@@ -244,12 +210,6 @@ fsauth: malformed token of 100 bytes
 
 
 === TEST 13: a space inside the token is outside 0x21..0x7e
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- more_headers
@@ -261,12 +221,6 @@ fsauth: malformed token of 12 bytes
 
 
 === TEST 14: a non-ASCII byte in the token
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- more_headers eval
@@ -278,12 +232,6 @@ fsauth: malformed token of 12 bytes
 
 
 === TEST 15: whitespace around the value is not part of the token
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- more_headers eval
@@ -293,12 +241,6 @@ GET /api/3/clientes
 
 
 === TEST 16: global keys are compared exactly (case counts)
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- more_headers
@@ -308,12 +250,6 @@ X-Auth-Token: global-key-1
 
 
 === TEST 17: a prefix of the global key is not the global key
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 GET /api/3/clientes
 --- more_headers
@@ -423,12 +359,6 @@ X-Auth-Token: GLOBAL-KEY-1
 
 
 === TEST 24: HEAD without a token: 401 with headers and no body
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request
 HEAD /api/3/clientes
 --- error_code: 401
@@ -440,12 +370,6 @@ WWW-Authenticate: Token realm="FacturaScripts API"
 
 
 === TEST 25: every method with the global key (full access)
---- config
-    location /api/ {
-        fsauth on;
-        fsauth_global_key GLOBAL-KEY-1;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
 --- request eval
 ["HEAD /api/3/clientes", "DELETE /api/3/clientes/1", "PATCH /api/3/clientes/1", "PUT /api/3/clientes/1", "POST /api/3/clientes\nx=1"]
 --- more_headers

@@ -14,6 +14,7 @@ use File::Basename qw(dirname basename);
 use File::Path qw(make_path);
 use File::Temp qw(tempdir);
 use FsauthTest qw(write_file free_port);
+use FsauthExamples;
 
 my $binary = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my @modules = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
@@ -28,95 +29,6 @@ closedir $dh;
 
 ok(scalar @files >= 7, 'conf-examples/ has the example configurations')
     or diag("found: @files");
-
-# --- the placeholder rewrites (conf-examples/README.md) ----------------
-
-# A throwaway self-signed certificate (EC P-256, CN "fsauth conf-examples
-# test", valid until 2126), so that ssl_certificate and
-# proxy_ssl_trusted_certificate have something to load without openssl.
-my $cert = <<'_PEM_';
------BEGIN CERTIFICATE-----
-MIIByDCCAW+gAwIBAgIUMaXdKM1ZPiafHU5ODy1BBC7uOdIwCgYIKoZIzj0EAwIw
-JDEiMCAGA1UEAwwZZnNhdXRoIGNvbmYtZXhhbXBsZXMgdGVzdDAgFw0yNjExMjcx
-ODQwNTlaGA8yMTI2MTEwMzE4NDA1OVowJDEiMCAGA1UEAwwZZnNhdXRoIGNvbmYt
-ZXhhbXBsZXMgdGVzdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABJrh4pGX2w+6
-hroDwbdxifGSGYANT0rU5daU/kHmxnkbNaAEWVkfRBNSJY1ub1UDdPd6znp0HgN7
-XTicl/0p1qijfTB7MB0GA1UdDgQWBBT9bR3mzwlCNgYQcsfuAc3y0KLt/zAfBgNV
-HSMEGDAWgBT9bR3mzwlCNgYQcsfuAc3y0KLt/zAPBgNVHRMBAf8EBTADAQH/MCgG
-A1UdEQQhMB+CD2FwaS5leGFtcGxlLmNvbYIMZXJwLmludGVybmFsMAoGCCqGSM49
-BAMCA0cAMEQCICoVZOTsahVi304rrUSo1OZlYSIm0YPMkuuoXrrcq3lIAiBMaDeq
-Oyye1Ov7OFnwM5uUU04mMsO6vhw0GpwKRS2FtA==
------END CERTIFICATE-----
-_PEM_
-
-my $cert_key = <<'_PEM_';
------BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgFNC1pDrLs2XElSPL
-HWgB59Q+LmDc6jQJiqzBfsjQUmWhRANCAASa4eKRl9sPuoa6A8G3cYnxkhmADU9K
-1OXWlP5B5sZ5GzWgBFlZH0QTUiWNbm9VA3T3es56dB4De104nJf9Kdao
------END PRIVATE KEY-----
-_PEM_
-
-# what a directive needs at the rewritten path
-my %content = (
-    fsauth_global_key_file        => "EXAMPLE-GLOBAL-KEY-1\n",
-    password_file                 => "example-redis-password\n",
-    ssl_certificate               => $cert,
-    ssl_trusted_certificate       => $cert,
-    proxy_ssl_trusted_certificate => $cert,
-    proxy_ssl_certificate         => $cert,
-    ssl_certificate_key           => $cert_key,
-    proxy_ssl_certificate_key     => $cert_key,
-);
-
-# Returns the rewritten text; creates what the paths need under $dir.
-sub prepare {
-    my ($text, $dir) = @_;
-    my $root = "$dir/root";
-
-    my $load = join '', map { "load_module $_;\n" } @modules;
-    $text =~ s{^[ \t]*load_module[ \t]+modules/ngx_http_fsauth_module\.so;[ \t]*\n}
-              {$load}m
-        or return (undef, 'no "load_module modules/ngx_http_fsauth_module.so;" line');
-
-    $text =~ s/^[ \t]*(?:user|pid|daemon)[ \t][^;]*;[ \t]*\n//mg;
-    $text =~ s/^[ \t]*error_log[ \t][^;]*;[ \t]*\n//mg;
-
-    # before anything that names $dir is added
-    $text =~ s{(?<=[\s"'=:])(/(?:etc|var|run)/[^\s;"']+)}{$root$1}g;
-
-    $text = "pid $dir/nginx.pid;\nerror_log $dir/error.log;\n" . $text;
-
-    $text =~ s{^([ \t]*listen[ \t]+)[^\s;]+}{$1 . '127.0.0.1:' . free_port()}mge;
-
-    my $temp = join '', map { "    ${_}_temp_path $dir/temp/$_;\n" }
-                        qw(client_body proxy fastcgi uwsgi scgi);
-    $text =~ s/^(http[ \t]*\{[ \t]*\n)/$1$temp/m
-        or return (undef, 'no "http {" line');
-
-    # directive by directive: create the files the paths stand for
-    (my $code = $text) =~ s/#[^\n]*//g;
-    while ($code =~ /(?:^|(?<=[;{}]))\s*([a-z_0-9]+)((?:\s+(?:"[^"]*"|'[^']*'|[^\s;{}]+))+)\s*;/g) {
-        my ($name, $args) = ($1, $2);
-        for my $arg (split ' ', $args) {
-            next unless index($arg, $root) >= 0;
-            my ($what, $path) = $arg =~ /^(?:([a-z_]+)=|unix:)?(.*)$/;
-            my $kind = ($what && $what eq 'password_file') ? $what : $name;
-            if (exists $content{$kind}) {
-                make_path(dirname($path));
-                write_file($path, $content{$kind});
-                chmod 0600, $path;
-            } elsif ($name eq 'root' || $name eq 'alias') {
-                make_path($path);
-            } else {
-                make_path(dirname($path));
-            }
-        }
-    }
-    make_path("$dir/temp");
-
-    return ($text, undef);
-}
 
 sub nginx_t {
     my ($conf) = @_;
@@ -169,8 +81,8 @@ for my $file (@files) {
             if $text =~ /^\s*fsauth_metrics\s*;/m && !$has_metrics;
 
         my $dir = tempdir(CLEANUP => 1);
-        my ($conf, $err) = prepare($text, $dir);
-        ok(defined $conf, "$file: placeholders rewritten") or diag($err);
+        my ($conf) = eval { prepare_example($text, $dir) };
+        ok(defined $conf, "$file: placeholders rewritten") or diag($@);
         $conf //= '';
         my $conf_path = write_file("$dir/nginx.conf", $conf);
 

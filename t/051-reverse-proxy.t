@@ -37,6 +37,7 @@ use Socket qw(SOCK_STREAM);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use FsauthTest qw(write_file free_port add_key flush_prefix redis digest);
+use FsauthExamples;
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (run util/test.sh)'
     unless $ENV{TEST_NGINX_REDIS_PORT};
@@ -49,7 +50,7 @@ plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set (run util/test.sh)'
     unless @modules;
 
 my $prefix = 't051:';
-my $global = 'EXAMPLE-GLOBAL-KEY-1';
+my $global = $EXAMPLE_GLOBAL_KEY;
 my $tok_a = 't051-reader-000000001';     # id 51: clientes get
 my $tok_b = 't051-writer-000000002';     # id 52: clientes get,post
 my $tok_c = 't051-other--000000003';     # id 53: clientes get
@@ -72,102 +73,15 @@ my $can_alias = do {
     $c ? 1 : 0;
 };
 
-# --- configuration rewriting (conf-examples/README.md) -----------------
+# --- configuration rewriting: t/lib/FsauthExamples.pm ------------------
 
-my $cert = <<'_PEM_';
------BEGIN CERTIFICATE-----
-MIIByDCCAW+gAwIBAgIUMaXdKM1ZPiafHU5ODy1BBC7uOdIwCgYIKoZIzj0EAwIw
-JDEiMCAGA1UEAwwZZnNhdXRoIGNvbmYtZXhhbXBsZXMgdGVzdDAgFw0yNjExMjcx
-ODQwNTlaGA8yMTI2MTEwMzE4NDA1OVowJDEiMCAGA1UEAwwZZnNhdXRoIGNvbmYt
-ZXhhbXBsZXMgdGVzdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABJrh4pGX2w+6
-hroDwbdxifGSGYANT0rU5daU/kHmxnkbNaAEWVkfRBNSJY1ub1UDdPd6znp0HgN7
-XTicl/0p1qijfTB7MB0GA1UdDgQWBBT9bR3mzwlCNgYQcsfuAc3y0KLt/zAfBgNV
-HSMEGDAWgBT9bR3mzwlCNgYQcsfuAc3y0KLt/zAPBgNVHRMBAf8EBTADAQH/MCgG
-A1UdEQQhMB+CD2FwaS5leGFtcGxlLmNvbYIMZXJwLmludGVybmFsMAoGCCqGSM49
-BAMCA0cAMEQCICoVZOTsahVi304rrUSo1OZlYSIm0YPMkuuoXrrcq3lIAiBMaDeq
-Oyye1Ov7OFnwM5uUU04mMsO6vhw0GpwKRS2FtA==
------END CERTIFICATE-----
-_PEM_
+sub example { example_text(@_) }
 
-my $cert_key = <<'_PEM_';
------BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgFNC1pDrLs2XElSPL
-HWgB59Q+LmDc6jQJiqzBfsjQUmWhRANCAASa4eKRl9sPuoa6A8G3cYnxkhmADU9K
-1OXWlP5B5sZ5GzWgBFlZH0QTUiWNbm9VA3T3es56dB4De104nJf9Kdao
------END PRIVATE KEY-----
-_PEM_
-
-my %content = (
-    fsauth_global_key_file        => "$global\n",
-    password_file                 => "example-redis-password\n",
-    ssl_certificate               => $cert,
-    ssl_trusted_certificate       => $cert,
-    proxy_ssl_trusted_certificate => $cert,
-    ssl_certificate_key           => $cert_key,
-);
-
-sub example {
-    my ($file) = @_;
-    open my $fh, '<', "conf-examples/$file" or die "conf-examples/$file: $!";
-    local $/;
-    return <$fh>;
-}
-
-# Rewrites an example for an end-to-end run.  Returns the text and the
-# port given to each listen line, keyed by the original address.
 sub prepare {
     my ($text, $dir, $fixed) = @_;
-    my $root = "$dir/root";
-    my %ports;
-
-    my $load = join '', map { "load_module $_;\n" } @modules;
-    $text =~ s{^[ \t]*load_module[ \t]+modules/ngx_http_fsauth_module\.so;[ \t]*\n}
-              {$load}m or die "no load_module placeholder\n";
-
-    $text =~ s/^[ \t]*(?:user|pid|daemon|error_log)[ \t][^;]*;[ \t]*\n//mg;
-    $text =~ s{(?<=[\s"'=:])(/(?:etc|var|run)/[^\s;"']+)}{$root$1}g;
-
-    # plain HTTP listeners on free ports
-    $text =~ s{^([ \t]*listen[ \t]+)([^\s;]+)([^;]*);}{
-        my ($lead, $addr, $params) = ($1, $2, $3);
-        $params =~ s/\s+ssl\b//;
-        $ports{$addr} = ($fixed && $fixed->{$addr}) || free_port();
-        "${lead}127.0.0.1:$ports{$addr}$params;"
-    }mge;
-
-    # the test's Redis, under a prefix of its own
-    $text =~ s{^([ \t]*)fsauth_redis[ \t][^;]*;}
-              {${1}fsauth_redis 127.0.0.1:$redis_port prefix=$prefix timeout=500ms;}m;
-
-    my $user = $> == 0 ? "user root;\n" : '';
-    $text = "${user}pid $dir/nginx.pid;\nerror_log $dir/error.log info;\n"
-            . $text;
-
-    my $temp = join '', map { "    ${_}_temp_path $dir/temp/$_;\n" }
-                        qw(client_body proxy fastcgi uwsgi scgi);
-    $text =~ s/^(http[ \t]*\{[ \t]*\n)/$1$temp/m or die "no http block\n";
-
-    (my $code = $text) =~ s/#[^\n]*//g;
-    while ($code =~ /(?:^|(?<=[;{}]))\s*([a-z_0-9]+)((?:\s+(?:"[^"]*"|'[^']*'|[^\s;{}]+))+)\s*;/g) {
-        my ($name, $args) = ($1, $2);
-        for my $arg (split ' ', $args) {
-            next unless index($arg, $root) >= 0;
-            my ($what, $path) = $arg =~ /^(?:([a-z_]+)=|unix:)?(.*)$/;
-            my $kind = ($what && $what eq 'password_file') ? $what : $name;
-            if (exists $content{$kind}) {
-                make_path(dirname($path));
-                write_file($path, $content{$kind});
-            } elsif ($name eq 'root') {
-                make_path($path);
-            } else {
-                make_path(dirname($path));
-            }
-        }
-    }
-    make_path("$dir/temp");
-    system('chmod', '-R', 'a+rX', $dir);
-
-    return ($text, \%ports);
+    return prepare_example($text, $dir, run => 1, fixed => $fixed,
+                           redis => "127.0.0.1:$redis_port prefix=$prefix "
+                                    . 'timeout=500ms');
 }
 
 my @running;
