@@ -16,6 +16,12 @@ NGXB      = $(BUILD)/nginx-src
 MOD_SRCS  = $(wildcard ngx_http_fsauth_module/*.c ngx_http_fsauth_module/*.h)
 CTL_SRCS  = $(wildcard fsauthctl/*.c fsauthctl/*.h)
 
+# the flags Debian builds nginx and its packaged modules with (nginx -V);
+# without them nginx's configure compiles the module with -O only
+NGX_CC_OPT ?= -g -O2 -fstack-protector-strong -Wformat \
+              -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
+NGX_LD_OPT ?= -Wl,-z,relro -Wl,-z,now -fPIC
+
 CTL_CFLAGS ?= -O2 -g -Wall -Wextra -Werror -std=c99 -D_GNU_SOURCE
 CTL_LIBS   = -lhiredis -ljansson -lcrypto
 
@@ -27,11 +33,12 @@ module: $(MODULE)
 
 fsauthctl: $(CTL)
 
-$(NGXB)/Makefile: config
+$(NGXB)/Makefile: config Makefile
 	rm -rf $(NGXB)
 	mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(NGXB)
 	cd $(NGXB) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	    --add-dynamic-module=$(CURDIR) > configure.log \
 	    || { cat configure.log; exit 1; }
 

@@ -459,13 +459,18 @@ ngx_http_fsauth_cache_epoch(ngx_http_fsauth_cache_t *cache)
 }
 
 
-/* rec == NULL stores a negative entry (unknown token) */
+/*
+ * rec == NULL stores a negative entry (unknown token).  With an activity
+ * interval, a key entry is stamped as written now and 1 is returned: the
+ * caller writes the activity record.  NGX_DECLINED: nothing was decided.
+ */
 
-void
+ngx_int_t
 ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
-    ngx_http_fsauth_record_t *rec, uint32_t epoch)
+    ngx_http_fsauth_record_t *rec, uint32_t epoch, ngx_msec_t interval)
 {
     size_t                        size;
+    ngx_int_t                     rc;
     ngx_msec_t                    now, ttl;
     ngx_queue_t                  *lru;
     ngx_rbtree_node_t            *node;
@@ -475,6 +480,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
     now = ngx_current_msec;
     sh = cache->sh;
+    rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -531,8 +537,17 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
     if (rec) {
         kn = (ngx_http_fsauth_key_node_t *) e;
-        kn->activity = now - NGX_MAX_INT32_VALUE;
         ngx_memcpy(&kn->rec, rec, sizeof(ngx_http_fsauth_record_t));
+
+        /* a new entry: the activity write is due, and taken by the caller */
+
+        if (interval) {
+            kn->activity = now;
+            rc = 1;
+
+        } else {
+            kn->activity = now - NGX_MAX_INT32_VALUE;
+        }
 
     } else {
         sh->nnegatives++;
@@ -543,42 +558,6 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
     ngx_queue_insert_head(lru, &e->queue);
 
 done:
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-}
-
-
-/*
- * Is an activity write due for this key?  1: yes (and recorded), 0: not
- * yet, NGX_DECLINED: not cached, the caller decides alone.
- */
-
-ngx_int_t
-ngx_http_fsauth_cache_activity(ngx_http_fsauth_cache_t *cache,
-    u_char *digest, ngx_msec_t interval)
-{
-    ngx_int_t                    rc;
-    ngx_http_fsauth_entry_t     *e;
-    ngx_http_fsauth_key_node_t  *kn;
-
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    e = ngx_http_fsauth_cache_find(cache->sh, digest);
-
-    if (e == NULL || e->kind != NGX_HTTP_FSAUTH_NODE_KEY) {
-        rc = NGX_DECLINED;
-
-    } else {
-        kn = (ngx_http_fsauth_key_node_t *) e;
-
-        if (ngx_current_msec - kn->activity >= interval) {
-            kn->activity = ngx_current_msec;
-            rc = 1;
-
-        } else {
-            rc = 0;
-        }
-    }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 

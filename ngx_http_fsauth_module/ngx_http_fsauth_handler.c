@@ -215,7 +215,9 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
         }
     }
 
-    rc = ngx_http_fsauth_redis_lookup(fmcf->redis, ctx);
+    rc = ngx_http_fsauth_redis_lookup(fmcf->redis, ctx,
+                                      flcf->activity
+                                      ? flcf->activity_interval : 0);
 
     if (rc == NGX_AGAIN) {
         ctx->waiting = 1;
@@ -235,7 +237,6 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_http_fsauth_loc_conf_t *flcf)
 {
     u_char                        hex[8];
-    ngx_int_t                     rc;
     ngx_uint_t                    mask;
     ngx_http_fsauth_result_t     *res;
     ngx_http_fsauth_main_conf_t  *fmcf;
@@ -274,29 +275,15 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ctx->nick.len = res->nick_len;
     ctx->full_access = res->fullaccess;
 
-    if (flcf->activity) {
+    /*
+     * Whether an activity write is due was decided with the answer: by
+     * the cache entry, which knows when any worker last wrote it, or, if
+     * nothing is cached, by this worker's table in the write itself.
+     */
 
-        /*
-         * The cache entry knows when any worker last wrote it: a hit says
-         * so in the result; an answer from Redis asks the entry it just
-         * filled.  Without an entry, a per-worker table throttles.
-         */
-
-        if (ctx->cache_status == NGX_HTTP_FSAUTH_CACHE_HIT) {
-            rc = res->activity;
-
-        } else if (fmcf->cache) {
-            rc = ngx_http_fsauth_cache_activity(fmcf->cache, ctx->digest,
-                                                flcf->activity_interval);
-
-        } else {
-            rc = NGX_DECLINED;
-        }
-
-        if (rc != 0) {
-            ngx_http_fsauth_redis_activity(fmcf->redis, r, res->id,
-                                           flcf->activity_interval);
-        }
+    if (flcf->activity && res->activity) {
+        ngx_http_fsauth_redis_activity(fmcf->redis, r, res->id,
+                                       flcf->activity_interval);
     }
 
     if (ctx->resource.len == 0 || res->fullaccess) {

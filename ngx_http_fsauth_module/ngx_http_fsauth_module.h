@@ -288,12 +288,11 @@ ngx_uint_t ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache,
     ngx_msec_t interval);
 uint32_t ngx_http_fsauth_cache_epoch(ngx_http_fsauth_cache_t *cache);
 void ngx_http_fsauth_cache_count_stale(ngx_http_fsauth_cache_t *cache);
-void ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache,
-    u_char *digest, ngx_http_fsauth_record_t *rec, uint32_t epoch);
+ngx_int_t ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache,
+    u_char *digest, ngx_http_fsauth_record_t *rec, uint32_t epoch,
+    ngx_msec_t interval);
 void ngx_http_fsauth_cache_delete(ngx_http_fsauth_cache_t *cache,
     u_char *digest);
-ngx_int_t ngx_http_fsauth_cache_activity(ngx_http_fsauth_cache_t *cache,
-    u_char *digest, ngx_msec_t interval);
 void ngx_http_fsauth_cache_flush(ngx_http_fsauth_cache_t *cache);
 ngx_int_t ngx_http_fsauth_cache_subscribed(ngx_http_fsauth_cache_t *cache,
     ngx_uint_t on, ngx_uint_t reconnect);
@@ -326,7 +325,7 @@ ngx_int_t ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
     ngx_http_fsauth_redis_conf_t *rcf);
 void ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf);
 ngx_int_t ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_fsauth_ctx_t *ctx);
+    ngx_http_fsauth_ctx_t *ctx, ngx_msec_t activity);
 void ngx_http_fsauth_redis_detach(ngx_http_fsauth_ctx_t *ctx);
 ngx_int_t ngx_http_fsauth_redis_api_enabled(
     ngx_http_fsauth_redis_conf_t *rcf);

@@ -25,45 +25,60 @@
 ngx_uint_t
 ngx_http_fsauth_grant_parse(u_char *p, size_t len)
 {
-    u_char      *last, *w, *e;
+    u_char      *last;
     size_t       n;
-    ngx_uint_t   mask;
+    ngx_uint_t   mask, bit;
 
     last = p + len;
     mask = 0;
 
+    /* per item: blanks, a known word or not, blanks, a comma or the end */
+
     while (p < last) {
 
-        e = ngx_strlchr(p, last, ',');
-        if (e == NULL) {
-            e = last;
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
         }
 
-        w = p;
-        p = e + 1;
+        n = last - p;
 
-        while (w < e && (*w == ' ' || *w == '\t')) {
-            w++;
+        if (n >= 3 && ngx_memcmp(p, "get", 3) == 0) {
+            bit = NGX_HTTP_FSAUTH_GET;
+            p += 3;
+
+        } else if (n >= 4 && ngx_memcmp(p, "post", 4) == 0) {
+            bit = NGX_HTTP_FSAUTH_POST;
+            p += 4;
+
+        } else if (n >= 3 && ngx_memcmp(p, "put", 3) == 0) {
+            bit = NGX_HTTP_FSAUTH_PUT;
+            p += 3;
+
+        } else if (n >= 6 && ngx_memcmp(p, "delete", 6) == 0) {
+            bit = NGX_HTTP_FSAUTH_DELETE;
+            p += 6;
+
+        } else {
+            bit = 0;
         }
 
-        while (e > w && (e[-1] == ' ' || e[-1] == '\t')) {
-            e--;
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
         }
 
-        n = e - w;
+        if (p < last && *p != ',') {
 
-        if (n == 3 && ngx_memcmp(w, "get", 3) == 0) {
-            mask |= NGX_HTTP_FSAUTH_GET;
+            /* "getx", "get x", "GET": not a word we know */
 
-        } else if (n == 4 && ngx_memcmp(w, "post", 4) == 0) {
-            mask |= NGX_HTTP_FSAUTH_POST;
+            bit = 0;
 
-        } else if (n == 3 && ngx_memcmp(w, "put", 3) == 0) {
-            mask |= NGX_HTTP_FSAUTH_PUT;
-
-        } else if (n == 6 && ngx_memcmp(w, "delete", 6) == 0) {
-            mask |= NGX_HTTP_FSAUTH_DELETE;
+            while (p < last && *p != ',') {
+                p++;
+            }
         }
+
+        mask |= bit;
+        p++;
     }
 
     return mask;
@@ -209,6 +224,7 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
     ngx_http_fsauth_record_t *rec, const char **err)
 {
     size_t       i;
+    ngx_int_t    rc;
     redisReply  *k, *v;
 
     ngx_http_fsauth_record_init(rec);
@@ -242,28 +258,34 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
      * read (id, nick, grants).
      */
 
-    for (i = 0; i < reply->elements; i++) {
-        k = reply->element[i];
-
-        if (k == NULL || k->type != REDIS_REPLY_STRING
-            || (i % 2 == 0 && k->len > NGX_HTTP_FSAUTH_FIELD_NAME_MAX))
-        {
-            *err = "unexpected reply element";
-            return NGX_ERROR;
-        }
-    }
+    rc = NGX_OK;
 
     for (i = 0; i < reply->elements; i += 2) {
         k = reply->element[i];
         v = reply->element[i + 1];
 
-        if (ngx_http_fsauth_record_field(rec, (u_char *) k->str, k->len,
-                                         (u_char *) v->str, v->len)
-            != NGX_OK)
+        if (k == NULL || k->type != REDIS_REPLY_STRING
+            || k->len > NGX_HTTP_FSAUTH_FIELD_NAME_MAX
+            || v == NULL || v->type != REDIS_REPLY_STRING)
         {
-            *err = "invalid id";
-            return NGX_DECLINED;
+            *err = "unexpected reply element";
+            return NGX_ERROR;
         }
+
+        /* an invalid id declines the key, unless the reply is malformed */
+
+        if (rc == NGX_OK
+            && ngx_http_fsauth_record_field(rec, (u_char *) k->str, k->len,
+                                            (u_char *) v->str, v->len)
+               != NGX_OK)
+        {
+            rc = NGX_DECLINED;
+        }
+    }
+
+    if (rc != NGX_OK) {
+        *err = "invalid id";
+        return NGX_DECLINED;
     }
 
     if (rec->id == 0) {

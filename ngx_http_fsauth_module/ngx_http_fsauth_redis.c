@@ -22,19 +22,23 @@
 static u_char *
 ngx_http_fsauth_redis_hex(u_char *dst, u_char *src, size_t len)
 {
-    static const char  hex[] = "0123456789abcdef";
+    static const char  hex[] =
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+        "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+        "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+        "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
     while (len--) {
-        *dst++ = hex[*src >> 4];
-        *dst++ = hex[*src++ & 0xf];
+        ngx_memcpy(dst, &hex[*src++ * 2], 2);
+        dst += 2;
     }
 
     return dst;
 }
-
-
-/* appends a string literal */
-#define ngx_http_fsauth_put(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
 
 
 static ngx_int_t ngx_http_fsauth_redis_read_password(ngx_conf_t *cf,
@@ -209,7 +213,9 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
             /* key names are built in fixed buffers */
 
-            if (rcf->prefix.len == 0 || rcf->prefix.len > 200) {
+            if (rcf->prefix.len == 0
+                || rcf->prefix.len > NGX_HTTP_FSAUTH_PREFIX_MAX)
+            {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "fsauth_redis: prefix must be 1 to 200 "
                                    "bytes");
@@ -347,10 +353,7 @@ ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    peer->activity = ngx_pcalloc(cycle->pool,
-                                 NGX_HTTP_FSAUTH_ACTIVITY_SLOTS
-                                 * sizeof(ngx_http_fsauth_activity_t));
-    if (peer->activity == NULL) {
+    if (ngx_http_fsauth_activity_init(cycle, peer) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -410,6 +413,23 @@ ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
         ngx_del_timer(&peer->poll);
     }
 
+    /*
+     * Queued activity records go out now: one non-blocking write of what
+     * hiredis holds, in order; the reply is not awaited.
+     */
+
+    if (peer->nqueued && peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_READY) {
+        ngx_http_fsauth_activity_flush(peer);
+
+        if (peer->lookup.ac) {
+            redisAsyncHandleWrite(peer->lookup.ac);
+        }
+    }
+
+    if (peer->flush.timer_set) {
+        ngx_del_timer(&peer->flush);
+    }
+
     /* frees the fds too: no "open socket left" at exit */
 
     ngx_http_fsauth_conn_free(&peer->lookup);
@@ -419,6 +439,11 @@ ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
         op = peer->free_ops;
         peer->free_ops = op->next_free;
         ngx_free(op);
+    }
+
+    if (peer->batch) {
+        ngx_free(peer->batch);
+        peer->batch = NULL;
     }
 }
 
@@ -1186,12 +1211,14 @@ ngx_http_fsauth_redis_api_enabled(ngx_http_fsauth_redis_conf_t *rcf)
 /*
  * Starts or joins the lookup of ctx->digest.  NGX_AGAIN: the request waits
  * on ctx->wait, which is posted by the reply or fires at the deadline.
- * NGX_DECLINED: Redis is not usable now (ctx->failed is set).
+ * NGX_DECLINED: Redis is not usable now (ctx->failed is set).  "activity"
+ * is the request's fsauth_activity interval (0: off), used by the cache
+ * when the answer arrives.
  */
 
 ngx_int_t
 ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_fsauth_ctx_t *ctx)
+    ngx_http_fsauth_ctx_t *ctx, ngx_msec_t activity)
 {
     u_char                  *p;
     u_char                   cmd[64 + 256 + NGX_HTTP_FSAUTH_HEX_LEN];
@@ -1263,6 +1290,7 @@ ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
         ngx_queue_init(&op->waiters);
         op->peer = peer;
         op->sent = ngx_current_msec;
+        op->activity = activity;
 
         op->node.key = ngx_http_fsauth_digest_key(op->digest);
         ngx_rbtree_insert(&peer->ops, &op->node);
@@ -1332,7 +1360,7 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
 {
     ngx_http_fsauth_op_t *op = privdata;
 
-    ngx_int_t                  rc;
+    ngx_int_t                  rc, due;
     ngx_uint_t                 mask;
     const char                *err;
     ngx_queue_t               *q;
@@ -1363,11 +1391,20 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
         }
     }
 
-    /* an answer fills the cache even when nobody waits for it any more */
+    /*
+     * An answer fills the cache even when nobody waits for it any more.
+     * The entry also decides the activity write, when someone waits to
+     * make it; without a decision, each worker's table throttles alone.
+     */
+
+    due = NGX_DECLINED;
 
     if (peer->conf->cache && rc != NGX_ERROR) {
-        ngx_http_fsauth_cache_insert(peer->conf->cache, op->digest,
-                                     rc == NGX_OK ? &rec : NULL, op->epoch);
+        due = ngx_http_fsauth_cache_insert(peer->conf->cache, op->digest,
+                                           rc == NGX_OK ? &rec : NULL,
+                                           op->epoch,
+                                           ngx_queue_empty(&op->waiters)
+                                           ? 0 : op->activity);
     }
 
     if (ngx_queue_empty(&op->waiters)) {
@@ -1417,6 +1454,8 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
                     ctx->result.has_grant = 1;
                     ctx->result.mask = mask;
                 }
+
+                ctx->result.activity = (due != 0);
             }
 
             ctx->answered = 1;
@@ -1457,10 +1496,15 @@ ngx_http_fsauth_redis_op_insert(ngx_rbtree_node_t *temp,
 
 /* writes a non-negative number; ngx_sprintf() parses its format each time */
 
-static u_char *
+u_char *
 ngx_http_fsauth_redis_decimal(u_char *p, uint64_t n)
 {
     u_char   buf[NGX_INT64_LEN], *d;
+
+    if (n < 10) {
+        *p++ = (u_char) ('0' + n);
+        return p;
+    }
 
     d = buf + sizeof(buf);
 
@@ -1469,77 +1513,9 @@ ngx_http_fsauth_redis_decimal(u_char *p, uint64_t n)
         n /= 10;
     } while (n);
 
-    return ngx_cpymem(p, d, buf + sizeof(buf) - d);
-}
-
-
-/*
- * Records the key's last use in <prefix>activity:<id>.  The caller asked
- * the cache whether a write is due; a small per-worker table throttles as
- * well.  Fire and forget: no reply is awaited.
- */
-
-void
-ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval)
-{
-    u_char                      *p;
-    size_t                       n, t;
-    ngx_str_t                   *addr;
-    u_char                       id_text[NGX_INT_T_LEN];
-    u_char                       now[NGX_TIME_T_LEN];
-    u_char                       cmd[160 + 256 + NGX_SOCKADDR_STRLEN];
-    ngx_http_fsauth_peer_t      *peer;
-    ngx_http_fsauth_activity_t  *slot;
-
-    peer = rcf->peer;
-
-    if (peer == NULL || peer->lookup.state != NGX_HTTP_FSAUTH_REDIS_READY
-        || rcf->prefix.len > 256 - 9)
-    {
-        return;
+    while (d < buf + sizeof(buf)) {
+        *p++ = *d++;
     }
 
-    slot = &peer->activity[id % NGX_HTTP_FSAUTH_ACTIVITY_SLOTS];
-
-    /*
-     * Also when the cache says a write is due: an entry evicted and filled
-     * again does not remember the last write, this worker may.
-     */
-
-    if (slot->id == id && ngx_current_msec - slot->last < interval) {
-        return;
-    }
-
-    slot->id = id;
-    slot->last = ngx_current_msec;
-
-    /* HSET <prefix>activity:<id> lastactivity <now> lastip <addr> */
-
-    n = ngx_http_fsauth_redis_decimal(id_text, id) - id_text;
-    t = ngx_http_fsauth_redis_decimal(now, ngx_time()) - now;
-    addr = &r->connection->addr_text;
-
-    p = ngx_http_fsauth_put(cmd, "*6\r\n$4\r\nHSET\r\n$");
-    p = ngx_http_fsauth_redis_decimal(p, rcf->prefix.len + 9 + n);
-    p = ngx_http_fsauth_put(p, CRLF);
-    p = ngx_cpymem(p, rcf->prefix.data, rcf->prefix.len);
-    p = ngx_http_fsauth_put(p, "activity:");
-    p = ngx_cpymem(p, id_text, n);
-    p = ngx_http_fsauth_put(p, "\r\n$12\r\nlastactivity\r\n$");
-    p = ngx_http_fsauth_redis_decimal(p, t);
-    p = ngx_http_fsauth_put(p, CRLF);
-    p = ngx_cpymem(p, now, t);
-    p = ngx_http_fsauth_put(p, "\r\n$6\r\nlastip\r\n$");
-    p = ngx_http_fsauth_redis_decimal(p, addr->len);
-    p = ngx_http_fsauth_put(p, CRLF);
-    p = ngx_cpymem(p, addr->data, addr->len);
-    p = ngx_http_fsauth_put(p, CRLF);
-
-    if (redisAsyncFormattedCommand(peer->lookup.ac, NULL, NULL, (char *) cmd,
-                                   p - cmd)
-        == REDIS_OK)
-    {
-        ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);
-    }
+    return p;
 }

@@ -19,13 +19,32 @@
 #define NGX_HTTP_FSAUTH_REDIS_CONNECTING  1
 #define NGX_HTTP_FSAUTH_REDIS_READY       2
 
+#define NGX_HTTP_FSAUTH_PREFIX_MAX        200
+
 #define NGX_HTTP_FSAUTH_ACTIVITY_SLOTS    1024
+/* activity records go out in batches of up to this many, after at most */
+#define NGX_HTTP_FSAUTH_ACTIVITY_BATCH    64
+/* this many milliseconds */
+#define NGX_HTTP_FSAUTH_ACTIVITY_DELAY    100
+
+
+/* appends a string literal */
+#define ngx_http_fsauth_put(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
 
 
 typedef struct {
     ngx_int_t                       id;
     ngx_msec_t                      last;
 } ngx_http_fsauth_activity_t;
+
+
+/* a queued activity record */
+typedef struct {
+    ngx_int_t                       id;
+    time_t                          time;
+    size_t                          addr_len;
+    u_char                          addr[NGX_SOCKADDR_STRLEN];
+} ngx_http_fsauth_activity_rec_t;
 
 
 #define NGX_HTTP_FSAUTH_CONN_LOOKUP       0
@@ -66,7 +85,11 @@ struct ngx_http_fsauth_peer_s {
     ngx_rbtree_t                    ops;             /* pending lookups */
     ngx_rbtree_node_t               sentinel;
 
-    ngx_http_fsauth_activity_t     *activity;
+    ngx_http_fsauth_activity_t     *activity;        /* throttle */
+    ngx_http_fsauth_activity_rec_t *queued;
+    ngx_uint_t                      nqueued;
+    ngx_event_t                     flush;
+    u_char                         *batch;           /* the EVAL command */
 
     ngx_http_fsauth_op_t           *free_ops;
     ngx_uint_t                      nfree_ops;
@@ -77,6 +100,7 @@ struct ngx_http_fsauth_peer_s {
     unsigned                        exiting:1;
     unsigned                        tracking_warned:1;
     unsigned                        api_warned:1;
+    unsigned                        activity_failing:1;
 };
 
 
@@ -87,10 +111,16 @@ struct ngx_http_fsauth_op_s {
     ngx_http_fsauth_peer_t         *peer;
     ngx_http_fsauth_op_t           *next_free;
     ngx_msec_t                      sent;
+    ngx_msec_t                      activity;        /* its interval, or 0 */
     uint32_t                        epoch;
     unsigned                        in_tree:1;
 };
 
+
+ngx_int_t ngx_http_fsauth_activity_init(ngx_cycle_t *cycle,
+    ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer);
+u_char *ngx_http_fsauth_redis_decimal(u_char *p, uint64_t n);
 
 ngx_int_t ngx_http_fsauth_adapter_attach(redisAsyncContext *ac,
     ngx_log_t *log);

@@ -1,0 +1,280 @@
+
+/*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+#include "ngx_http_fsauth_module.h"
+#include "ngx_http_fsauth_redis.h"
+
+
+/*
+ * Activity records (<prefix>activity:<id>: lastactivity, lastip) are
+ * queued per worker and written in batches: one EVAL of a short script
+ * that does the HSETs, sent when NGX_HTTP_FSAUTH_ACTIVITY_BATCH records
+ * are queued or NGX_HTTP_FSAUTH_ACTIVITY_DELAY ms after the first one.
+ * One command and one reply for up to 64 keys instead of one each: the
+ * first request of a key costs a line in a buffer, not a Redis command.
+ * The script uses redis.pcall() so one bad key does not stop the others,
+ * and answers with the last error, if any.
+ */
+
+static char  ngx_http_fsauth_activity_script[] =
+    "local e "
+    "for i = 1, #KEYS do "
+    "local r = redis.pcall('HSET', KEYS[i], "
+    "'lastactivity', ARGV[2 * i - 1], 'lastip', ARGV[2 * i]) "
+    "if type(r) == 'table' and r.err then e = r end "
+    "end "
+    "if e then return e end "
+    "return #KEYS";
+
+
+/* the longest record in RESP: key, time and address with their headers */
+#define NGX_HTTP_FSAUTH_ACTIVITY_ENTRY_LEN                                   \
+    (3 * (1 + NGX_INT_T_LEN + 2 + 2) + NGX_HTTP_FSAUTH_PREFIX_MAX            \
+     + sizeof("activity:") - 1 + NGX_INT_T_LEN + NGX_TIME_T_LEN              \
+     + NGX_SOCKADDR_STRLEN)
+
+#define NGX_HTTP_FSAUTH_ACTIVITY_BUF_LEN                                     \
+    (64 + sizeof(ngx_http_fsauth_activity_script)                           \
+     + NGX_HTTP_FSAUTH_ACTIVITY_BATCH * NGX_HTTP_FSAUTH_ACTIVITY_ENTRY_LEN)
+
+
+static void ngx_http_fsauth_activity_flush_handler(ngx_event_t *ev);
+static void ngx_http_fsauth_activity_cb(redisAsyncContext *ac, void *reply,
+    void *privdata);
+
+
+ngx_int_t
+ngx_http_fsauth_activity_init(ngx_cycle_t *cycle,
+    ngx_http_fsauth_peer_t *peer)
+{
+    peer->activity = ngx_pcalloc(cycle->pool,
+                                 NGX_HTTP_FSAUTH_ACTIVITY_SLOTS
+                                 * sizeof(ngx_http_fsauth_activity_t));
+    if (peer->activity == NULL) {
+        return NGX_ERROR;
+    }
+
+    peer->queued = ngx_palloc(cycle->pool,
+                              NGX_HTTP_FSAUTH_ACTIVITY_BATCH
+                              * sizeof(ngx_http_fsauth_activity_rec_t));
+    if (peer->queued == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a pending batch does not hold up a graceful shutdown: see exit */
+
+    peer->flush.handler = ngx_http_fsauth_activity_flush_handler;
+    peer->flush.data = peer;
+    peer->flush.log = cycle->log;
+    peer->flush.cancelable = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Queues the key's last use.  The caller asked the cache whether a write
+ * is due; a small per-worker table throttles as well.
+ */
+
+void
+ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
+    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval)
+{
+    ngx_str_t                       *addr;
+    ngx_http_fsauth_peer_t          *peer;
+    ngx_http_fsauth_activity_t      *slot;
+    ngx_http_fsauth_activity_rec_t  *rec;
+
+    peer = rcf->peer;
+
+    if (peer == NULL || peer->lookup.state != NGX_HTTP_FSAUTH_REDIS_READY) {
+        return;
+    }
+
+    slot = &peer->activity[id % NGX_HTTP_FSAUTH_ACTIVITY_SLOTS];
+
+    /*
+     * Also when the cache says a write is due: an entry evicted and filled
+     * again does not remember the last write, this worker may.
+     */
+
+    if (slot->id == id && ngx_current_msec - slot->last < interval) {
+        return;
+    }
+
+    slot->id = id;
+    slot->last = ngx_current_msec;
+
+    addr = &r->connection->addr_text;
+
+    rec = &peer->queued[peer->nqueued++];
+    rec->id = id;
+    rec->time = ngx_time();
+    rec->addr_len = ngx_min(addr->len, NGX_SOCKADDR_STRLEN);
+    ngx_memcpy(rec->addr, addr->data, rec->addr_len);
+
+    if (peer->nqueued == NGX_HTTP_FSAUTH_ACTIVITY_BATCH) {
+        ngx_http_fsauth_activity_flush(peer);
+
+    } else if (!peer->flush.timer_set) {
+        ngx_add_timer(&peer->flush, NGX_HTTP_FSAUTH_ACTIVITY_DELAY);
+    }
+}
+
+
+static u_char *
+ngx_http_fsauth_activity_bulk(u_char *p, u_char *s, size_t len)
+{
+    *p++ = '$';
+    p = ngx_http_fsauth_redis_decimal(p, len);
+    *p++ = CR;
+    *p++ = LF;
+    p = ngx_cpymem(p, s, len);
+    *p++ = CR;
+    *p++ = LF;
+
+    return p;
+}
+
+
+/*
+ * Sends the queued records:
+ * EVAL <script> <n> <prefix>activity:<id>... <time> <addr>...
+ * Records queued while Redis is down are dropped: activity is a hint, and
+ * the next use of the key after the interval writes it again.
+ */
+
+void
+ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer)
+{
+    u_char                          *p;
+    size_t                           len, tlen;
+    time_t                           last;
+    ngx_str_t                       *prefix;
+    ngx_uint_t                       i, n;
+    u_char                           num[NGX_INT64_LEN];
+    u_char                           tbulk[NGX_INT64_LEN + 8];
+    ngx_http_fsauth_activity_rec_t  *rec;
+
+    n = peer->nqueued;
+    peer->nqueued = 0;
+
+    if (peer->flush.timer_set) {
+        ngx_del_timer(&peer->flush);
+    }
+
+    if (n == 0 || peer->lookup.state != NGX_HTTP_FSAUTH_REDIS_READY) {
+        return;
+    }
+
+    if (peer->batch == NULL) {
+        peer->batch = ngx_alloc(NGX_HTTP_FSAUTH_ACTIVITY_BUF_LEN, peer->log);
+        if (peer->batch == NULL) {
+            return;
+        }
+    }
+
+    prefix = &peer->conf->prefix;
+
+    p = peer->batch;
+    *p++ = '*';
+    p = ngx_http_fsauth_redis_decimal(p, 3 + 3 * n);
+    p = ngx_http_fsauth_put(p, "\r\n$4\r\nEVAL\r\n");
+    p = ngx_http_fsauth_activity_bulk(p,
+                                   (u_char *) ngx_http_fsauth_activity_script,
+                                   sizeof(ngx_http_fsauth_activity_script) - 1);
+
+    len = ngx_http_fsauth_redis_decimal(num, n) - num;
+    p = ngx_http_fsauth_activity_bulk(p, num, len);
+
+    /* KEYS: "$<len>\r\n<prefix>activity:<id>\r\n" each */
+
+    for (i = 0; i < n; i++) {
+        len = ngx_http_fsauth_redis_decimal(num, peer->queued[i].id) - num;
+
+        *p++ = '$';
+        p = ngx_http_fsauth_redis_decimal(p, prefix->len
+                                             + sizeof("activity:") - 1
+                                             + len);
+        *p++ = CR;
+        *p++ = LF;
+        p = ngx_cpymem(p, prefix->data, prefix->len);
+        p = ngx_http_fsauth_put(p, "activity:");
+        p = ngx_cpymem(p, num, len);
+        *p++ = CR;
+        *p++ = LF;
+    }
+
+    /* ARGV: time and address of each */
+
+    last = -1;
+    tlen = 0;
+
+    for (i = 0; i < n; i++) {
+        rec = &peer->queued[i];
+
+        /* the records of a batch mostly share their second */
+
+        if (rec->time != last) {
+            last = rec->time;
+            len = ngx_http_fsauth_redis_decimal(num, rec->time) - num;
+            tlen = ngx_http_fsauth_activity_bulk(tbulk, num, len) - tbulk;
+        }
+
+        p = ngx_cpymem(p, tbulk, tlen);
+        p = ngx_http_fsauth_activity_bulk(p, rec->addr, rec->addr_len);
+    }
+
+    if (redisAsyncFormattedCommand(peer->lookup.ac,
+                                   ngx_http_fsauth_activity_cb, peer,
+                                   (char *) peer->batch, p - peer->batch)
+        == REDIS_OK)
+    {
+        ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);
+    }
+}
+
+
+static void
+ngx_http_fsauth_activity_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_fsauth_activity_flush(ev->data);
+}
+
+
+/*
+ * A failing write (a read-only replica, a wrong type, an ACL) is logged
+ * once, and again only after a batch has succeeded in between.
+ */
+
+static void
+ngx_http_fsauth_activity_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    ngx_http_fsauth_peer_t *peer = privdata;
+
+    redisReply  *rp = reply;
+
+    if (rp == NULL || peer->exiting) {
+        return;
+    }
+
+    if (rp->type != REDIS_REPLY_ERROR) {
+        peer->activity_failing = 0;
+        return;
+    }
+
+    ngx_http_fsauth_count(errors);
+
+    if (!peer->activity_failing) {
+        peer->activity_failing = 1;
+        ngx_log_error(NGX_LOG_ERR, peer->log, 0,
+                      "fsauth: activity write failed: %*s",
+                      (size_t) ngx_min(rp->len, 200), rp->str);
+    }
+}
