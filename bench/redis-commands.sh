@@ -12,14 +12,15 @@
 #          (1 + elapsed / negative_ttl)
 #   flood-small
 #          the same flood with a 1 MB zone (SMALL_ZONE), whose negative
-#          share (1/8 of the zone, 128 bytes an entry: 1024 entries for
-#          1m) is smaller than the set of distinct tokens
+#          share (a quarter of the zone, 128 bytes an entry: 2048 entries
+#          for 1m) is about the set of distinct tokens
 #   burst  wrk, CONNS connections for 1 s, all with one key that is not
 #          cached yet: concurrent misses of one key should share a lookup
 # "all" counts every command but INFO; for fsauth it includes the
-# activity writes (HSET <prefix>activity:<id>, at most once per key per
-# fsauth_activity interval) and the kill-switch poll (HGET <prefix>api,
-# once a second per worker).  The ban is off (fsauth_ban off) so that the
+# activity writes (one EVAL per batch of up to 64 records, whose script
+# runs one HSET <prefix>activity:<id> per key and interval; Redis counts
+# those HSETs too) and the kill-switch poll (HGET <prefix>api, once a
+# second per worker).  The ban is off (fsauth_ban off) so that the
 # flood reaches the negative cache instead of being refused with 429.
 #
 # Environment: N (2000), FLOOD_DISTINCT (2000), FLOOD_REPEAT (5),
@@ -110,7 +111,7 @@ measure() {
             || { log "$impl $wl: $(cat "$dir/client.log")"; exit 1; }
     fi
     t1=$(date +%s.%N)
-    sleep 0.2    # fire-and-forget writes have arrived
+    sleep 0.3    # batched activity writes (<= 100 ms) have arrived
     snapshot > "$dir/after"
     stop_pid "$nginx_pid"
 

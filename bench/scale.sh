@@ -12,7 +12,8 @@
 # keys) warms the cache up, so
 # the difference of the two runs describes requests N1..N2 in a steady
 # state: instructions per request, and from the Redis counters the miss
-# rate (HGETALL per request) and the activity writes (HSET per request).
+# rate (HGETALL per request) and the activity writes (HSET per request:
+# the HSETs the batched EVAL runs, one per key and interval).
 # Keys are seeded with redis-cli --pipe (1,000,000 keys: about 500 MB in
 # redis-server, 15 s).
 #

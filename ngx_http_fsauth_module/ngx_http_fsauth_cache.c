@@ -461,8 +461,9 @@ ngx_http_fsauth_cache_epoch(ngx_http_fsauth_cache_t *cache)
 
 /*
  * rec == NULL stores a negative entry (unknown token).  With an activity
- * interval, a key entry is stamped as written now and 1 is returned: the
- * caller writes the activity record.  NGX_DECLINED: nothing was decided.
+ * interval, a key entry also decides whether the activity write is due:
+ * 1, stamped now, the caller writes it; 0, not yet.  NGX_DECLINED:
+ * nothing was cached or decided.
  */
 
 ngx_int_t
@@ -471,7 +472,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
 {
     size_t                        size;
     ngx_int_t                     rc;
-    ngx_msec_t                    now, ttl;
+    ngx_msec_t                    now, ttl, last;
     ngx_queue_t                  *lru;
     ngx_rbtree_node_t            *node;
     ngx_http_fsauth_entry_t      *e;
@@ -491,8 +492,16 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
         goto done;
     }
 
+    /* a refreshed entry remembers when the key's activity was written */
+
+    last = now - NGX_MAX_INT32_VALUE;
+
     e = ngx_http_fsauth_cache_find(sh, digest);
     if (e) {
+        if (e->kind == NGX_HTTP_FSAUTH_NODE_KEY) {
+            last = ((ngx_http_fsauth_key_node_t *) e)->activity;
+        }
+
         ngx_http_fsauth_cache_remove(cache, e);
     }
 
@@ -539,14 +548,16 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
         kn = (ngx_http_fsauth_key_node_t *) e;
         ngx_memcpy(&kn->rec, rec, sizeof(ngx_http_fsauth_record_t));
 
-        /* a new entry: the activity write is due, and taken by the caller */
+        kn->activity = last;
 
         if (interval) {
-            kn->activity = now;
-            rc = 1;
+            if (now - last >= interval) {
+                kn->activity = now;     /* the caller writes it */
+                rc = 1;
 
-        } else {
-            kn->activity = now - NGX_MAX_INT32_VALUE;
+            } else {
+                rc = 0;
+            }
         }
 
     } else {
