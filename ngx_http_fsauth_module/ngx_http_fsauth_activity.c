@@ -20,7 +20,7 @@
  * and answers with the last error, if any.
  */
 
-static char  ngx_http_fsauth_activity_script[] =
+static u_char  ngx_http_fsauth_activity_script[] =
     "local e "
     "for i = 1, #KEYS do "
     "local r = redis.pcall('HSET', KEYS[i], "
@@ -185,8 +185,7 @@ ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer)
     *p++ = '*';
     p = ngx_http_fsauth_redis_decimal(p, 3 + 3 * n);
     p = ngx_http_fsauth_put(p, "\r\n$4\r\nEVAL\r\n");
-    p = ngx_http_fsauth_activity_bulk(p,
-                                   (u_char *) ngx_http_fsauth_activity_script,
+    p = ngx_http_fsauth_activity_bulk(p, ngx_http_fsauth_activity_script,
                                    sizeof(ngx_http_fsauth_activity_script) - 1);
 
     len = ngx_http_fsauth_redis_decimal(num, n) - num;
