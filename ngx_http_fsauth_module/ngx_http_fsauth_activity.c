@@ -82,7 +82,7 @@ ngx_http_fsauth_activity_init(ngx_cycle_t *cycle,
  */
 
 void
-ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
+ngx_http_fsauth_activity_queue(ngx_http_fsauth_redis_conf_t *rcf,
     ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval)
 {
     ngx_str_t                       *addr;
@@ -185,8 +185,8 @@ ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer)
     *p++ = '*';
     p = ngx_http_fsauth_redis_decimal(p, 3 + 3 * n);
     p = ngx_http_fsauth_put(p, "\r\n$4\r\nEVAL\r\n");
-    p = ngx_http_fsauth_activity_bulk(p, ngx_http_fsauth_activity_script,
-                                   sizeof(ngx_http_fsauth_activity_script) - 1);
+    len = sizeof(ngx_http_fsauth_activity_script) - 1;
+    p = ngx_http_fsauth_activity_bulk(p, ngx_http_fsauth_activity_script, len);
 
     len = ngx_http_fsauth_redis_decimal(num, n) - num;
     p = ngx_http_fsauth_activity_bulk(p, num, len);

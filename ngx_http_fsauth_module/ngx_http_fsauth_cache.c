@@ -417,7 +417,11 @@ ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
         /* is an activity write due?  decided here, under the same lock */
 
-        if (interval && now - kn->activity >= interval) {
+        if (interval && kn->rec.enabled
+            && (ngx_msec_int_t) (now - kn->activity)
+               >= (ngx_msec_int_t) interval)
+        {
+            /* signed: another worker's clock may be a little ahead */
             kn->activity = now;
             res->activity = 1;
         }
@@ -551,7 +555,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
         kn->activity = last;
 
         if (interval) {
-            if (now - last >= interval) {
+            if ((ngx_msec_int_t) (now - last) >= (ngx_msec_int_t) interval) {
                 kn->activity = now;     /* the caller writes it */
                 rc = 1;
 

@@ -215,9 +215,9 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
         }
     }
 
-    rc = ngx_http_fsauth_redis_lookup(fmcf->redis, ctx,
-                                      flcf->activity
-                                      ? flcf->activity_interval : 0);
+    ctx->activity = flcf->activity ? flcf->activity_interval : 0;
+
+    rc = ngx_http_fsauth_redis_lookup(fmcf->redis, ctx);
 
     if (rc == NGX_AGAIN) {
         ctx->waiting = 1;
@@ -282,7 +282,7 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
      */
 
     if (flcf->activity && res->activity) {
-        ngx_http_fsauth_redis_activity(fmcf->redis, r, res->id,
+        ngx_http_fsauth_activity_queue(fmcf->redis, r, res->id,
                                        flcf->activity_interval);
     }
 

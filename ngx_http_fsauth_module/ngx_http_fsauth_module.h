@@ -231,6 +231,7 @@ typedef struct {
     ngx_http_fsauth_op_t           *op;
     ngx_queue_t                     link;
     ngx_event_t                     wait;
+    ngx_msec_t                      activity;        /* interval, 0: off */
 
     unsigned                        full_access:1;
     unsigned                        decided:1;
@@ -325,11 +326,11 @@ ngx_int_t ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
     ngx_http_fsauth_redis_conf_t *rcf);
 void ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf);
 ngx_int_t ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_fsauth_ctx_t *ctx, ngx_msec_t activity);
+    ngx_http_fsauth_ctx_t *ctx);
 void ngx_http_fsauth_redis_detach(ngx_http_fsauth_ctx_t *ctx);
 ngx_int_t ngx_http_fsauth_redis_api_enabled(
     ngx_http_fsauth_redis_conf_t *rcf);
-void ngx_http_fsauth_redis_activity(ngx_http_fsauth_redis_conf_t *rcf,
+void ngx_http_fsauth_activity_queue(ngx_http_fsauth_redis_conf_t *rcf,
     ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval);
 
 

@@ -418,7 +418,7 @@ ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
      * hiredis holds, in order; the reply is not awaited.
      */
 
-    if (peer->nqueued && peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_READY) {
+    if (peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_READY) {
         ngx_http_fsauth_activity_flush(peer);
 
         if (peer->lookup.ac) {
@@ -1211,14 +1211,12 @@ ngx_http_fsauth_redis_api_enabled(ngx_http_fsauth_redis_conf_t *rcf)
 /*
  * Starts or joins the lookup of ctx->digest.  NGX_AGAIN: the request waits
  * on ctx->wait, which is posted by the reply or fires at the deadline.
- * NGX_DECLINED: Redis is not usable now (ctx->failed is set).  "activity"
- * is the request's fsauth_activity interval (0: off), used by the cache
- * when the answer arrives.
+ * NGX_DECLINED: Redis is not usable now (ctx->failed is set).
  */
 
 ngx_int_t
 ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_fsauth_ctx_t *ctx, ngx_msec_t activity)
+    ngx_http_fsauth_ctx_t *ctx)
 {
     u_char                  *p;
     u_char                   cmd[64 + 256 + NGX_HTTP_FSAUTH_HEX_LEN];
@@ -1290,7 +1288,6 @@ ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
         ngx_queue_init(&op->waiters);
         op->peer = peer;
         op->sent = ngx_current_msec;
-        op->activity = activity;
 
         op->node.key = ngx_http_fsauth_digest_key(op->digest);
         ngx_rbtree_insert(&peer->ops, &op->node);
@@ -1361,6 +1358,7 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
     ngx_http_fsauth_op_t *op = privdata;
 
     ngx_int_t                  rc, due;
+    ngx_msec_t                 interval;
     ngx_uint_t                 mask;
     const char                *err;
     ngx_queue_t               *q;
@@ -1393,18 +1391,33 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
 
     /*
      * An answer fills the cache even when nobody waits for it any more.
-     * The entry also decides the activity write, when someone waits to
-     * make it; without a decision, each worker's table throttles alone.
+     * The entry also decides the activity write, if a waiting request
+     * will make it: one with fsauth_activity on, for an enabled key.
+     * Without a decision, each worker's table throttles alone.
      */
+
+    interval = 0;
+
+    if (rc == NGX_OK && rec.enabled) {
+        for (q = ngx_queue_head(&op->waiters);
+             q != ngx_queue_sentinel(&op->waiters);
+             q = ngx_queue_next(q))
+        {
+            ctx = ngx_queue_data(q, ngx_http_fsauth_ctx_t, link);
+
+            if (ctx->activity) {
+                interval = ctx->activity;
+                break;
+            }
+        }
+    }
 
     due = NGX_DECLINED;
 
     if (peer->conf->cache && rc != NGX_ERROR) {
         due = ngx_http_fsauth_cache_insert(peer->conf->cache, op->digest,
                                            rc == NGX_OK ? &rec : NULL,
-                                           op->epoch,
-                                           ngx_queue_empty(&op->waiters)
-                                           ? 0 : op->activity);
+                                           op->epoch, interval);
     }
 
     if (ngx_queue_empty(&op->waiters)) {
@@ -1455,7 +1468,7 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
                     ctx->result.mask = mask;
                 }
 
-                ctx->result.activity = (due != 0);
+                ctx->result.activity = (ctx->activity && due != 0);
             }
 
             ctx->answered = 1;

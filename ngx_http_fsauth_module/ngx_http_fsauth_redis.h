@@ -22,9 +22,9 @@
 #define NGX_HTTP_FSAUTH_PREFIX_MAX        200
 
 #define NGX_HTTP_FSAUTH_ACTIVITY_SLOTS    1024
-/* activity records go out in batches of up to this many, after at most */
+
+/* activity records go out in batches of up to 64, at most 100 ms late */
 #define NGX_HTTP_FSAUTH_ACTIVITY_BATCH    64
-/* this many milliseconds */
 #define NGX_HTTP_FSAUTH_ACTIVITY_DELAY    100
 
 
@@ -111,7 +111,6 @@ struct ngx_http_fsauth_op_s {
     ngx_http_fsauth_peer_t         *peer;
     ngx_http_fsauth_op_t           *next_free;
     ngx_msec_t                      sent;
-    ngx_msec_t                      activity;        /* its interval, or 0 */
     uint32_t                        epoch;
     unsigned                        in_tree:1;
 };

@@ -145,7 +145,9 @@ for my $id (1 .. 150) {
                 grants => { clientes => 'get' });
     }
 
-    # a delay no batch reaches: only the exit can send the records
+    # the stop follows the answer within a few ms, before the 100 ms batch
+    # timer: the records can only go out with the worker's exit (checked:
+    # without the flush at exit this test fails)
     my $n = FsauthNginx->start(http => $http, server => $location);
     my ($st) = http_raw($n->port, req(token(160)), 3);
     is($st, 200, 'granted just before a stop');
