@@ -19,12 +19,17 @@
 # The machine may vary by 10 % from one run to the next: many short rounds
 # and the median of the per-round ratios keep the figure repeatable.
 #
-# Environment: ROUNDS (11), DURATION (3s), THREADS (2), CONNS (32),
+# With perf (linux-perf) usable, one more run of each configuration is
+# sampled to show where the worker's CPU time goes (see below).
+#
+# Environment: ROUNDS (11), DURATION (3s), PERF_SECS (6), THREADS (2),
+# CONNS (32),
 # WRK_CONFIGS ("off hit lua-hit"), BENCH_OUT (bench/results).
 source "$(dirname "$0")/lib.sh"
 
 ROUNDS=${ROUNDS:-11}
 DURATION=${DURATION:-3s}
+PERF_SECS=${PERF_SECS:-6}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-32}
 read -r -a cfgs <<<"${WRK_CONFIGS:-off hit lua-hit}"
@@ -106,6 +111,46 @@ for r in $(seq 1 "$ROUNDS"); do
     done
 done
 
+# Where the worker's CPU time goes, by shared object: perf samples the
+# worker (cpu-clock, no hardware counters needed) during one more wrk run
+# of each configuration.  The module's share of the "hit" worker, with
+# libcrypto (SHA-256) and what libc does more than in "off", is what a
+# cache hit costs on the real CPU, free of the run-to-run noise above.
+declare -A share
+perf_ok=0
+if command -v perf >/dev/null \
+   && perf record -q -e cpu-clock -o "$work/perf-probe.data" true \
+      >/dev/null 2>&1
+then
+    perf_ok=1
+    for c in "${cfgs[@]}"; do
+        perf record -q -e cpu-clock -F 10000 -o "$work/perf-$c.data" \
+            -p "${worker[$c]}" -- sleep "$PERF_SECS" >/dev/null 2>&1 &
+        perf_pid=$!
+        sleep 0.5
+        run_wrk "$c" "$((PERF_SECS - 2))s" >/dev/null
+        wait "$perf_pid" || true
+        # "dso percent" lines
+        perf report -i "$work/perf-$c.data" --stdio --sort dso -g none \
+            2>/dev/null \
+            | awk '$1 ~ /%$/ { sub(/%/, "", $1); print $2, $1 }' \
+            > "$work/perf-$c.dso"
+        for d in kernel nginx libc module crypto lua; do
+            share[$c,$d]=$(awk -v d="$d" '
+                d == "kernel" && $1 ~ /kernel/ { s += $2 }
+                d == "nginx" && $1 == "nginx" { s += $2 }
+                d == "libc" && $1 ~ /^libc\.so/ { s += $2 }
+                d == "module" && $1 ~ /fsauth/ { s += $2 }
+                d == "crypto" && $1 ~ /^libcrypto/ { s += $2 }
+                d == "lua" && $1 ~ /lua|luajit/ { s += $2 }
+                END { printf "%.2f", s }' "$work/perf-$c.dso")
+        done
+        log "wrk: perf $c: kernel ${share[$c,kernel]} %," \
+            "nginx ${share[$c,nginx]} %, libc ${share[$c,libc]} %," \
+            "fsauth ${share[$c,module]} %, libcrypto ${share[$c,crypto]} %"
+    done
+fi
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", b ? a / b : 0 }'; }
 
 # stats FORMAT V...: "min median max", each printed with FORMAT
@@ -154,6 +199,32 @@ stats() {
              "$(stats %.0f "${cs[@]}" | tr ' ' /) | $qq |"
     done
     echo
+    if [ "$perf_ok" = 1 ]; then
+        echo "Share of the nginx worker's CPU time by object (perf," \
+             "cpu-clock samples, one ${PERF_SECS}s-sampled run each):"
+        echo
+        echo "| config | kernel | nginx | libc | fsauth module | libcrypto | Lua |"
+        echo "|---|---:|---:|---:|---:|---:|---:|"
+        for c in "${cfgs[@]}"; do
+            echo "| $c | ${share[$c,kernel]} % | ${share[$c,nginx]} % |" \
+                 "${share[$c,libc]} % | ${share[$c,module]} % |" \
+                 "${share[$c,crypto]} % | ${share[$c,lua]} % |"
+        done
+        echo
+        if [ -n "${share[hit,module]:-}" ] && [ -n "${share[off,libc]:-}" ]
+        then
+            read -r x y < <(awk -v m="${share[hit,module]}" \
+                -v c="${share[hit,crypto]}" -v l="${share[hit,libc]}" \
+                -v lo="${share[off,libc]}" -v mo="${share[off,module]}" \
+                'BEGIN { x = m + c + (l > lo ? l - lo : 0) - mo
+                         printf "%.1f %.1f\n", x, 100 - x }')
+            echo "- cache hit: fsauth, libcrypto and the libc work beyond" \
+                 "\"off\" take $x % more of the worker's CPU time than in" \
+                 "\"off\" (where the handler only declines): a hit keeps" \
+                 "about $y % of the requests/s, by this measure"
+        fi
+        echo
+    fi
     if [ -n "${rps[off,1]:-}" ] && [ -n "${rps[hit,1]:-}" ]; then
         for kind in rps cpu; do
             qs=()
