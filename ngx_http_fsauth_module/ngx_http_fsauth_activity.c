@@ -17,7 +17,9 @@
  * One command and one reply for up to 64 keys instead of one each: the
  * first request of a key costs a line in a buffer, not a Redis command.
  * The script uses redis.pcall() so one bad key does not stop the others,
- * and answers with the last error, if any.
+ * and answers with the last error, if any.  Where EVAL is refused (an ACL
+ * without +eval, a renamed command), each record is its own HSET: a probe
+ * on every new lookup connection decides.
  */
 
 static u_char  ngx_http_fsauth_activity_script[] =
@@ -42,7 +44,13 @@ static u_char  ngx_http_fsauth_activity_script[] =
      + NGX_HTTP_FSAUTH_ACTIVITY_BATCH * NGX_HTTP_FSAUTH_ACTIVITY_ENTRY_LEN)
 
 
+static u_char *ngx_http_fsauth_activity_key(u_char *p, ngx_str_t *prefix,
+    ngx_int_t id);
+static void ngx_http_fsauth_activity_hsets(ngx_http_fsauth_peer_t *peer,
+    ngx_uint_t n);
 static void ngx_http_fsauth_activity_flush_handler(ngx_event_t *ev);
+static void ngx_http_fsauth_activity_probe_cb(redisAsyncContext *ac,
+    void *reply, void *privdata);
 static void ngx_http_fsauth_activity_cb(redisAsyncContext *ac, void *reply,
     void *privdata);
 
@@ -66,6 +74,8 @@ ngx_http_fsauth_activity_init(ngx_cycle_t *cycle,
     }
 
     /* a pending batch does not hold up a graceful shutdown: see exit */
+
+    peer->activity_eval = -1;
 
     peer->flush.handler = ngx_http_fsauth_activity_flush_handler;
     peer->flush.data = peer;
@@ -179,6 +189,11 @@ ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer)
         }
     }
 
+    if (peer->activity_eval != 1) {
+        ngx_http_fsauth_activity_hsets(peer, n);
+        return;
+    }
+
     prefix = &peer->conf->prefix;
 
     p = peer->batch;
@@ -191,22 +206,8 @@ ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer)
     len = ngx_http_fsauth_redis_decimal(num, n) - num;
     p = ngx_http_fsauth_activity_bulk(p, num, len);
 
-    /* KEYS: "$<len>\r\n<prefix>activity:<id>\r\n" each */
-
     for (i = 0; i < n; i++) {
-        len = ngx_http_fsauth_redis_decimal(num, peer->queued[i].id) - num;
-
-        *p++ = '$';
-        p = ngx_http_fsauth_redis_decimal(p, prefix->len
-                                             + sizeof("activity:") - 1
-                                             + len);
-        *p++ = CR;
-        *p++ = LF;
-        p = ngx_cpymem(p, prefix->data, prefix->len);
-        p = ngx_http_fsauth_put(p, "activity:");
-        p = ngx_cpymem(p, num, len);
-        *p++ = CR;
-        *p++ = LF;
+        p = ngx_http_fsauth_activity_key(p, prefix, peer->queued[i].id);
     }
 
     /* ARGV: time and address of each */
@@ -235,6 +236,116 @@ ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer)
         == REDIS_OK)
     {
         ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);
+    }
+}
+
+
+/* "$<len>\r\n<prefix>activity:<id>\r\n" */
+
+static u_char *
+ngx_http_fsauth_activity_key(u_char *p, ngx_str_t *prefix, ngx_int_t id)
+{
+    size_t  len;
+    u_char  num[NGX_INT64_LEN];
+
+    len = ngx_http_fsauth_redis_decimal(num, id) - num;
+
+    *p++ = '$';
+    p = ngx_http_fsauth_redis_decimal(p, prefix->len + sizeof("activity:") - 1
+                                         + len);
+    *p++ = CR;
+    *p++ = LF;
+    p = ngx_cpymem(p, prefix->data, prefix->len);
+    p = ngx_http_fsauth_put(p, "activity:");
+    p = ngx_cpymem(p, num, len);
+    *p++ = CR;
+    *p++ = LF;
+
+    return p;
+}
+
+
+/* without EVAL: HSET <prefix>activity:<id> lastactivity T lastip A, each */
+
+static void
+ngx_http_fsauth_activity_hsets(ngx_http_fsauth_peer_t *peer, ngx_uint_t n)
+{
+    u_char                          *p;
+    size_t                           len;
+    ngx_uint_t                       i;
+    u_char                           num[NGX_INT64_LEN];
+    ngx_http_fsauth_activity_rec_t  *rec;
+
+    for (i = 0; i < n && peer->lookup.ac; i++) {
+        rec = &peer->queued[i];
+
+        p = ngx_http_fsauth_put(peer->batch, "*6\r\n$4\r\nHSET\r\n");
+        p = ngx_http_fsauth_activity_key(p, &peer->conf->prefix, rec->id);
+        p = ngx_http_fsauth_put(p, "$12\r\nlastactivity\r\n");
+        len = ngx_http_fsauth_redis_decimal(num, rec->time) - num;
+        p = ngx_http_fsauth_activity_bulk(p, num, len);
+        p = ngx_http_fsauth_put(p, "$6\r\nlastip\r\n");
+        p = ngx_http_fsauth_activity_bulk(p, rec->addr, rec->addr_len);
+
+        if (redisAsyncFormattedCommand(peer->lookup.ac,
+                                       ngx_http_fsauth_activity_cb, peer,
+                                       (char *) peer->batch, p - peer->batch)
+            == REDIS_OK)
+        {
+            ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);
+        }
+    }
+}
+
+
+/*
+ * Asked on every new lookup connection (the server may have changed):
+ * may this client run EVAL?  Until the answer, records go out as HSETs.
+ */
+
+void
+ngx_http_fsauth_activity_probe(ngx_http_fsauth_peer_t *peer)
+{
+    static u_char  probe[] = "*3\r\n$4\r\nEVAL\r\n$8\r\nreturn 1\r\n"
+                             "$1\r\n0\r\n";
+
+    peer->activity_eval = -1;
+
+    if (redisAsyncFormattedCommand(peer->lookup.ac,
+                                   ngx_http_fsauth_activity_probe_cb, peer,
+                                   (char *) probe, sizeof(probe) - 1)
+        != REDIS_OK)
+    {
+        peer->activity_eval = 0;
+    }
+}
+
+
+static void
+ngx_http_fsauth_activity_probe_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    ngx_http_fsauth_peer_t *peer = privdata;
+
+    redisReply  *rp = reply;
+
+    if (rp == NULL || peer->exiting) {
+        return;
+    }
+
+    if (rp->type == REDIS_REPLY_INTEGER) {
+        peer->activity_eval = 1;
+        return;
+    }
+
+    peer->activity_eval = 0;
+
+    if (rp->type == REDIS_REPLY_ERROR && !peer->eval_warned) {
+        peer->eval_warned = 1;
+        ngx_log_error(NGX_LOG_WARN, peer->log, 0,
+                      "fsauth: redis refused EVAL (%*s); activity records "
+                      "are written one HSET each",
+                      (size_t) ngx_min(rp->len, 200), rp->str);
     }
 }
 

@@ -714,6 +714,10 @@ ngx_http_fsauth_conn_ready(ngx_http_fsauth_conn_t *conn)
                       &conn->peer->conf->addr_text);
         conn->down_logged = 0;
     }
+
+    if (conn->kind == NGX_HTTP_FSAUTH_CONN_LOOKUP) {
+        ngx_http_fsauth_activity_probe(conn->peer);
+    }
 }
 
 

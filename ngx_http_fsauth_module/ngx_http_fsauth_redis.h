@@ -90,6 +90,7 @@ struct ngx_http_fsauth_peer_s {
     ngx_uint_t                      nqueued;
     ngx_event_t                     flush;
     u_char                         *batch;           /* the EVAL command */
+    ngx_int_t                       activity_eval;   /* -1: not known yet */
 
     ngx_http_fsauth_op_t           *free_ops;
     ngx_uint_t                      nfree_ops;
@@ -101,6 +102,7 @@ struct ngx_http_fsauth_peer_s {
     unsigned                        tracking_warned:1;
     unsigned                        api_warned:1;
     unsigned                        activity_failing:1;
+    unsigned                        eval_warned:1;
 };
 
 
@@ -119,6 +121,7 @@ struct ngx_http_fsauth_op_s {
 ngx_int_t ngx_http_fsauth_activity_init(ngx_cycle_t *cycle,
     ngx_http_fsauth_peer_t *peer);
 void ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_activity_probe(ngx_http_fsauth_peer_t *peer);
 u_char *ngx_http_fsauth_redis_decimal(u_char *p, uint64_t n);
 
 ngx_int_t ngx_http_fsauth_adapter_attach(redisAsyncContext *ac,

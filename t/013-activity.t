@@ -162,5 +162,27 @@ for my $id (1 .. 150) {
     $n->stop;
 }
 
+# 5. where EVAL is refused, each record is its own HSET
+{
+    my $rport = start_redis(args => ['--rename-command', 'EVAL', '']);
+    add_key(port => $rport, prefix => $p, token => token(170), id => 170,
+            grants => { clientes => 'get' });
+    my $n = FsauthNginx->start(server => $location, http => <<"_EOC_");
+    fsauth_redis 127.0.0.1:$rport prefix=$p;
+    fsauth_cache zone=t013b:1m;
+_EOC_
+    my ($st) = http_raw($n->port, req(token(170)), 3);
+    is($st, 200, 'granted by a Redis without EVAL');
+    ok(defined wait_for(sub {
+           redis_at($rport, 'EXISTS', "${p}activity:170") }, 2),
+       'the activity record is written all the same');
+    like($n->error_log,
+         qr/fsauth: redis refused EVAL \(ERR unknown command[^)]*\); activity records are written one HSET each/,
+         'and the fallback is logged');
+    unlike($n->error_log, qr/activity write failed/, 'no write failed');
+    $n->stop;
+    stop_redis($rport);
+}
+
 flush_prefix($p);
 done_testing();
