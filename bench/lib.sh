@@ -171,6 +171,7 @@ http {
     uwsgi_temp_path $dir/tmp;
     scgi_temp_path $dir/tmp;
     $http
+    ${BENCH_HTTP_EXTRA:-}
 
     server {
         listen 127.0.0.1:$port;

@@ -6,7 +6,8 @@
 #   bench/wrk.sh
 #
 # Each configuration is its own nginx (master + worker_processes 1), all
-# started once; every round runs wrk against each in turn (the order
+# started once, except "off", which is a second server of the "hit" nginx
+# when both are measured; every round runs wrk against each in turn (the order
 # rotates from round to round), so that noise from other work on the
 # machine spreads over all of them.  With 2 or more cores the nginx
 # workers are pinned to CPU 0 and wrk to CPU 1.  The ratio of each round
@@ -22,13 +23,13 @@
 # With perf (linux-perf) usable, one more run of each configuration is
 # sampled to show where the worker's CPU time goes (see below).
 #
-# Environment: ROUNDS (11), DURATION (3s), PERF_SECS (6), THREADS (2),
+# Environment: ROUNDS (21), DURATION (2s), PERF_SECS (6), THREADS (2),
 # CONNS (32),
 # WRK_CONFIGS ("off hit lua-hit"), BENCH_OUT (bench/results).
 source "$(dirname "$0")/lib.sh"
 
-ROUNDS=${ROUNDS:-11}
-DURATION=${DURATION:-3s}
+ROUNDS=${ROUNDS:-21}
+DURATION=${DURATION:-2s}
 PERF_SECS=${PERF_SECS:-6}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-32}
@@ -48,8 +49,19 @@ if [ "$(nproc)" -ge 2 ]; then
     wrk_pin=(taskset -c 1)
 fi
 
+# "off" and "hit" are two servers of the same nginx, so that both are
+# served by the same worker process (same memory layout, same CPU): the
+# ratio then compares the check, not two processes.
+both=0
+case " ${cfgs[*]} " in *" off "*) case " ${cfgs[*]} " in *" hit "*) both=1 ;;
+esac ;; esac
+
 declare -A port worker
+[ $both = 1 ] && port[off]=$(free_port)
 for c in "${cfgs[@]}"; do
+    if [ $both = 1 ] && [ "$c" = off ]; then
+        continue
+    fi
     case $c in
     off) v=off ;;
     hit) v=fsauth ;;
@@ -58,15 +70,32 @@ for c in "${cfgs[@]}"; do
     *) log "wrk: unknown configuration $c"; exit 1 ;;
     esac
     port[$c]=$(free_port)
-    write_conf "$work/wrk-$c" "${port[$c]}" "$v" master 64m
+    extra=
+    if [ $both = 1 ] && [ "$c" = hit ]; then
+        extra="server {
+        listen 127.0.0.1:${port[off]};
+        root $work/www;
+        location /api/ { fsauth off; }
+    }"
+    fi
+    BENCH_HTTP_EXTRA=$extra write_conf "$work/wrk-$c" "${port[$c]}" "$v" \
+        master 64m
     start_nginx "$work/wrk-$c" "${nginx_pin[@]}"
     wait_port "${port[$c]}" "$nginx_pid"
     worker[$c]=$(pgrep -P "$nginx_pid" | head -1)
+    if [ $both = 1 ] && [ "$c" = hit ]; then
+        worker[off]=${worker[hit]}
+    fi
     # every request must be a 200: checks the configuration, fills caches
     perl "$bench/client.pl" --port "${port[$c]}" --count 200 \
         --token "$token" --expect 200 >/dev/null \
         || { log "wrk: $c does not answer 200"; exit 1; }
 done
+if [ $both = 1 ]; then
+    perl "$bench/client.pl" --port "${port[off]}" --count 200 \
+        --token "$token" --expect 200 >/dev/null \
+        || { log "wrk: off does not answer 200"; exit 1; }
+fi
 
 # CPU time of a process so far, in clock ticks (utime + stime)
 cputicks() {
