@@ -86,16 +86,14 @@ for c in "${cfgs[@]}"; do
     if [ $both = 1 ] && [ "$c" = hit ]; then
         worker[off]=${worker[hit]}
     fi
-    # every request must be a 200: checks the configuration, fills caches
+done
+
+# every request must be a 200: checks the configuration, fills caches
+for c in "${cfgs[@]}"; do
     perl "$bench/client.pl" --port "${port[$c]}" --count 200 \
         --token "$token" --expect 200 >/dev/null \
         || { log "wrk: $c does not answer 200"; exit 1; }
 done
-if [ $both = 1 ]; then
-    perl "$bench/client.pl" --port "${port[off]}" --count 200 \
-        --token "$token" --expect 200 >/dev/null \
-        || { log "wrk: off does not answer 200"; exit 1; }
-fi
 
 # CPU time of a process so far, in clock ticks (utime + stime)
 cputicks() {

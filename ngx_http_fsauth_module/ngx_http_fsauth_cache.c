@@ -97,6 +97,8 @@ static void ngx_http_fsauth_cache_expire_locked(
     ngx_http_fsauth_cache_t *cache);
 static ngx_http_fsauth_entry_t *ngx_http_fsauth_cache_find(
     ngx_http_fsauth_cache_sh_t *sh, u_char *digest);
+static ngx_uint_t ngx_http_fsauth_cache_activity_due(
+    ngx_http_fsauth_key_node_t *kn, ngx_msec_t now, ngx_msec_t interval);
 static void ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_entry_t *e);
 static void *ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache,
@@ -417,13 +419,9 @@ ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
         /* is an activity write due?  decided here, under the same lock */
 
-        if (interval && kn->rec.enabled
-            && (ngx_msec_int_t) (now - kn->activity)
-               >= (ngx_msec_int_t) interval)
-        {
-            /* signed: another worker's clock may be a little ahead */
-            kn->activity = now;
-            res->activity = 1;
+        if (interval && kn->rec.enabled) {
+            res->activity = ngx_http_fsauth_cache_activity_due(kn, now,
+                                                               interval);
         }
 
     } else {
@@ -555,13 +553,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
         kn->activity = last;
 
         if (interval) {
-            if ((ngx_msec_int_t) (now - last) >= (ngx_msec_int_t) interval) {
-                kn->activity = now;     /* the caller writes it */
-                rc = 1;
-
-            } else {
-                rc = 0;
-            }
+            rc = ngx_http_fsauth_cache_activity_due(kn, now, interval);
         }
 
     } else {
@@ -757,6 +749,26 @@ ngx_http_fsauth_cache_expire_locked(ngx_http_fsauth_cache_t *cache)
 #define NGX_HTTP_FSAUTH_ENTRY_DIGEST                                          \
     (offsetof(ngx_rbtree_node_t, color)                                       \
      + offsetof(ngx_http_fsauth_entry_t, digest))
+
+
+/*
+ * 1, and the entry stamped now, when the key's activity was last written
+ * an interval ago or more: the caller writes it.  Signed: another
+ * worker's clock may be a little ahead of this one's.
+ */
+
+static ngx_uint_t
+ngx_http_fsauth_cache_activity_due(ngx_http_fsauth_key_node_t *kn,
+    ngx_msec_t now, ngx_msec_t interval)
+{
+    if ((ngx_msec_int_t) (now - kn->activity) < (ngx_msec_int_t) interval) {
+        return 0;
+    }
+
+    kn->activity = now;
+
+    return 1;
+}
 
 
 static ngx_http_fsauth_entry_t *

@@ -39,12 +39,6 @@ sub req {
 
 sub token { sprintf 'tok-t013-%07d', $_[0] }
 
-sub calls {
-    my ($cmd) = @_;
-    my $info = redis('INFO', 'commandstats');
-    return $info =~ /cmdstat_\Q$cmd\E:calls=(\d+)/ ? $1 : 0;
-}
-
 sub wait_for {
     my ($cond, $limit) = @_;
     my $t0 = time;
@@ -64,8 +58,8 @@ for my $id (1 .. 150) {
 {
     my $n = FsauthNginx->start(http => $http, server => $location,
                                workers => 2);
-    my $eval0 = calls('eval');
-    my $hset0 = calls('hset');
+    my $eval0 = redis_calls('eval');
+    my $hset0 = redis_calls('hset');
 
     my $ok = 0;
     for my $id (1 .. 150) {
@@ -88,22 +82,22 @@ for my $id (1 .. 150) {
     my $t = redis('HGET', "${p}activity:1", 'lastactivity');
     cmp_ok(abs($t - time), '<', 60, 'lastactivity is the current time');
 
-    my $evals = calls('eval') - $eval0;
+    my $evals = redis_calls('eval') - $eval0;
     cmp_ok($evals, '>=', 3, 'at least ceil(150 / 64) commands');
     cmp_ok($evals, '<', 150, "and far fewer than one per key ($evals)");
-    is(calls('hset') - $hset0, 150, 'one HSET per key, inside them');
+    is(redis_calls('hset') - $hset0, 150, 'one HSET per key, inside them');
 
     # 2. the same keys again, on both workers, within the interval
-    $eval0 = calls('eval');
-    $hset0 = calls('hset');
+    $eval0 = redis_calls('eval');
+    $hset0 = redis_calls('hset');
     for my $round (1 .. 2) {
         for my $id (1 .. 150) {
             http_raw($n->port, req(token($id)), 3);
         }
     }
     sleep 0.3;
-    is(calls('hset') - $hset0, 0, 'no second write within the interval');
-    is(calls('eval') - $eval0, 0, 'and no command');
+    is(redis_calls('hset') - $hset0, 0, 'no second write within the interval');
+    is(redis_calls('eval') - $eval0, 0, 'and no command');
 
     $n->stop;
 }

@@ -18,7 +18,7 @@ use Exporter 'import';
 our @EXPORT = qw(redis redis_at add_key flush_prefix digest free_port
                  start_redis stop_redis restart_redis write_file
                  background_requests wait_background http_raw
-                 hset_calls);
+                 hset_calls redis_calls);
 
 sub digest { sha256_hex($_[0]) }
 
@@ -73,11 +73,14 @@ sub flush_prefix {
     }
 }
 
-# calls of HSET so far on the main test server (INFO commandstats)
-sub hset_calls {
+# calls of a command so far on the main test server (INFO commandstats)
+sub redis_calls {
+    my ($cmd) = @_;
     my $info = redis('INFO', 'commandstats');
-    return $info =~ /cmdstat_hset:calls=(\d+)/ ? $1 : 0;
+    return $info =~ /cmdstat_\Q$cmd\E:calls=(\d+)/ ? $1 : 0;
 }
+
+sub hset_calls { redis_calls('hset') }
 
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
