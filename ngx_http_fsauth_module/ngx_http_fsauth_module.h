@@ -116,6 +116,7 @@ typedef struct {
     unsigned                        enabled:1;
     unsigned                        fullaccess:1;
     unsigned                        incomplete:1;
+    unsigned                        bad_nick:1;
     u_char                          nick[NGX_HTTP_FSAUTH_NICK_MAX];
 
     /* packed: length byte, mask byte, resource bytes; repeated */
@@ -265,6 +266,8 @@ ngx_uint_t ngx_http_fsauth_method_mask(ngx_uint_t method);
 /* ngx_http_fsauth_record.c */
 ngx_uint_t ngx_http_fsauth_grant_parse(u_char *p, size_t len);
 void ngx_http_fsauth_record_init(ngx_http_fsauth_record_t *rec);
+ngx_int_t ngx_http_fsauth_record_text_valid(u_char *p, size_t len);
+size_t ngx_http_fsauth_record_utf8_cut(u_char *p, size_t len, size_t max);
 ngx_int_t ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec,
     u_char *name, size_t name_len, u_char *value, size_t value_len);
 void ngx_http_fsauth_record_extract(ngx_http_fsauth_record_t *rec,

@@ -9,7 +9,6 @@
 #include "ngx_http_fsauth_redis.h"
 
 
-#define NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX  65536
 #define NGX_HTTP_FSAUTH_FIELD_NAME_MAX      4096
 
 
@@ -94,6 +93,95 @@ ngx_http_fsauth_record_init(ngx_http_fsauth_record_t *rec)
     rec->enabled = 0;
     rec->fullaccess = 0;
     rec->incomplete = 0;
+    rec->bad_nick = 0;
+}
+
+
+/*
+ * Text that may reach an upstream header or a log line ($fsauth_nick):
+ * well-formed UTF-8 (no overlong forms, no surrogates) without C0, DEL
+ * or C1 controls.  CR or LF in a nick would split a proxied header.
+ */
+
+ngx_int_t
+ngx_http_fsauth_record_text_valid(u_char *p, size_t len)
+{
+    u_char     *last;
+    size_t      n;
+    uint32_t    c, min;
+
+    last = p + len;
+
+    while (p < last) {
+        c = *p++;
+
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f) {
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            c &= 0x1f;
+            min = 0x80;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            c &= 0x0f;
+            min = 0x800;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            c &= 0x07;
+            min = 0x10000;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return NGX_DECLINED;
+        }
+
+        while (n--) {
+            if ((*p & 0xc0) != 0x80) {
+                return NGX_DECLINED;
+            }
+
+            c = (c << 6) | (*p++ & 0x3f);
+        }
+
+        if (c < min || c > 0x10ffff
+            || (c >= 0xd800 && c <= 0xdfff)
+            || c <= 0x9f)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the longest prefix of at most max bytes that ends on a character */
+
+size_t
+ngx_http_fsauth_record_utf8_cut(u_char *p, size_t len, size_t max)
+{
+    if (len <= max) {
+        return len;
+    }
+
+    len = max;
+
+    while (len && (p[len] & 0xc0) == 0x80) {
+        len--;
+    }
+
+    return len;
 }
 
 
@@ -109,6 +197,11 @@ ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
     u_char  *g;
     size_t   need;
 
+    /*
+     * Only a known name returns here: "res:abc" has the length of
+     * "enabled", "res:ab" that of "nick" + 2, and so on.
+     */
+
     switch (name_len) {
 
     case 2:
@@ -118,24 +211,36 @@ ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
                 rec->id = 0;
                 return NGX_ERROR;
             }
+
+            return NGX_OK;
         }
 
-        return NGX_OK;
+        break;
 
     case 4:
         if (ngx_memcmp(name, "nick", 4) == 0) {
-            rec->nick_len = ngx_min(value_len, NGX_HTTP_FSAUTH_NICK_MAX);
+            if (ngx_http_fsauth_record_text_valid(value, value_len)
+                != NGX_OK)
+            {
+                rec->bad_nick = 1;
+                return NGX_OK;
+            }
+
+            rec->nick_len = ngx_http_fsauth_record_utf8_cut(value, value_len,
+                                                    NGX_HTTP_FSAUTH_NICK_MAX);
             ngx_memcpy(rec->nick, value, rec->nick_len);
+            return NGX_OK;
         }
 
-        return NGX_OK;
+        break;
 
     case 7:
         if (ngx_memcmp(name, "enabled", 7) == 0) {
             rec->enabled = (value_len == 1 && value[0] == '1');
+            return NGX_OK;
         }
 
-        return NGX_OK;
+        break;
 
     case 10:
         if (ngx_memcmp(name, "fullaccess", 10) == 0) {
@@ -239,12 +344,41 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
         return NGX_ERROR;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY
-        || reply->elements % 2
-        || reply->elements > NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX)
-    {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
         *err = "unexpected reply";
         return NGX_ERROR;
+    }
+
+    /*
+     * A record too large to be a key is refused alone, like an invalid
+     * one; the connection's reader kept only its id, in str.
+     */
+
+    if (reply->elements > NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX) {
+        if (reply->element == NULL) {
+            if (reply->str) {
+                rec->id = ngx_max(ngx_atoi((u_char *) reply->str,
+                                           reply->len), 0);
+            }
+
+        } else {
+            for (i = 0; i < reply->elements; i += 2) {
+                k = reply->element[i];
+                v = reply->element[i + 1];
+
+                if (k && v && k->type == REDIS_REPLY_STRING
+                    && v->type == REDIS_REPLY_STRING
+                    && k->len == 2 && k->str[0] == 'i' && k->str[1] == 'd')
+                {
+                    rec->id = ngx_max(ngx_atoi((u_char *) v->str, v->len),
+                                      0);
+                    break;
+                }
+            }
+        }
+
+        *err = "too many fields";
+        return NGX_DECLINED;
     }
 
     if (reply->elements == 0) {
@@ -285,6 +419,11 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
 
     if (rc != NGX_OK) {
         *err = "invalid id";
+        return NGX_DECLINED;
+    }
+
+    if (rec->bad_nick) {
+        *err = "a nick that is not printable UTF-8";
         return NGX_DECLINED;
     }
 

@@ -66,6 +66,9 @@ static void ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac,
     void *reply, void *privdata);
 static void ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac,
     void *reply, void *privdata);
+static ngx_uint_t ngx_http_fsauth_tracking_final(u_char *err, size_t len);
+static void ngx_http_fsauth_tracking_refused(ngx_http_fsauth_conn_t *conn,
+    const char *cmd, u_char *err, size_t len);
 static void ngx_http_fsauth_tracking_invalidate(ngx_http_fsauth_peer_t *peer,
     redisReply *key);
 static void ngx_http_fsauth_redis_poll_handler(ngx_event_t *ev);
@@ -270,7 +273,7 @@ static ngx_int_t
 ngx_http_fsauth_redis_read_password(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *password)
 {
-    u_char      *p, *start, *last, buf[512];
+    u_char      *p, *start, *last, buf[NGX_HTTP_FSAUTH_PASSWORD_MAX + 1];
     ssize_t      n;
     ngx_fd_t     fd;
     ngx_int_t    rc;
@@ -307,6 +310,16 @@ ngx_http_fsauth_redis_read_password(ngx_conf_t *cf, ngx_str_t *path,
 
     for (p = start; p < last && *p != LF && *p != CR; p++) {
         /* void */
+    }
+
+    /* a longer first line is refused, never cut short */
+
+    if (p == last && n == (ssize_t) sizeof(buf)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: the password in \"%s\" is longer "
+                           "than %d bytes", name.data,
+                           NGX_HTTP_FSAUTH_PASSWORD_MAX);
+        goto done;
     }
 
     while (start < p && (*start == ' ' || *start == '\t')) {
@@ -570,6 +583,7 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
 
     conn->ac = ac;
     conn->state = NGX_HTTP_FSAUTH_REDIS_CONNECTING;
+    conn->subscribing = 0;
 
     /* hiredis keeps command order: AUTH, SELECT, then the first query */
 
@@ -786,6 +800,27 @@ ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac, int status)
 
     ngx_http_fsauth_count(losses);
 
+    /*
+     * hiredis has no callback for an error reply to SUBSCRIBE: it drops
+     * the connection with the error as its reason.
+     */
+
+    if (conn->subscribing && !conn->subscribed && ac->err == REDIS_ERR_OTHER
+        && ac->errstr && ac->errstr[0] != '\0')
+    {
+        conn->ac = NULL;
+
+        if (conn->deadline.timer_set) {
+            ngx_del_timer(&conn->deadline);
+        }
+
+        ngx_http_fsauth_tracking_refused(conn, "SUBSCRIBE",
+                                         (u_char *) ac->errstr,
+                                         ngx_strlen(ac->errstr));
+        ngx_http_fsauth_conn_schedule(conn);
+        return;
+    }
+
     if (!conn->down_logged) {
         ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
                       "fsauth: lost redis connection to \"%V\": %s",
@@ -851,20 +886,17 @@ ngx_http_fsauth_tracking_id_cb(redisAsyncContext *ac, void *reply,
         return;
     }
 
+    if (rr->type == REDIS_REPLY_ERROR) {
+        ngx_http_fsauth_tracking_refused(conn, "CLIENT ID", (u_char *) rr->str,
+                                         rr->len);
+        return;
+    }
+
     if (rr->type != REDIS_REPLY_INTEGER) {
 
-        /* a proxy or an old Redis: no tracking on this server */
+        /* a proxy that answers something else: no tracking there */
 
-        if (!conn->peer->tracking_warned) {
-            ngx_log_error(NGX_LOG_WARN, conn->peer->log, 0,
-                          "fsauth: redis refused CLIENT ID; cached keys "
-                          "are refreshed by ttl only");
-            conn->peer->tracking_warned = 1;
-        }
-
-        conn->no_tracking = 1;
-        conn->down_logged = 1;
-        ngx_http_fsauth_conn_reset(conn, "no client tracking");
+        ngx_http_fsauth_tracking_refused(conn, "CLIENT ID", NULL, 0);
         return;
     }
 
@@ -920,29 +952,14 @@ ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac, void *reply,
     const char              *argv[2];
     size_t                   argvlen[2];
     ngx_http_fsauth_conn_t  *conn = ac->data;
-    ngx_http_fsauth_peer_t  *peer;
 
     if (rr == NULL || conn == NULL || ac != conn->ac) {
         return;
     }
 
-    peer = conn->peer;
-
     if (rr->type == REDIS_REPLY_ERROR) {
-
-        /* Redis older than 6: no tracking, caches expire by ttl only */
-
-        if (!peer->tracking_warned) {
-            ngx_log_error(NGX_LOG_WARN, peer->log, 0,
-                          "fsauth: redis refused CLIENT TRACKING (%*s); "
-                          "cached keys are refreshed by ttl only",
-                          (size_t) ngx_min(rr->len, 200), rr->str);
-            peer->tracking_warned = 1;
-        }
-
-        conn->no_tracking = 1;
-        conn->down_logged = 1;
-        ngx_http_fsauth_conn_reset(conn, "no client tracking");
+        ngx_http_fsauth_tracking_refused(conn, "CLIENT TRACKING",
+                                         (u_char *) rr->str, rr->len);
         return;
     }
 
@@ -956,6 +973,86 @@ ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac, void *reply,
         != REDIS_OK)
     {
         ngx_http_fsauth_conn_reset(conn, "cannot queue SUBSCRIBE");
+        return;
+    }
+
+    conn->subscribing = 1;
+}
+
+
+/*
+ * Whether an error reply to CLIENT ID, CLIENT TRACKING or SUBSCRIBE is a
+ * definitive "no": the server has no such command (Redis older than 6,
+ * a proxy) or an ACL forbids it.  Anything else (-LOADING after a
+ * restart, -BUSY, -NOAUTH, "max number of clients reached") passes, and
+ * the channel is retried with the usual backoff.
+ */
+
+static ngx_uint_t
+ngx_http_fsauth_tracking_final(u_char *err, size_t len)
+{
+    size_t       i, n;
+    ngx_uint_t   k;
+    static char *final[] = {
+        "unknown command", "unknown subcommand", "syntax error", NULL
+    };
+
+    if (err == NULL) {
+        return 1;
+    }
+
+    if (len >= 6 && ngx_strncmp(err, "NOPERM", 6) == 0) {
+        return 1;
+    }
+
+    for (k = 0; final[k]; k++) {
+        n = ngx_strlen(final[k]);
+
+        for (i = 0; i + n <= len; i++) {
+            if (ngx_strncasecmp(err + i, (u_char *) final[k], n) == 0) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* err == NULL: a reply that is not an error, but not the expected one */
+
+static void
+ngx_http_fsauth_tracking_refused(ngx_http_fsauth_conn_t *conn,
+    const char *cmd, u_char *err, size_t len)
+{
+    ngx_http_fsauth_peer_t  *peer;
+
+    peer = conn->peer;
+    len = ngx_min(len, 200);
+
+    if (ngx_http_fsauth_tracking_final(err, len)) {
+
+        if (!peer->tracking_warned) {
+            ngx_log_error(NGX_LOG_WARN, peer->log, 0,
+                          "fsauth: redis refused %s (%*s); revocation is "
+                          "degraded: cached keys are refreshed by ttl only",
+                          cmd, err ? len : 15,
+                          err ? err : (u_char *) "unexpected type");
+            peer->tracking_warned = 1;
+        }
+
+        conn->no_tracking = 1;
+
+    } else if (!conn->down_logged) {
+        ngx_log_error(NGX_LOG_WARN, peer->log, 0,
+                      "fsauth: redis answered %s with \"%*s\", "
+                      "invalidation channel retried", cmd, len, err);
+    }
+
+    conn->down_logged = 1;
+
+    if (conn->ac) {
+        ngx_http_fsauth_conn_reset(conn, "no invalidation channel");
     }
 }
 
@@ -996,6 +1093,7 @@ ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
                           "fsauth: invalidation channel up, cache flushed");
         }
 
+        conn->subscribing = 0;
         conn->subscribed = 1;
         conn->was_subscribed = 1;
 
@@ -1442,7 +1540,8 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
 
     } else if (rc == NGX_DECLINED && err) {
         ngx_log_error(NGX_LOG_ERR, peer->log, 0,
-                      "fsauth: key record has %s, treated as unknown", err);
+                      "fsauth: key record %i has %s, treated as unknown",
+                      rec.id, err);
     }
 
     while (!ngx_queue_empty(&op->waiters)) {

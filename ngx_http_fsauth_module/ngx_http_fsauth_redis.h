@@ -21,6 +21,12 @@
 
 #define NGX_HTTP_FSAUTH_PREFIX_MAX        200
 
+/* a longer reply array is read to its end, but kept without elements */
+#define NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX  65536
+
+/* Redis ACL passwords have no length limit; this one is generous */
+#define NGX_HTTP_FSAUTH_PASSWORD_MAX      4096
+
 #define NGX_HTTP_FSAUTH_ACTIVITY_SLOTS    1024
 
 /* activity records go out in batches of up to 64, at most 100 ms late */
@@ -64,6 +70,7 @@ typedef struct {
 
     unsigned                        down_logged:1;
     unsigned                        no_tracking:1;
+    unsigned                        subscribing:1;   /* SUBSCRIBE sent */
     unsigned                        subscribed:1;
     unsigned                        was_subscribed:1;
     unsigned                        was_ready:1;

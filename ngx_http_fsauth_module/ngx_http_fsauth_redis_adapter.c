@@ -245,11 +245,17 @@ ngx_http_fsauth_adapter_write(ngx_event_t *wev)
  * small objects that all die together when hiredis frees the root after
  * the callback.  Only one reply is ever under construction on a
  * connection, and callbacks copy out what they keep, so freeing the root
- * resets the arena.  Arrays are bounded here, before any element arrives.
+ * resets the arena.
+ *
+ * Arrays are bounded here, before any element arrives.  A longer one is
+ * still read to its end, so that the connection and the replies queued
+ * behind it survive: it is kept without its elements (element == NULL,
+ * "elements" says how many there were), and only the value of an "id"
+ * field is kept, in its str, for the log.  Elements under it are not
+ * stored anywhere.
  */
 
 #define NGX_HTTP_FSAUTH_ARENA_SIZE        32768
-#define NGX_HTTP_FSAUTH_ARRAY_MAX         65536
 
 
 typedef struct ngx_http_fsauth_arena_block_s  ngx_http_fsauth_arena_block_t;
@@ -261,6 +267,7 @@ struct ngx_http_fsauth_arena_block_s {
 
 static u_char                          ngx_http_fsauth_arena[
                                            NGX_HTTP_FSAUTH_ARENA_SIZE];
+static redisReply                      ngx_http_fsauth_reply_skipped;
 static size_t                          ngx_http_fsauth_arena_used;
 static ngx_http_fsauth_arena_block_t  *ngx_http_fsauth_arena_extra;
 
@@ -293,6 +300,16 @@ ngx_http_fsauth_arena_alloc(size_t size)
 }
 
 
+/* the element of an array kept without its elements */
+
+static ngx_inline ngx_uint_t
+ngx_http_fsauth_reply_skip(const redisReadTask *task)
+{
+    return task->parent
+           && ((redisReply *) task->parent->obj)->element == NULL;
+}
+
+
 /* "extra" bytes follow the object: a string reply's bytes */
 
 static redisReply *
@@ -321,7 +338,34 @@ static void *
 ngx_http_fsauth_reply_string(const redisReadTask *task, char *str,
     size_t len)
 {
-    redisReply  *r;
+    redisReply  *r, *parent;
+
+    if (ngx_http_fsauth_reply_skip(task)) {
+        parent = task->parent->obj;
+
+        if (parent == &ngx_http_fsauth_reply_skipped) {
+            return parent;
+        }
+
+        /* a field name, then its value; "integer" remembers "id" */
+
+        if (task->idx % 2 == 0) {
+            parent->integer = (len == 2 && str[0] == 'i' && str[1] == 'd');
+
+        } else if (parent->integer && len <= NGX_INT_T_LEN) {
+            parent->str = ngx_http_fsauth_arena_alloc(len + 1);
+            if (parent->str == NULL) {
+                return NULL;
+            }
+
+            ngx_memcpy(parent->str, str, len);
+            parent->str[len] = '\0';
+            parent->len = len;
+            parent->integer = 0;
+        }
+
+        return &ngx_http_fsauth_reply_skipped;
+    }
 
     r = ngx_http_fsauth_reply_object(task, len + 1);
     if (r == NULL) {
@@ -342,20 +386,31 @@ static void *
 #if (NGX_HTTP_FSAUTH_HIREDIS_V1)
 ngx_http_fsauth_reply_array(const redisReadTask *task, size_t elements)
 #else
+/* hiredis 0.14 passes an int */
 ngx_http_fsauth_reply_array(const redisReadTask *task, int elements)
 #endif
 {
     redisReply  *r;
 
-    /* a negative count (hiredis 0.14 takes an int) is huge here too */
-
-    if ((unsigned long long) elements > NGX_HTTP_FSAUTH_ARRAY_MAX) {
+#if !(NGX_HTTP_FSAUTH_HIREDIS_V1)
+    if (elements < 0) {
         return NULL;
+    }
+#endif
+
+    if (ngx_http_fsauth_reply_skip(task)) {
+        return &ngx_http_fsauth_reply_skipped;
     }
 
     r = ngx_http_fsauth_reply_object(task, 0);
     if (r == NULL) {
         return NULL;
+    }
+
+    r->elements = elements;
+
+    if ((size_t) elements > NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX) {
+        return r;
     }
 
     if (elements > 0) {
@@ -368,8 +423,6 @@ ngx_http_fsauth_reply_array(const redisReadTask *task, int elements)
         ngx_memzero(r->element, elements * sizeof(redisReply *));
     }
 
-    r->elements = elements;
-
     return r;
 }
 
@@ -378,6 +431,10 @@ static void *
 ngx_http_fsauth_reply_integer(const redisReadTask *task, long long value)
 {
     redisReply  *r;
+
+    if (ngx_http_fsauth_reply_skip(task)) {
+        return &ngx_http_fsauth_reply_skipped;
+    }
 
     r = ngx_http_fsauth_reply_object(task, 0);
     if (r == NULL) {
@@ -393,6 +450,10 @@ ngx_http_fsauth_reply_integer(const redisReadTask *task, long long value)
 static void *
 ngx_http_fsauth_reply_nil(const redisReadTask *task)
 {
+    if (ngx_http_fsauth_reply_skip(task)) {
+        return &ngx_http_fsauth_reply_skipped;
+    }
+
     return ngx_http_fsauth_reply_object(task, 0);
 }
 

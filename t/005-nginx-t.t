@@ -19,6 +19,7 @@ my $key = write_file("$dir/key", "  FILE-KEY-9 \nsecond line\n");
 my $empty = write_file("$dir/empty", "\n");
 my $bad = write_file("$dir/bad", "a b\n");
 my $missing = "$dir/missing";
+my $longpw = write_file("$dir/longpw", ('p' x 4097) . "\n");
 
 # [ name, http-level text, location-level text, expected message ]
 my @cases = (
@@ -92,6 +93,9 @@ my @cases = (
     [ 'fsauth_redis with an empty password file',
       "fsauth_redis 127.0.0.1:6379 password_file=$empty;", '',
       qr/fsauth_redis: empty password in ".*empty"/ ],
+    [ 'fsauth_redis with a password longer than 4096 bytes',
+      "fsauth_redis 127.0.0.1:6379 password_file=$longpw;", '',
+      qr/fsauth_redis: the password in ".*longpw" is longer than 4096 bytes/ ],
     [ 'fsauth_redis with a host that does not resolve',
       'fsauth_redis no-such-host.invalid:6379;', '',
       qr/host not found in "no-such-host.invalid:6379" of fsauth_redis/ ],

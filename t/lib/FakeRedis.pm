@@ -16,6 +16,9 @@ package FakeRedis;
 #   slow      a valid record, 300 ms late
 #
 # With log => FILE, every HGETALL is appended to FILE (one key per line).
+# With client_replies => [REPLY, ...], the first CLIENT commands get those
+# raw replies in turn (e.g. "-LOADING ...\r\n"), and with client_log =>
+# FILE every CLIENT command is appended to FILE ("CLIENT ID" per line).
 #
 # Unknown digests get an empty array (unknown key).
 
@@ -31,6 +34,8 @@ use POSIX ();
 sub start {
     my ($class, %behaviour) = @_;
     my $log = delete $behaviour{log};
+    my $client_log = delete $behaviour{client_log};
+    my @client_replies = @{ delete $behaviour{client_replies} // [] };
     my %by_digest = map { sha256_hex($_) => $behaviour{$_} } keys %behaviour;
 
     my $listen = IO::Socket::INET->new(Listen => 64, LocalAddr => '127.0.0.1',
@@ -72,7 +77,15 @@ sub start {
                     print $l "$cmd->[1]\n";
                     close $l;
                 }
-                my $r = _answer($cmd, \%by_digest);
+                my $r;
+                if (uc $cmd->[0] eq 'CLIENT') {
+                    if ($client_log && open my $l, '>>', $client_log) {
+                        print $l "CLIENT \U$cmd->[1]\E\n";
+                        close $l;
+                    }
+                    $r = shift @client_replies;
+                }
+                $r //= _answer($cmd, \%by_digest);
                 if ($r =~ s/^slow://) {
                     select(undef, undef, undef, 0.3);
                 }
