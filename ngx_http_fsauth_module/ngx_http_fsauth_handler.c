@@ -19,6 +19,10 @@ static ngx_int_t ngx_http_fsauth_grant(ngx_http_request_t *r,
     ngx_uint_t status);
 static ngx_int_t ngx_http_fsauth_deny(ngx_http_request_t *r,
     ngx_http_fsauth_ctx_t *ctx, ngx_uint_t status, ngx_uint_t err);
+static void ngx_http_fsauth_count_decision(ngx_http_fsauth_ctx_t *ctx,
+    ngx_uint_t status);
+static ngx_int_t ngx_http_fsauth_resource_read(ngx_http_request_t *r,
+    ngx_http_fsauth_ctx_t *ctx, ngx_http_fsauth_loc_conf_t *flcf);
 static ngx_http_fsauth_ctx_t *ngx_http_fsauth_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_fsauth_cleanup(void *data);
@@ -69,7 +73,6 @@ static ngx_int_t
 ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_http_fsauth_loc_conf_t *flcf)
 {
-    u_char                       *p, *q;
     ngx_int_t                     rc;
     ngx_str_t                     token;
     ngx_http_fsauth_main_conf_t  *fmcf;
@@ -78,31 +81,10 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     /* the resource is known early so that $fsauth_resource is always set */
 
-    if (flcf->resource) {
-        if (ngx_http_complex_value(r, flcf->resource, &ctx->resource)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    rc = ngx_http_fsauth_resource_read(r, ctx, flcf);
 
-        rc = NGX_OK;
-
-    } else {
-        p = r->unparsed_uri.data;
-
-        /*
-         * nginx clears r->args_start when a fragment follows the query
-         * ("/x?a#b"): then the raw path ends at the first "?"
-         */
-
-        q = r->args_start ? r->args_start - 1
-                          : ngx_strlchr(p, p + r->unparsed_uri.len, '?');
-
-        if (q == NULL || q < p || q > p + r->unparsed_uri.len) {
-            q = p + r->unparsed_uri.len;
-        }
-
-        rc = ngx_http_fsauth_resource_parse(p, q - p, &ctx->resource);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (!flcf->api
@@ -119,8 +101,7 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
         && flcf->preflight == NGX_HTTP_FSAUTH_PREFLIGHT_PASS)
     {
         ctx->status = NGX_HTTP_FSAUTH_ST_PREFLIGHT;
-        ctx->decided = 1;
-        ngx_http_fsauth_count(decisions[NGX_HTTP_FSAUTH_ST_PREFLIGHT]);
+        ngx_http_fsauth_count_decision(ctx, NGX_HTTP_FSAUTH_ST_PREFLIGHT);
         return NGX_OK;
     }
 
@@ -137,7 +118,16 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
                                     NGX_HTTP_FSAUTH_ERR_BANNED);
     }
 
-    switch (ngx_http_fsauth_token_find(r, flcf->token_headers, &token)) {
+    /*
+     * After an internal redirect the token is looked for in the headers
+     * as the client sent them, whatever fsauth_hide_credentials removed
+     * for the previous location.
+     */
+
+    switch (ngx_http_fsauth_token_find(ctx->hidden ? &ctx->headers
+                                                   : &r->headers_in.headers,
+                                       flcf->token_headers, &token))
+    {
 
     case NGX_OK:
         break;
@@ -162,9 +152,17 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
                                     NGX_HTTP_FSAUTH_ERR_UNAUTHORIZED);
     }
 
-    if (rc != NGX_OK) {
+    if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "fsauth: ambiguous request path refused");
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_FORBIDDEN,
+                                    NGX_HTTP_FSAUTH_ERR_FORBIDDEN);
+    }
+
+    if (rc == NGX_BUSY) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: the rewritten URI \"%V\" names another "
+                      "resource than the request line, refused", &r->uri);
         return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_FORBIDDEN,
                                     NGX_HTTP_FSAUTH_ERR_FORBIDDEN);
     }
@@ -347,13 +345,20 @@ ngx_http_fsauth_grant(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_http_fsauth_loc_conf_t *flcf, ngx_uint_t status)
 {
     ctx->status = status;
-    ctx->decided = 1;
-    ngx_http_fsauth_count(decisions[status]);
+    ngx_http_fsauth_count_decision(ctx, status);
 
-    if (flcf->hide_credentials
-        && ngx_http_fsauth_token_hide(r, flcf->token_headers) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (flcf->hide_credentials) {
+
+        /* an internal redirect may need the token again */
+
+        if (!ctx->hidden) {
+            ctx->headers = r->headers_in.headers;
+            ctx->hidden = 1;
+        }
+
+        if (ngx_http_fsauth_token_hide(r, flcf->token_headers) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     /* NGX_OK, not NGX_DECLINED: under "satisfy any" this grants access */
@@ -371,14 +376,19 @@ ngx_http_fsauth_deny(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_http_fsauth_main_conf_t  *fmcf;
 
     ctx->status = status;
-    ctx->decided = 1;
-    ngx_http_fsauth_count(decisions[status]);
+    ngx_http_fsauth_count_decision(ctx, status);
 
-    /* only 401 and 403 are incidents, as for the backend's ban */
+    /*
+     * Only 401 and 403 are incidents, as for the backend's ban; a request
+     * is one incident at most, however many locations checked it.
+     */
 
-    if (status == NGX_HTTP_FSAUTH_ST_UNAUTHORIZED
-        || status == NGX_HTTP_FSAUTH_ST_FORBIDDEN)
+    if ((status == NGX_HTTP_FSAUTH_ST_UNAUTHORIZED
+         || status == NGX_HTTP_FSAUTH_ST_FORBIDDEN)
+        && !ctx->incident)
     {
+        ctx->incident = 1;
+
         fmcf = ngx_http_get_module_main_conf(r, ngx_http_fsauth_module);
         flcf = ngx_http_get_module_loc_conf(r, ngx_http_fsauth_module);
 
@@ -393,6 +403,86 @@ ngx_http_fsauth_deny(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_http_finalize_request(r, rc);
 
     return NGX_DONE;
+}
+
+
+/*
+ * A request is one decision in the metrics: the first one.  A check
+ * repeated after an internal redirect does not count again.
+ */
+
+static void
+ngx_http_fsauth_count_decision(ngx_http_fsauth_ctx_t *ctx, ngx_uint_t status)
+{
+    if (ctx->counted) {
+        return;
+    }
+
+    ctx->counted = 1;
+    ngx_http_fsauth_count(decisions[status]);
+}
+
+
+/*
+ * Sets ctx->resource.  NGX_OK, NGX_DECLINED for an ambiguous path,
+ * NGX_BUSY when a rewrite or an internal redirect changed the URI to one
+ * that names another resource than the raw path (the backend may be
+ * given either), NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_fsauth_resource_read(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
+    ngx_http_fsauth_loc_conf_t *flcf)
+{
+    u_char     *p, *q;
+    ngx_int_t   rc;
+    ngx_str_t   routed;
+
+    if (flcf->resource) {
+        if (ngx_http_complex_value(r, flcf->resource, &ctx->resource)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    p = r->unparsed_uri.data;
+
+    /*
+     * nginx clears r->args_start when a fragment follows the query
+     * ("/x?a#b"): then the raw path ends at the first "?"
+     */
+
+    q = r->args_start ? r->args_start - 1
+                      : ngx_strlchr(p, p + r->unparsed_uri.len, '?');
+
+    if (q == NULL || q < p || q > p + r->unparsed_uri.len) {
+        q = p + r->unparsed_uri.len;
+    }
+
+    rc = ngx_http_fsauth_resource_parse(p, q - p, &ctx->resource);
+
+    /* nginx sets r->internal on every rewrite and internal redirect */
+
+    if (rc != NGX_OK || !r->internal) {
+        return rc;
+    }
+
+    if (ngx_http_fsauth_resource_parse(r->uri.data, r->uri.len, &routed)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (routed.len != ctx->resource.len
+        || ngx_memcmp(routed.data, ctx->resource.data, routed.len) != 0)
+    {
+        return NGX_BUSY;
+    }
+
+    return NGX_OK;
 }
 
 

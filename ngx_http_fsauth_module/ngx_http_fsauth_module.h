@@ -234,8 +234,13 @@ typedef struct {
     ngx_event_t                     wait;
     ngx_msec_t                      activity;        /* interval, 0: off */
 
+    /* the request headers as sent, before fsauth_hide_credentials */
+    ngx_list_t                      headers;
+
     unsigned                        full_access:1;
-    unsigned                        decided:1;
+    unsigned                        counted:1;       /* in the metrics */
+    unsigned                        incident:1;      /* ban incident */
+    unsigned                        hidden:1;        /* headers saved */
     unsigned                        waiting:1;
     unsigned                        answered:1;
     unsigned                        failed:1;
@@ -251,7 +256,7 @@ ngx_int_t ngx_http_fsauth_handler(ngx_http_request_t *r);
 ngx_http_fsauth_ctx_t *ngx_http_fsauth_get_ctx(ngx_http_request_t *r);
 
 /* ngx_http_fsauth_token.c */
-ngx_int_t ngx_http_fsauth_token_find(ngx_http_request_t *r,
+ngx_int_t ngx_http_fsauth_token_find(ngx_list_t *headers,
     ngx_array_t *names, ngx_str_t *token);
 ngx_int_t ngx_http_fsauth_token_valid(u_char *p, size_t len);
 ngx_uint_t ngx_http_fsauth_token_equal(ngx_str_t *secret, ngx_str_t *token);

@@ -107,6 +107,12 @@ ngx_http_fsauth_response_send(ngx_http_request_t *r, ngx_uint_t err)
         return rc;
     }
 
+    /*
+     * A refusal is never shown with the status of an error_page that
+     * redirected here ("error_page 404 /api/..." would turn it into 404).
+     */
+
+    r->err_status = 0;
     r->headers_out.status = ngx_http_fsauth_errors[err].status;
     r->headers_out.content_type = ngx_http_fsauth_json_type;
     r->headers_out.content_type_len = ngx_http_fsauth_json_type.len;

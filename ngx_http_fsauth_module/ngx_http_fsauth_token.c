@@ -24,7 +24,7 @@
  */
 
 ngx_int_t
-ngx_http_fsauth_token_find(ngx_http_request_t *r, ngx_array_t *names,
+ngx_http_fsauth_token_find(ngx_list_t *headers, ngx_array_t *names,
     ngx_str_t *token)
 {
     ngx_uint_t                 i, j, n, best, count;
@@ -39,7 +39,7 @@ ngx_http_fsauth_token_find(ngx_http_request_t *r, ngx_array_t *names,
     count = 0;
     found = NULL;
 
-    part = &r->headers_in.headers.part;
+    part = &headers->part;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {

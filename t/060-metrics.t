@@ -143,5 +143,40 @@ is($m->{'fsauth_decisions_total{status="unavailable"}'}, 2,
 $n->stop;
 $fake->stop;
 
+# an internal redirect that checks the request again: one decision, at
+# most one ban incident per request (fsauth_ban 3 1m)
+$n = FsauthNginx->start(
+    http => "    fsauth_redis 127.0.0.1:$rp prefix=$p;\n"
+          . "    fsauth_cache zone=m3:1m;",
+    server => <<'_EOC_');
+        location /api/ {
+            fsauth on;
+            fsauth_ban 3 1m;
+            fsauth_hide_credentials on;
+            try_files /nonexistent /next$uri;
+        }
+        location /next/ {
+            fsauth on;
+            fsauth_ban 3 1m;
+            fsauth_hide_credentials on;
+            fsauth_resource facturas;
+            proxy_pass http://127.0.0.1:$PORT/backend/;
+        }
+        location = /metrics {
+            fsauth_metrics;
+        }
+_EOC_
+is(req($n, 'tok-user-0000001'), 403, 'granted, then refused after the redirect')
+    for 1 .. 2;
+(undef, undef, undef, $m) = metrics($n);
+is($m->{'fsauth_decisions_total{status="granted"}'} // 0, 2,
+   'two requests, two decisions');
+my $all = 0;
+$all += $m->{$_} for grep { /^fsauth_decisions_total\{/ } keys %$m;
+is($all, 2, 'the re-check is not counted again');
+is(req($n, 'tok-user-0000001'), 403, 'a third refusal: third incident');
+is(req($n, 'tok-user-0000001'), 429, 'then the address is banned');
+$n->stop;
+
 flush_prefix($p);
 done_testing();
