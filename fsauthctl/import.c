@@ -398,12 +398,22 @@ fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik)
                                         "expected a string");
     }
 
+    if (!fsauthctl_text_valid(s, json_string_length(v))) {
+        return fsauthctl_import_invalid("api_keys", ik->index, "description",
+                                        FSAUTHCTL_TEXT_RULE);
+    }
+
     key->description = (char *) s;
 
     v = json_object_get(obj, "nick");
     if (fsauthctl_import_string(v, &s) != FSAUTHCTL_OK) {
         return fsauthctl_import_invalid("api_keys", ik->index, "nick",
                                         "expected a string or null");
+    }
+
+    if (!fsauthctl_text_valid(s, json_string_length(v))) {
+        return fsauthctl_import_invalid("api_keys", ik->index, "nick",
+                                        FSAUTHCTL_TEXT_RULE);
     }
 
     key->nick = (char *) s;

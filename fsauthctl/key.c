@@ -111,6 +111,14 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return fsauthctl_opt_usage(cmd, "--description TEXT is required");
     }
 
+    if (!fsauthctl_text_valid(description, strlen(description))) {
+        return fsauthctl_opt_usage(cmd, "--description: " FSAUTHCTL_TEXT_RULE);
+    }
+
+    if (nick && !fsauthctl_text_valid(nick, strlen(nick))) {
+        return fsauthctl_opt_usage(cmd, "--nick: " FSAUTHCTL_TEXT_RULE);
+    }
+
     rc = fsauthctl_redis_connect(ctl);
     if (rc != FSAUTHCTL_OK) {
         return rc;
