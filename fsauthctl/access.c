@@ -164,7 +164,7 @@ fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
 {
     int               rc, npos, get, post, put, del, existed;
-    char             *pos[2], *field;
+    char             *pos[2], *field, *res;
     char              list[32];
     unsigned          mask;
     long long         id;
@@ -192,10 +192,12 @@ fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     }
 
     if (!fsauthctl_access_resource_valid(pos[1], strlen(pos[1]))) {
-        return fsauthctl_opt_usage(cmd, "invalid resource \"%s\" (1..%d "
-                                   "bytes, no \"/\", space or control "
-                                   "character)", pos[1],
-                                   FSAUTHCTL_RESOURCE_MAX);
+        res = fsauthctl_output_escape(pos[1]);
+        rc = fsauthctl_opt_usage(cmd, "invalid resource \"%s\" (1..%d "
+                                 "bytes, no \"/\", space or control "
+                                 "character)", res, FSAUTHCTL_RESOURCE_MAX);
+        free(res);
+        return rc;
     }
 
     mask = (get ? FSAUTHCTL_GRANT_GET : 0)
@@ -218,7 +220,11 @@ fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    printf("key %lld: %s: %s\n", id, pos[1], list[0] ? list : "none");
+    /* the resource as "access list" shows it, escaped */
+
+    res = fsauthctl_output_escape(pos[1]);
+    printf("key %lld: %s: %s\n", id, res, list[0] ? list : "none");
+    free(res);
 
     return FSAUTHCTL_OK;
 }
@@ -229,7 +235,7 @@ fsauthctl_access_revoke(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
 {
     int               rc, npos, existed;
-    char             *pos[2], *field;
+    char             *pos[2], *field, *res;
     long long         id;
     fsauthctl_opt_t   opts[] = {
         { NULL, 0, 0, NULL, NULL }
@@ -262,14 +268,18 @@ fsauthctl_access_revoke(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    if (!existed) {
-        return fsauthctl_error("key %lld has no grant for \"%s\"", id,
-                               pos[1]);
+    res = fsauthctl_output_escape(pos[1]);
+
+    if (existed) {
+        printf("key %lld: %s: revoked\n", id, res);
+
+    } else {
+        rc = fsauthctl_error("key %lld has no grant for \"%s\"", id, res);
     }
 
-    printf("key %lld: %s: revoked\n", id, pos[1]);
+    free(res);
 
-    return FSAUTHCTL_OK;
+    return rc;
 }
 
 

@@ -623,9 +623,12 @@ fsauthctl_import_check(fsauthctl_t *ctl, fsauthctl_import_t *imp)
                     != FSAUTHCTL_OK
                     || id != k->key.id))
             {
+                /* an id written by hand may hold anything */
+                name = fsauthctl_output_escape(reply->str);
                 rc = fsauthctl_error("import: api_keys[%zu]: its apikey "
                                      "already belongs to key %s",
-                                     k->index, reply->str);
+                                     k->index, name);
+                free(name);
                 freeReplyObject(reply);
                 return rc;
             }
