@@ -286,6 +286,33 @@ my @invalid = (
     [ { api_keys => [ { id => 40, apikey => 'q1',
                         creationdate => 'yesterday' } ] },
       'creationdate not a date' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2024-02-31' } ] },
+      'February 31st' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2023-02-29' } ] },
+      'February 29th of a common year' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2100-02-29' } ] },
+      'February 29th of 2100 (not leap)' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2023-04-31' } ] },
+      'April 31st' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2023-11-31 08:00:00' } ] },
+      'November 31st with a time' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2024-01-00' } ] },
+      'day 0' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2024-01-32' } ] },
+      'day 32' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '31-06-2023' } ] },
+      'June 31st as DD-MM-YYYY' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '29-02-2023' } ] },
+      'February 29th of a common year as DD-MM-YYYY' ],
     [ { api_keys => [ { id => 40, apikey => 'q1' },
                       { id => '40', apikey => 'q2' } ] },
       'duplicate id' ],
@@ -399,6 +426,20 @@ is(key_hash(51)->{nick}, "Jos\xc3\xa9", 'UTF-8 nick stored as UTF-8');
 is(key_hash(51)->{description},
    "\xc2\xa0\xe2\x82\xac \xe6\x97\xa5\xf0\x9f\x94\x91 ~",
    'UTF-8 description stored as UTF-8');
+
+# --- real calendar dates, leap years included
+
+($rc, $out, $err) = ctl('import', file({ api_keys => [
+    { id => 52, apikey => 'valid52', creationdate => '2024-02-29' },
+    { id => 53, apikey => 'valid53', creationdate => '2000-02-29' },
+    { id => 54, apikey => 'valid54', creationdate => '29-02-2024' },
+    { id => 55, apikey => 'valid55', creationdate => '2023-12-31 23:59:59' },
+] }));
+is($rc, 0, 'leap days and the last day of a year: exit 0') or diag($err);
+is(key_hash(52)->{creationdate}, '2024-02-29', '2024 is a leap year');
+is(key_hash(53)->{creationdate}, '2000-02-29', '2000 is a leap year');
+is(key_hash(54)->{creationdate}, '2024-02-29', 'DD-MM-YYYY leap day');
+is(key_hash(55)->{creationdate}, '2023-12-31', 'December 31st');
 
 # --- unreadable files
 
