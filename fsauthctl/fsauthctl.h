@@ -138,7 +138,7 @@ void fsauthctl_redis_backoff(int attempt);
 int fsauthctl_token_generate(char *token);
 int fsauthctl_token_digest(const char *token, size_t len, char *hex);
 int fsauthctl_token_valid(const char *token, size_t len);
-int fsauthctl_token_print(long long id, char *token);
+int fsauthctl_token_print(long long id, char *token, int *err);
 
 
 /* key records (store.c) */

@@ -3,6 +3,8 @@
  * fsauthctl: global options, help texts and command dispatch.
  */
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,9 @@
 
 
 #define FSAUTHCTL_EXIT_STATUS                                                 \
-    "Exit status: 0 success, 1 usage or data error (one line on stderr),\n"   \
-    "2 Redis unreachable or authentication failed.\n"
+    "Exit status: 0 success, 1 usage or data error, or output that could\n"   \
+    "not be written (closed pipe, full disk), with one line on stderr, 2\n"   \
+    "Redis unreachable or authentication failed.\n"
 
 
 static const char  fsauthctl_help[] =
@@ -90,6 +93,8 @@ static const char  fsauthctl_key_create_help[] =
 "  token: Xq3...\n"
 "e.g. token=$(fsauthctl key create --description ERP | sed -n "
 "'s/^token: //p')\n"
+"If the token cannot be written (closed pipe, full disk), the key is\n"
+"deleted again and the exit status is 1.\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -147,6 +152,8 @@ static const char  fsauthctl_key_rotate_help[] =
 "new digest in the same transaction.  Output, as for \"key create\":\n"
 "  id: 7\n"
 "  token: Xq3...\n"
+"If the new token cannot be written (closed pipe, full disk), the\n"
+"rotation is undone, the old token works again and the exit status is 1.\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -331,6 +338,7 @@ static const fsauthctl_cmd_t  fsauthctl_main_cmd = {
 
 
 static int fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv);
+static int fsauthctl_close_stdout(void);
 static const fsauthctl_cmd_t *fsauthctl_find(const fsauthctl_cmd_t *cmds,
     const char *name);
 
@@ -338,8 +346,15 @@ static const fsauthctl_cmd_t *fsauthctl_find(const fsauthctl_cmd_t *cmds,
 int
 main(int argc, char **argv)
 {
-    int          rc;
+    int          rc, err;
     fsauthctl_t  ctl;
+
+    /*
+     * A closed pipe ("fsauthctl key create | true") must not kill the
+     * process silently, maybe after a key was created: writes then fail
+     * with EPIPE, and each one is checked.
+     */
+    signal(SIGPIPE, SIG_IGN);
 
     /* jitter of the retry backoff: different in concurrent processes */
     srandom((unsigned) getpid() ^ (unsigned) time(NULL));
@@ -357,17 +372,55 @@ main(int argc, char **argv)
         rc = FSAUTHCTL_OK;
     }
 
-    /* a full disk or a closed pipe must not look like success */
+    /*
+     * A full disk or a closed pipe must not look like success.  A command
+     * that failed has said so already, in its one line.
+     */
 
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fsauthctl_error("cannot write the output");
+    err = fsauthctl_close_stdout();
 
-        if (rc == FSAUTHCTL_OK) {
-            rc = FSAUTHCTL_ERROR;
+    if (err != 0 && rc == FSAUTHCTL_OK) {
+        /* not fsauthctl_error(): it would flush the closed stdout */
+
+        if (err > 0) {
+            fprintf(stderr, "fsauthctl: cannot write the output: %s\n",
+                    strerror(err));
+
+        } else {
+            fputs("fsauthctl: cannot write the output\n", stderr);
         }
+
+        rc = FSAUTHCTL_ERROR;
     }
 
     return rc;
+}
+
+
+/*
+ * Flushes and closes stdout: 0, the errno of the failure, or -1 when an
+ * earlier write failed (its errno is gone).
+ */
+
+static int
+fsauthctl_close_stdout(void)
+{
+    int  err;
+
+    err = 0;
+
+    if (fflush(stdout) != 0) {
+        err = errno ? errno : -1;
+
+    } else if (ferror(stdout)) {
+        err = -1;
+    }
+
+    if (fclose(stdout) != 0 && err == 0) {
+        err = errno ? errno : -1;
+    }
+
+    return err;
 }
 
 

@@ -1,5 +1,6 @@
 # What fsauthctl writes: hand-written data is escaped for the terminal
-# (C0, DEL, C1 and bytes that are not UTF-8).
+# (C0, DEL, C1 and bytes that are not UTF-8), and output that cannot be
+# written (a closed pipe, a full disk) is an error, never a lost token.
 
 use strict;
 use warnings;
@@ -77,5 +78,55 @@ redis('HSET', "${P}key:" . token_digest('taken-token'), 'id', "7\x9b",
 is($rc, 1, 'import of a token held by a hand-written id: exit 1');
 ok(one_error_line($err), 'import: one line');
 terminal_safe($err, 'import error');
+
+# --- stdout that cannot be written
+
+# everything but <prefix>nextid, which a key create may have used up
+sub state_but_nextid {
+    my $snap = snapshot();
+    delete $snap->{"${P}nextid"};
+    return $snap;
+}
+
+for my $how ('pipe', 'full') {
+    my $before = state_but_nextid();
+
+    # key create: the key whose token nobody saw is deleted again
+    ($rc, $err) = ctl_broken($how, 'key', 'create', '--description', 'lost',
+                             '--nick', 'nobody');
+    is($rc, 1, "key create, $how: exit 1, not killed by SIGPIPE");
+    ok(one_error_line($err), "key create, $how: one line") or diag($err);
+    like($err, qr/cannot print the token of key \d+ .*deleted/,
+         "key create, $how: says the key is deleted");
+    unlike($err, qr/[0-9a-zA-Z]{20}/, "key create, $how: no token in it");
+    is_deeply(state_but_nextid(), $before,
+              "key create, $how: no key left behind");
+
+    # key rotate: the old token keeps working
+    ($rc, $err) = ctl_broken($how, 'key', 'rotate', $id);
+    is($rc, 1, "key rotate, $how: exit 1, not killed by SIGPIPE");
+    ok(one_error_line($err), "key rotate, $how: one line") or diag($err);
+    like($err, qr/cannot print the new token of key $id .*old token/,
+         "key rotate, $how: says the old token is kept");
+    unlike($err, qr/[0-9a-zA-Z]{20}/, "key rotate, $how: no token in it");
+    is_deeply(state_but_nextid(), $before,
+              "key rotate, $how: the key is unchanged, old token alive");
+    is(redis('GET', "${P}keyid:$id"), token_digest($tok),
+       "key rotate, $how: keyid still names the old token's digest");
+
+    # every other output: exit 1 and one line, whatever was written
+    for my $cmd ([ 'key', 'list' ], [ 'key', 'list', '--json' ],
+                 [ 'key', 'show', $id ], [ 'key', 'show', $id, '--json' ],
+                 [ 'access', 'list', $id ], [ 'access', 'check', $id, '',
+                 'GET' ], [ 'api', 'status' ], [ 'export' ],
+                 [ 'key', 'enable', $id ], [ '--help' ])
+    {
+        ($rc, $err) = ctl_broken($how, @$cmd);
+        is($rc, 1, "@$cmd, $how: exit 1");
+        ok(one_error_line($err), "@$cmd, $how: one line") or diag($err);
+        like($err, qr/cannot write the output/,
+             "@$cmd, $how: says the output is lost");
+    }
+}
 
 done_testing();
