@@ -169,6 +169,7 @@ int fsauthctl_store_load(fsauthctl_t *ctl, long long id,
 int fsauthctl_store_load_all(fsauthctl_t *ctl, fsauthctl_key_t **keys,
     size_t *nkeys);
 void fsauthctl_store_free(fsauthctl_key_t *keys, size_t nkeys);
+int fsauthctl_store_digest_valid(const char *s, size_t len);
 int fsauthctl_store_set_field(fsauthctl_t *ctl, long long id,
     const char *field, const char *value, int *existed);
 void fsauthctl_store_hset(fsauthctl_t *ctl, fsauthctl_args_t *args,
