@@ -7,6 +7,8 @@
  * comma list of the words get, post, put and delete.
  */
 
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +16,19 @@
 #include "fsauthctl.h"
 
 
+/* the limits of a key record reply in the module */
+#define FSAUTHCTL_REPLY_ELEMENTS_MAX  65536
+#define FSAUTHCTL_FIELD_NAME_MAX      4096
+
+
 static unsigned fsauthctl_access_method(const char *method);
-static int fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid,
-    const char *field, redisReply **reply, int *moved);
-static int fsauthctl_access_decide(redisReply *fields, const char *resource,
+static int fsauthctl_access_decide(redisReply *hash, const char *resource,
     const char *method);
+static int fsauthctl_access_record_id(const char *s, size_t len);
+static int fsauthctl_access_path_valid(const char *s, size_t len);
+static int fsauthctl_access_api_disabled(fsauthctl_t *ctl, int *disabled);
+static int fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid,
+    redisReply **reply, int *moved);
 
 
 static const struct {
@@ -164,7 +174,7 @@ fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
 {
     int               rc, npos, get, post, put, del, existed;
-    char             *pos[2], *field;
+    char             *pos[2], *field, *res;
     char              list[32];
     unsigned          mask;
     long long         id;
@@ -192,10 +202,12 @@ fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     }
 
     if (!fsauthctl_access_resource_valid(pos[1], strlen(pos[1]))) {
-        return fsauthctl_opt_usage(cmd, "invalid resource \"%s\" (1..%d "
-                                   "bytes, no \"/\", space or control "
-                                   "character)", pos[1],
-                                   FSAUTHCTL_RESOURCE_MAX);
+        res = fsauthctl_output_escape(pos[1]);
+        rc = fsauthctl_opt_usage(cmd, "invalid resource \"%s\" (1..%d "
+                                 "bytes, no \"/\", space or control "
+                                 "character)", res, FSAUTHCTL_RESOURCE_MAX);
+        free(res);
+        return rc;
     }
 
     mask = (get ? FSAUTHCTL_GRANT_GET : 0)
@@ -218,7 +230,11 @@ fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    printf("key %lld: %s: %s\n", id, pos[1], list[0] ? list : "none");
+    /* the resource as "access list" shows it, escaped */
+
+    res = fsauthctl_output_escape(pos[1]);
+    printf("key %lld: %s: %s\n", id, res, list[0] ? list : "none");
+    free(res);
 
     return FSAUTHCTL_OK;
 }
@@ -229,7 +245,7 @@ fsauthctl_access_revoke(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
 {
     int               rc, npos, existed;
-    char             *pos[2], *field;
+    char             *pos[2], *field, *res;
     long long         id;
     fsauthctl_opt_t   opts[] = {
         { NULL, 0, 0, NULL, NULL }
@@ -262,14 +278,18 @@ fsauthctl_access_revoke(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    if (!existed) {
-        return fsauthctl_error("key %lld has no grant for \"%s\"", id,
-                               pos[1]);
+    res = fsauthctl_output_escape(pos[1]);
+
+    if (existed) {
+        printf("key %lld: %s: revoked\n", id, res);
+
+    } else {
+        rc = fsauthctl_error("key %lld has no grant for \"%s\"", id, res);
     }
 
-    printf("key %lld: %s: revoked\n", id, pos[1]);
+    free(res);
 
-    return FSAUTHCTL_OK;
+    return rc;
 }
 
 
@@ -343,24 +363,78 @@ fsauthctl_access_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
 
 /*
- * The module's decision (SPEC section 2, steps 7-9) from the key's enabled,
- * fullaccess and res:<resource>: a disabled key is denied, the empty
- * resource (the API listing) and full access are allowed, else the
- * method's word must be granted.
+ * "access check" makes the module's decision for a request with the
+ * token of key ID, from what the module reads in Redis, in its order:
+ *
+ *   the kill switch   <prefix>api "enabled" exactly "0": everything 403;
+ *   the path          a resource the module's path rule refuses: 403;
+ *   the record        read as ngx_http_fsauth_record_from_reply() does:
+ *                     unreadable (an outage, 503), no hash, an id that is
+ *                     not a positive integer, or "enabled" not exactly
+ *                     "1": denied;
+ *   the grant         the listing and full access ("1") allowed, else the
+ *                     method's word must be in res:<resource>.
+ *
+ * What only nginx's configuration knows (fsauth_api off, OPTIONS passed by
+ * fsauth_preflight, the global key, bans, failure modes) is left out.
  */
 
 static int
-fsauthctl_access_decide(redisReply *fields, const char *resource,
+fsauthctl_access_decide(redisReply *hash, const char *resource,
     const char *method)
 {
+    int          has_id;
+    size_t       i, len;
     unsigned     bit;
-    redisReply  *enabled, *full, *grant;
+    redisReply  *f, *v, *enabled, *full, *grant;
 
-    enabled = fields->element[0];
-    full = fields->element[1];
-    grant = fields->element[2];
+    if (hash->type != REDIS_REPLY_ARRAY
+        || hash->elements % 2
+        || hash->elements > FSAUTHCTL_REPLY_ELEMENTS_MAX)
+    {
+        return 0;
+    }
 
-    if (enabled->type != REDIS_REPLY_STRING || strcmp(enabled->str, "1") != 0)
+    has_id = 0;
+    enabled = NULL;
+    full = NULL;
+    grant = NULL;
+    len = strlen(resource);
+
+    for (i = 0; i < hash->elements; i += 2) {
+        f = hash->element[i];
+        v = hash->element[i + 1];
+
+        /* a reply the module cannot read is an outage for it, never 200 */
+
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || f->len > FSAUTHCTL_FIELD_NAME_MAX)
+        {
+            return 0;
+        }
+
+        if (f->len == 2 && memcmp(f->str, "id", 2) == 0) {
+            if (!fsauthctl_access_record_id(v->str, v->len)) {
+                return 0;
+            }
+
+            has_id = 1;
+
+        } else if (f->len == 7 && memcmp(f->str, "enabled", 7) == 0) {
+            enabled = v;
+
+        } else if (f->len == 10 && memcmp(f->str, "fullaccess", 10) == 0) {
+            full = v;
+
+        } else if (f->len == len + 4 && memcmp(f->str, "res:", 4) == 0
+                   && memcmp(f->str + 4, resource, len) == 0)
+        {
+            grant = v;
+        }
+    }
+
+    if (!has_id || enabled == NULL
+        || enabled->len != 1 || enabled->str[0] != '1')
     {
         return 0;
     }
@@ -369,26 +443,139 @@ fsauthctl_access_decide(redisReply *fields, const char *resource,
         return 1;
     }
 
-    if (full->type == REDIS_REPLY_STRING && strcmp(full->str, "1") == 0) {
+    if (full && full->len == 1 && full->str[0] == '1') {
         return 1;
     }
 
     bit = fsauthctl_access_method(method);
 
     return bit != 0
-           && grant->type == REDIS_REPLY_STRING
+           && grant != NULL
            && (fsauthctl_access_parse(grant->str, grant->len) & bit);
 }
 
 
 /*
- * HMGET enabled fullaccess res:<resource> of the key that keyid:<id> names.
- * *reply stays NULL for an unknown key; *moved is set when the hash was
- * renamed by a rotation between the two reads.
+ * The module reads "id" with ngx_atoi(): decimal digits only, no sign, no
+ * overflow of ngx_int_t (intptr_t); then it must be above 0.
  */
 
 static int
-fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid, const char *field,
+fsauthctl_access_record_id(const char *s, size_t len)
+{
+    size_t    i;
+    intptr_t  n, cutoff, cutlim;
+
+    if (len == 0) {
+        return 0;
+    }
+
+    cutoff = INTPTR_MAX / 10;
+    cutlim = INTPTR_MAX % 10;
+
+    for (n = 0, i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+
+        if (n >= cutoff && (n > cutoff || s[i] - '0' > cutlim)) {
+            return 0;
+        }
+
+        n = n * 10 + (s[i] - '0');
+    }
+
+    return n > 0;
+}
+
+
+/*
+ * Could RESOURCE be the resource of a request "/api/3/RESOURCE" that the
+ * module does not refuse as ambiguous (403 before any lookup)?  One path
+ * segment of bytes 0x21..0x7e but "#" and "\", no encoded NUL, "/" or "\",
+ * not a dot segment ("." or "..", dots possibly written "%2e"); a "%" not
+ * followed by two hex digits is refused by nginx itself (400).
+ */
+
+static int
+fsauthctl_access_path_valid(const char *s, size_t len)
+{
+    size_t  i, dots;
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) s[i] < 0x21 || (unsigned char) s[i] > 0x7e
+            || s[i] == '#' || s[i] == '\\' || s[i] == '/')
+        {
+            return 0;
+        }
+
+        if (s[i] != '%') {
+            continue;
+        }
+
+        if (len - i < 3 || !isxdigit((unsigned char) s[i + 1])
+            || !isxdigit((unsigned char) s[i + 2])
+            || (s[i + 1] == '0' && s[i + 2] == '0')
+            || (s[i + 1] == '2' && (s[i + 2] | 0x20) == 'f')
+            || (s[i + 1] == '5' && (s[i + 2] | 0x20) == 'c'))
+        {
+            return 0;
+        }
+    }
+
+    for (i = 0, dots = 0; i < len; dots++) {
+        if (s[i] == '.') {
+            i++;
+
+        } else if (len - i >= 3 && s[i] == '%' && s[i + 1] == '2'
+                   && (s[i + 2] | 0x20) == 'e')
+        {
+            i += 3;
+
+        } else {
+            return 1;
+        }
+    }
+
+    return dots == 0 || dots > 2;
+}
+
+
+/* "enabled" of <prefix>api: only "0" disables, a missing field enables */
+
+static int
+fsauthctl_access_api_disabled(fsauthctl_t *ctl, int *disabled)
+{
+    int          rc;
+    char        *name;
+    redisReply  *reply;
+
+    name = fsauthctl_redis_name(ctl, "api");
+    rc = fsauthctl_redis_call(ctl, &reply, "HGET", name, "enabled", NULL);
+    free(name);
+
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    *disabled = (reply->type == REDIS_REPLY_STRING
+                 && reply->len == 1 && reply->str[0] == '0');
+    freeReplyObject(reply);
+
+    return FSAUTHCTL_OK;
+}
+
+
+/*
+ * HGETALL of the hash that keyid:<id> names.  *reply stays NULL for an
+ * unknown key, or a keyid that names no digest a token can hash to (the
+ * module looks records up by the lower-case hex digest of the token);
+ * *moved is set when the hash was renamed by a rotation between the two
+ * reads.
+ */
+
+static int
+fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid,
     redisReply **reply, int *moved)
 {
     int          rc;
@@ -403,7 +590,9 @@ fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid, const char *field,
         return rc;
     }
 
-    if (r->type != REDIS_REPLY_STRING) {
+    if (r->type != REDIS_REPLY_STRING
+        || !fsauthctl_store_digest_valid(r->str, r->len))
+    {
         freeReplyObject(r);
         return FSAUTHCTL_OK;
     }
@@ -412,8 +601,7 @@ fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid, const char *field,
     freeReplyObject(r);
 
     name = fsauthctl_redis_name(ctl, "key:%s", digest);
-    rc = fsauthctl_redis_call(ctl, &r, "HMGET", name, "enabled",
-                              "fullaccess", field, NULL);
+    rc = fsauthctl_redis_call(ctl, &r, "HGETALL", name, NULL);
     free(name);
 
     if (rc != FSAUTHCTL_OK) {
@@ -421,13 +609,7 @@ fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid, const char *field,
         return rc;
     }
 
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
-        freeReplyObject(r);
-        free(digest);
-        return FSAUTHCTL_OK;
-    }
-
-    if (r->element[0]->type == REDIS_REPLY_NIL) {
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
         rc = fsauthctl_redis_call(ctl, &again, "GET", keyid, NULL);
 
         if (rc == FSAUTHCTL_OK) {
@@ -436,11 +618,10 @@ fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid, const char *field,
             freeReplyObject(again);
         }
 
-        if (rc != FSAUTHCTL_OK || *moved) {
-            freeReplyObject(r);
-            free(digest);
-            return rc;
-        }
+        freeReplyObject(r);
+        free(digest);
+
+        return rc;
     }
 
     free(digest);
@@ -456,8 +637,8 @@ int
 fsauthctl_access_check(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
 {
-    int               rc, npos, allowed, attempt, moved;
-    char             *pos[3], *keyid, *field;
+    int               rc, npos, allowed, attempt, moved, disabled;
+    char             *pos[3], *keyid;
     long long         id;
     redisReply       *reply;
     fsauthctl_opt_t   opts[] = {
@@ -483,26 +664,32 @@ fsauthctl_access_check(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    allowed = 0;
-    keyid = fsauthctl_redis_name(ctl, "keyid:%lld", id);
-    field = fsauthctl_sprintf("res:%s", pos[1]);
-    reply = NULL;
-
-    for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
-        rc = fsauthctl_access_read(ctl, keyid, field, &reply, &moved);
-        if (rc != FSAUTHCTL_OK || !moved) {
-            break;
-        }
-    }
-
-    free(keyid);
-    free(field);
-
+    rc = fsauthctl_access_api_disabled(ctl, &disabled);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    /* no reply: an unknown key, or one that keeps moving */
+    allowed = 0;
+    reply = NULL;
+
+    if (!disabled && fsauthctl_access_path_valid(pos[1], strlen(pos[1]))) {
+        keyid = fsauthctl_redis_name(ctl, "keyid:%lld", id);
+
+        for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
+            rc = fsauthctl_access_read(ctl, keyid, &reply, &moved);
+            if (rc != FSAUTHCTL_OK || !moved) {
+                break;
+            }
+        }
+
+        free(keyid);
+
+        if (rc != FSAUTHCTL_OK) {
+            return rc;
+        }
+    }
+
+    /* no reply: API disabled, refused path, unknown key, or moving key */
 
     if (reply) {
         allowed = fsauthctl_access_decide(reply, pos[1], pos[2]);

@@ -27,6 +27,10 @@
 #define FSAUTHCTL_RESOURCE_MAX  100
 #define FSAUTHCTL_PREFIX_MAX    256
 
+/* what fsauthctl_text_valid() refuses, for messages */
+#define FSAUTHCTL_TEXT_RULE                                                   \
+    "control character or invalid UTF-8 (printable UTF-8 only)"
+
 /* a transaction that lost a WATCH race is retried this many times */
 #define FSAUTHCTL_TX_RETRIES    50
 
@@ -104,6 +108,8 @@ char *fsauthctl_sprintf(const char *fmt, ...);
 char *fsauthctl_vsprintf(const char *fmt, va_list ap);
 int fsauthctl_parse_id(const char *s, size_t len, long long *id);
 int fsauthctl_parse_long(const char *s, long min, long max, long *n);
+size_t fsauthctl_utf8_decode(const char *p, size_t len, unsigned *cp);
+int fsauthctl_text_valid(const char *s, size_t len);
 void fsauthctl_today(char date[11]);
 int fsauthctl_read_file(const char *path, const char *what, char **data,
     size_t *len);
@@ -132,7 +138,7 @@ void fsauthctl_redis_backoff(int attempt);
 int fsauthctl_token_generate(char *token);
 int fsauthctl_token_digest(const char *token, size_t len, char *hex);
 int fsauthctl_token_valid(const char *token, size_t len);
-int fsauthctl_token_print(long long id, char *token);
+int fsauthctl_token_print(long long id, char *token, int *err);
 
 
 /* key records (store.c) */
@@ -163,6 +169,7 @@ int fsauthctl_store_load(fsauthctl_t *ctl, long long id,
 int fsauthctl_store_load_all(fsauthctl_t *ctl, fsauthctl_key_t **keys,
     size_t *nkeys);
 void fsauthctl_store_free(fsauthctl_key_t *keys, size_t nkeys);
+int fsauthctl_store_digest_valid(const char *s, size_t len);
 int fsauthctl_store_set_field(fsauthctl_t *ctl, long long id,
     const char *field, const char *value, int *existed);
 void fsauthctl_store_hset(fsauthctl_t *ctl, fsauthctl_args_t *args,

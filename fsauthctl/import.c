@@ -62,6 +62,7 @@ static int fsauthctl_import_write_grants(fsauthctl_t *ctl,
 static int fsauthctl_import_id(json_t *v, long long *id);
 static int fsauthctl_import_bool(json_t *v, int null_value, int *b);
 static int fsauthctl_import_date(const char *s, char *date);
+static int fsauthctl_import_days(int y, int m);
 static int fsauthctl_import_pattern(const char *s, const char *pattern);
 static int fsauthctl_import_string(json_t *v, const char **s);
 static int fsauthctl_import_invalid(const char *table, size_t index,
@@ -398,12 +399,22 @@ fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik)
                                         "expected a string");
     }
 
+    if (!fsauthctl_text_valid(s, json_string_length(v))) {
+        return fsauthctl_import_invalid("api_keys", ik->index, "description",
+                                        FSAUTHCTL_TEXT_RULE);
+    }
+
     key->description = (char *) s;
 
     v = json_object_get(obj, "nick");
     if (fsauthctl_import_string(v, &s) != FSAUTHCTL_OK) {
         return fsauthctl_import_invalid("api_keys", ik->index, "nick",
                                         "expected a string or null");
+    }
+
+    if (!fsauthctl_text_valid(s, json_string_length(v))) {
+        return fsauthctl_import_invalid("api_keys", ik->index, "nick",
+                                        FSAUTHCTL_TEXT_RULE);
     }
 
     key->nick = (char *) s;
@@ -435,7 +446,8 @@ fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik)
         {
             return fsauthctl_import_invalid("api_keys", ik->index,
                                             "creationdate",
-                                            "expected a YYYY-MM-DD date");
+                                            "expected a YYYY-MM-DD date "
+                                            "that exists");
         }
 
         key->creationdate = ik->date;
@@ -613,9 +625,12 @@ fsauthctl_import_check(fsauthctl_t *ctl, fsauthctl_import_t *imp)
                     != FSAUTHCTL_OK
                     || id != k->key.id))
             {
+                /* an id written by hand may hold anything */
+                name = fsauthctl_output_escape(reply->str);
                 rc = fsauthctl_error("import: api_keys[%zu]: its apikey "
                                      "already belongs to key %s",
-                                     k->index, reply->str);
+                                     k->index, name);
+                free(name);
                 freeReplyObject(reply);
                 return rc;
             }
@@ -1061,7 +1076,8 @@ fsauthctl_import_bool(json_t *v, int null_value, int *b)
 
 /*
  * "YYYY-MM-DD", possibly followed by a time ("YYYY-MM-DD HH:MM:SS" or
- * ISO 8601), or "DD-MM-YYYY" as FacturaScripts displays dates.
+ * ISO 8601), or "DD-MM-YYYY" as FacturaScripts displays dates.  The day
+ * must exist: a 2023-02-29 in a dump is a corrupt row, not a date to keep.
  */
 
 static int
@@ -1085,13 +1101,34 @@ fsauthctl_import_date(const char *s, char *date)
         return FSAUTHCTL_ERROR;
     }
 
-    if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31) {
+    /* "d > 31" also bounds d for the compiler's snprintf() check */
+
+    if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31
+        || d > fsauthctl_import_days(y, m))
+    {
         return FSAUTHCTL_ERROR;
     }
 
     snprintf(date, 11, "%04d-%02d-%02d", y, m, d);
 
     return FSAUTHCTL_OK;
+}
+
+
+/* days in month m of year y, Gregorian leap years */
+
+static int
+fsauthctl_import_days(int y, int m)
+{
+    static const int  days[] = {
+        31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
+
+    if (m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) {
+        return 29;
+    }
+
+    return days[m - 1];
 }
 
 

@@ -23,6 +23,14 @@ static void fsauthctl_key_print(const fsauthctl_key_t *key);
 static void fsauthctl_key_print_field(const char *name, const char *value);
 static int fsauthctl_key_set_flag(fsauthctl_t *ctl, long long id,
     const char *field, int on, const char *said);
+static int fsauthctl_key_created(fsauthctl_t *ctl, long long id,
+    char *token, const char *digest);
+static int fsauthctl_key_rotated(fsauthctl_t *ctl, long long id, char *token,
+    const char *olddigest, const char *digest);
+static int fsauthctl_key_unrotate(fsauthctl_t *ctl, long long id,
+    const char *olddigest, const char *digest, int *restored);
+static int fsauthctl_key_drop(fsauthctl_t *ctl, long long id,
+    const char *digest, int *found);
 
 
 /*
@@ -111,6 +119,14 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return fsauthctl_opt_usage(cmd, "--description TEXT is required");
     }
 
+    if (!fsauthctl_text_valid(description, strlen(description))) {
+        return fsauthctl_opt_usage(cmd, "--description: " FSAUTHCTL_TEXT_RULE);
+    }
+
+    if (nick && !fsauthctl_text_valid(nick, strlen(nick))) {
+        return fsauthctl_opt_usage(cmd, "--nick: " FSAUTHCTL_TEXT_RULE);
+    }
+
     rc = fsauthctl_redis_connect(ctl);
     if (rc != FSAUTHCTL_OK) {
         return rc;
@@ -183,7 +199,7 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
         if (!aborted) {
             free(keyname);
-            return fsauthctl_token_print(key.id, token);
+            return fsauthctl_key_created(ctl, key.id, token, digest);
         }
 
         fsauthctl_redis_backoff(attempt);
@@ -490,6 +506,7 @@ fsauthctl_key_full_access(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 /*
  * The hash is renamed to the new digest in the same transaction that
  * repoints keyid:<id>: from EXEC on, the old token matches nothing.
+ * fsauthctl_key_rotated() prints the new token, or undoes the rotation.
  */
 
 int
@@ -573,7 +590,7 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
         if (!aborted) {
             free(keyid);
-            return fsauthctl_token_print(id, token);
+            return fsauthctl_key_rotated(ctl, id, token, olddigest, digest);
         }
 
         fsauthctl_redis_backoff(attempt);
@@ -597,10 +614,9 @@ int
 fsauthctl_key_delete(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
 {
-    int               rc, npos, attempt, aborted;
-    char             *pos[1], *keyid, *activity, *name;
+    int               rc, npos, found;
+    char             *pos[1];
     long long         id;
-    redisReply       *reply;
     fsauthctl_opt_t   opts[] = {
         { NULL, 0, 0, NULL, NULL }
     };
@@ -620,9 +636,205 @@ fsauthctl_key_delete(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
+    rc = fsauthctl_key_drop(ctl, id, NULL, &found);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (found == 0) {
+        return fsauthctl_error("no key with id %lld", id);
+    }
+
+    if (found == -1) {
+        return fsauthctl_error("key %lld keeps changing concurrently, "
+                               "nothing written", id);
+    }
+
+    printf("key %lld: deleted\n", id);
+
+    return FSAUTHCTL_OK;
+}
+
+
+/*
+ * Prints the token of the key just created.  A token that could not be
+ * printed (closed pipe, full disk) is lost, and a key nobody can use must
+ * not stay behind: it is deleted again, unless someone else has rotated
+ * it meanwhile.
+ */
+
+static int
+fsauthctl_key_created(fsauthctl_t *ctl, long long id, char *token,
+    const char *digest)
+{
+    int  rc, err, found;
+
+    if (fsauthctl_token_print(id, token, &err) == FSAUTHCTL_OK) {
+        return FSAUTHCTL_OK;
+    }
+
+    rc = fsauthctl_key_drop(ctl, id, digest, &found);
+
+    if (rc == FSAUTHCTL_OK && found == 1) {
+        return fsauthctl_error("cannot print the token of key %lld (%s): "
+                               "the key is deleted again", id,
+                               strerror(err));
+    }
+
+    return fsauthctl_error("cannot print the token of key %lld (%s), nor "
+                           "delete the key: \"fsauthctl key delete %lld\" "
+                           "does", id, strerror(err), id);
+}
+
+
+/*
+ * Prints the new token of a rotated key, or undoes the rotation.
+ *
+ * The rotation is one RENAME of the record, committed before the token is
+ * printed: the record is never copied, so a grant written meanwhile
+ * cannot be lost, and the old token dies at EXEC.  If the new token then
+ * cannot be printed, nobody would hold a working token, so the record is
+ * renamed back and keyid:<id> names the old digest again, in one
+ * transaction: the old token is refused only for the moment in between.
+ */
+
+static int
+fsauthctl_key_rotated(fsauthctl_t *ctl, long long id, char *token,
+    const char *olddigest, const char *digest)
+{
+    int  rc, err, restored;
+
+    if (fsauthctl_token_print(id, token, &err) == FSAUTHCTL_OK) {
+        return FSAUTHCTL_OK;
+    }
+
+    rc = fsauthctl_key_unrotate(ctl, id, olddigest, digest, &restored);
+
+    if (rc == FSAUTHCTL_OK && restored) {
+        return fsauthctl_error("cannot print the new token of key %lld "
+                               "(%s): rotation undone, the old token works "
+                               "again", id, strerror(err));
+    }
+
+    return fsauthctl_error("cannot print the new token of key %lld (%s), "
+                           "nor restore the old one: \"fsauthctl key rotate "
+                           "%lld\" gives it a token", id, strerror(err), id);
+}
+
+
+/*
+ * Renames key:<digest> back to key:<olddigest> and points keyid:<id> at it
+ * again, only while the key is as the rotation left it (WATCHed): a key
+ * rotated or deleted by someone else meanwhile is theirs.
+ */
+
+static int
+fsauthctl_key_unrotate(fsauthctl_t *ctl, long long id, const char *olddigest,
+    const char *digest, int *restored)
+{
+    int          rc, attempt, aborted, same;
+    char        *keyid, *oldname, *newname;
+    redisReply  *reply;
+
+    *restored = 0;
+    aborted = 1;
+
+    keyid = fsauthctl_redis_name(ctl, "keyid:%lld", id);
+    oldname = fsauthctl_redis_name(ctl, "key:%s", olddigest);
+    newname = fsauthctl_redis_name(ctl, "key:%s", digest);
+
+    for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
+
+        rc = fsauthctl_redis_call(ctl, NULL, "WATCH", keyid, oldname,
+                                  newname, NULL);
+        if (rc != FSAUTHCTL_OK) {
+            break;
+        }
+
+        rc = fsauthctl_redis_call(ctl, &reply, "GET", keyid, NULL);
+        if (rc != FSAUTHCTL_OK) {
+            break;
+        }
+
+        same = (reply->type == REDIS_REPLY_STRING
+                && strcmp(reply->str, digest) == 0);
+        freeReplyObject(reply);
+
+        if (same) {
+            rc = fsauthctl_redis_call(ctl, &reply, "EXISTS", oldname, NULL);
+            if (rc != FSAUTHCTL_OK) {
+                break;
+            }
+
+            same = (reply->type == REDIS_REPLY_INTEGER
+                    && reply->integer == 0);
+            freeReplyObject(reply);
+        }
+
+        if (!same) {
+            fsauthctl_redis_unwatch(ctl);
+            aborted = 0;
+            break;
+        }
+
+        rc = fsauthctl_redis_multi(ctl);
+
+        if (rc == FSAUTHCTL_OK) {
+            rc = fsauthctl_redis_call(ctl, NULL, "RENAME", newname, oldname,
+                                      NULL);
+        }
+
+        if (rc == FSAUTHCTL_OK) {
+            rc = fsauthctl_redis_call(ctl, NULL, "SET", keyid, olddigest,
+                                      NULL);
+        }
+
+        if (rc == FSAUTHCTL_OK) {
+            rc = fsauthctl_redis_commit(ctl, &aborted);
+        }
+
+        if (rc != FSAUTHCTL_OK) {
+            break;
+        }
+
+        if (!aborted) {
+            *restored = 1;
+            break;
+        }
+
+        fsauthctl_redis_backoff(attempt);
+    }
+
+    free(keyid);
+    free(oldname);
+    free(newname);
+
+    return rc;
+}
+
+
+/*
+ * Deletes key "id" in one transaction: the hash keyid:<id> names,
+ * keyid:<id> and activity:<id>.  With "digest", only while keyid:<id>
+ * still names it: the rollback of "key create" must not delete a key that
+ * someone else has rotated meanwhile.  *found: 1 deleted, 0 no such key,
+ * -1 it kept changing under our WATCH; nothing deleted and no message
+ * but for a Redis failure.
+ */
+
+static int
+fsauthctl_key_drop(fsauthctl_t *ctl, long long id, const char *digest,
+    int *found)
+{
+    int          rc, attempt, aborted;
+    char        *keyid, *activity, *name;
+    redisReply  *reply;
+
+    *found = 0;
+    aborted = 1;
+
     keyid = fsauthctl_redis_name(ctl, "keyid:%lld", id);
     activity = fsauthctl_redis_name(ctl, "activity:%lld", id);
-    aborted = 1;
 
     for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
 
@@ -638,10 +850,12 @@ fsauthctl_key_delete(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
             break;
         }
 
-        if (reply->type != REDIS_REPLY_STRING) {
+        if (reply->type != REDIS_REPLY_STRING
+            || (digest && strcmp(reply->str, digest) != 0))
+        {
             freeReplyObject(reply);
             fsauthctl_redis_unwatch(ctl);
-            rc = fsauthctl_error("no key with id %lld", id);
+            aborted = 0;
             break;
         }
 
@@ -661,7 +875,12 @@ fsauthctl_key_delete(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
             rc = fsauthctl_redis_commit(ctl, &aborted);
         }
 
-        if (rc != FSAUTHCTL_OK || !aborted) {
+        if (rc != FSAUTHCTL_OK) {
+            break;
+        }
+
+        if (!aborted) {
+            *found = 1;
             break;
         }
 
@@ -671,16 +890,9 @@ fsauthctl_key_delete(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     free(keyid);
     free(activity);
 
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
+    if (rc == FSAUTHCTL_OK && aborted) {
+        *found = -1;
     }
 
-    if (aborted) {
-        return fsauthctl_error("key %lld keeps changing concurrently, "
-                               "nothing written", id);
-    }
-
-    printf("key %lld: deleted\n", id);
-
-    return FSAUTHCTL_OK;
+    return rc;
 }

@@ -3,6 +3,8 @@
  * fsauthctl: global options, help texts and command dispatch.
  */
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,9 @@
 
 
 #define FSAUTHCTL_EXIT_STATUS                                                 \
-    "Exit status: 0 success, 1 usage or data error (one line on stderr),\n"   \
-    "2 Redis unreachable or authentication failed.\n"
+    "Exit status: 0 success, 1 usage or data error, or output that could\n"   \
+    "not be written (closed pipe, full disk), with one line on stderr, 2\n"   \
+    "Redis unreachable or authentication failed.\n"
 
 
 static const char  fsauthctl_help[] =
@@ -82,11 +85,16 @@ static const char  fsauthctl_key_create_help[] =
 "  --nick N             the user the key belongs to (informational)\n"
 "  --full-access        allow every resource and method\n"
 "\n"
+"TEXT and N must be printable UTF-8: control characters (0x00-0x1F, DEL,\n"
+"U+0080-U+009F) and invalid UTF-8 are refused.\n"
+"\n"
 "Output, two lines; the token is shown this once and never again:\n"
 "  id: 7\n"
 "  token: Xq3...\n"
 "e.g. token=$(fsauthctl key create --description ERP | sed -n "
 "'s/^token: //p')\n"
+"If the token cannot be written (closed pipe, full disk), the key is\n"
+"deleted again and the exit status is 1.\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -144,6 +152,8 @@ static const char  fsauthctl_key_rotate_help[] =
 "new digest in the same transaction.  Output, as for \"key create\":\n"
 "  id: 7\n"
 "  token: Xq3...\n"
+"If the new token cannot be written (closed pipe, full disk), the\n"
+"rotation is undone, the old token works again and the exit status is 1.\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -200,15 +210,26 @@ static const char  fsauthctl_access_check_help[] =
 "Usage: fsauthctl [OPTIONS] access check ID RESOURCE METHOD\n"
 "\n"
 "Prints \"allowed\" (exit 0) or \"denied\" (exit 1): the decision the nginx\n"
-"module makes for a request with the token of key ID.  An unknown or\n"
-"disabled key is denied; an empty RESOURCE (\"\", the API listing) and a\n"
-"full-access key are allowed; otherwise METHOD must be granted on\n"
-"RESOURCE: GET needs get, POST post, PUT and PATCH put, DELETE delete.\n"
-"Any other METHOD (HEAD, OPTIONS...) is denied.  METHOD is\n"
-"case-sensitive, as in HTTP.\n"
+"module makes for a request with the token of key ID, from what it reads\n"
+"in Redis.  Denied whatever the grants:\n"
+"  - everything while the kill switch is off (\"api disable\": field\n"
+"    enabled of <prefix>api is 0);\n"
+"  - a RESOURCE the module refuses as an ambiguous path: bytes outside\n"
+"    0x21-0x7E, \"/\", \"#\", \"\\\", \"%2F\", \"%5C\", \"%00\", a \"%\"\n"
+"    without two hex digits, \".\" or \"..\" (dots also written \"%2e\");\n"
+"  - an unknown key, a record whose id is not a positive integer, a\n"
+"    record the module cannot read, or one whose enabled is not exactly 1.\n"
+"Then an empty RESOURCE (\"\", the API listing) and full access are\n"
+"allowed; otherwise METHOD must be granted on RESOURCE: GET needs get,\n"
+"POST post, PUT and PATCH put, DELETE delete.  Any other METHOD (HEAD,\n"
+"OPTIONS...) is denied.  METHOD is case-sensitive, as in HTTP.\n"
 "\n"
-"Exit status: 0 allowed, 1 denied or usage error, 2 Redis unreachable or\n"
-"authentication failed.\n";
+"Only nginx's configuration knows the rest: \"fsauth_api off\", OPTIONS\n"
+"passed without a token (\"fsauth_preflight pass\", the default), the\n"
+"global key, bans, a custom fsauth_resource, and fsauth_failure_mode.\n"
+"\n"
+"Exit status: 0 allowed, 1 denied, usage error or output that could not\n"
+"be written, 2 Redis unreachable or authentication failed.\n";
 
 static const char  fsauthctl_api_help[] =
 "Usage: fsauthctl [OPTIONS] api enable|disable|status\n"
@@ -239,9 +260,11 @@ static const char  fsauthctl_import_help[] =
 "\"0\", \"t\"/\"f\" or \"true\"/\"false\"; a null fullaccess or allow flag is\n"
 "false; a missing enabled is true; nick and creationdate may be null\n"
 "(creationdate then keeps the stored date, or today); creationdate is\n"
-"YYYY-MM-DD (a time after it is ignored) or DD-MM-YYYY.  apikey: 1..99\n"
-"printable ASCII characters, no space, not \"0\".  A missing or null table\n"
-"has no rows.  Other members are ignored.\n"
+"YYYY-MM-DD (a time after it is ignored) or DD-MM-YYYY, and a day that\n"
+"exists (2023-02-29 is refused, 2024-02-29 is not).  apikey: 1..99\n"
+"printable ASCII characters, no space, not \"0\".  nick and description:\n"
+"printable UTF-8, no control character (0x00-0x1F, DEL, U+0080-U+009F).\n"
+"A missing or null table has no rows.  Other members are ignored.\n"
 "\n"
 "The whole file is checked before anything is written.  Each key of\n"
 "api_keys is then written in one transaction and replaced as a whole: its\n"
@@ -326,6 +349,7 @@ static const fsauthctl_cmd_t  fsauthctl_main_cmd = {
 
 
 static int fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv);
+static int fsauthctl_close_stdout(void);
 static const fsauthctl_cmd_t *fsauthctl_find(const fsauthctl_cmd_t *cmds,
     const char *name);
 
@@ -333,8 +357,15 @@ static const fsauthctl_cmd_t *fsauthctl_find(const fsauthctl_cmd_t *cmds,
 int
 main(int argc, char **argv)
 {
-    int          rc;
+    int          rc, err;
     fsauthctl_t  ctl;
+
+    /*
+     * A closed pipe ("fsauthctl key create | true") must not kill the
+     * process silently, maybe after a key was created: writes then fail
+     * with EPIPE, and each one is checked.
+     */
+    signal(SIGPIPE, SIG_IGN);
 
     /* jitter of the retry backoff: different in concurrent processes */
     srandom((unsigned) getpid() ^ (unsigned) time(NULL));
@@ -352,17 +383,55 @@ main(int argc, char **argv)
         rc = FSAUTHCTL_OK;
     }
 
-    /* a full disk or a closed pipe must not look like success */
+    /*
+     * A full disk or a closed pipe must not look like success.  A command
+     * that failed has said so already, in its one line.
+     */
 
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fsauthctl_error("cannot write the output");
+    err = fsauthctl_close_stdout();
 
-        if (rc == FSAUTHCTL_OK) {
-            rc = FSAUTHCTL_ERROR;
+    if (err != 0 && rc == FSAUTHCTL_OK) {
+        /* not fsauthctl_error(): it would flush the closed stdout */
+
+        if (err > 0) {
+            fprintf(stderr, "fsauthctl: cannot write the output: %s\n",
+                    strerror(err));
+
+        } else {
+            fputs("fsauthctl: cannot write the output\n", stderr);
         }
+
+        rc = FSAUTHCTL_ERROR;
     }
 
     return rc;
+}
+
+
+/*
+ * Flushes and closes stdout: 0, the errno of the failure, or -1 when an
+ * earlier write failed (its errno is gone).
+ */
+
+static int
+fsauthctl_close_stdout(void)
+{
+    int  err;
+
+    err = 0;
+
+    if (fflush(stdout) != 0) {
+        err = errno ? errno : -1;
+
+    } else if (ferror(stdout)) {
+        err = -1;
+    }
+
+    if (fclose(stdout) != 0 && err == 0) {
+        err = errno ? errno : -1;
+    }
+
+    return err;
 }
 
 

@@ -138,21 +138,38 @@ fsauthctl_output_width(const char *s)
 }
 
 
-/* control characters and "\" as C escapes; the result is allocated */
+/*
+ * Control characters and "\" as C escapes; the result is allocated.
+ * C1 controls (U+0080..U+009F) are escaped byte by byte ("\xc2\x9b"), and
+ * so is every byte that is not part of valid UTF-8: a raw 0x9b is CSI for
+ * terminals that read 8-bit controls.  At most 4 bytes out per byte in.
+ */
 
 char *
 fsauthctl_output_escape(const char *s)
 {
-    char           *out, *p;
-    unsigned char   c;
+    char      *out, *p;
+    size_t     len, n, i;
+    unsigned   c;
 
-    out = fsauthctl_alloc(4 * strlen(s) + 1);
+    len = strlen(s);
+    out = fsauthctl_alloc(4 * len + 1);
     p = out;
 
-    for ( /* void */ ; *s; s++) {
-        c = (unsigned char) *s;
+    while (len) {
+        n = fsauthctl_utf8_decode(s, len, &c);
 
-        if (c == '\\') {
+        if (n == 0 || (c >= 0x80 && c <= 0x9f)) {
+
+            /* the two bytes of a C1 control, or one byte that is not UTF-8 */
+
+            n = n ? n : 1;
+
+            for (i = 0; i < n; i++) {
+                p += sprintf(p, "\\x%02x", (unsigned char) s[i]);
+            }
+
+        } else if (c == '\\') {
             *p++ = '\\';
             *p++ = '\\';
 
@@ -168,8 +185,12 @@ fsauthctl_output_escape(const char *s)
             p += sprintf(p, "\\x%02x", c);
 
         } else {
-            *p++ = c;
+            memcpy(p, s, n);
+            p += n;
         }
+
+        s += n;
+        len -= n;
     }
 
     *p = '\0';

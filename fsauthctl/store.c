@@ -1,6 +1,6 @@
 
 /*
- * fsauthctl: reading and updating key records (SPEC section 4, schema 1).
+ * fsauthctl: reading and updating key records (Redis schema 1).
  *
  *     <prefix>key:<D>       hash: id nick description enabled fullaccess
  *                           creationdate res:<resource>...
@@ -17,7 +17,6 @@
 
 static int fsauthctl_store_lookup_once(fsauthctl_t *ctl, long long id,
     const char *keyid, int watch, char *digest, int *moved);
-static int fsauthctl_store_digest_valid(const char *s, size_t len);
 static void fsauthctl_store_parse(redisReply *hash, fsauthctl_key_t *key);
 static void fsauthctl_store_activity(redisReply *reply,
     fsauthctl_key_t *key);
@@ -148,7 +147,9 @@ fsauthctl_store_lookup_once(fsauthctl_t *ctl, long long id,
 }
 
 
-static int
+/* 64 lower-case hex digits: a name a token digest can have */
+
+int
 fsauthctl_store_digest_valid(const char *s, size_t len)
 {
     size_t  i;
@@ -268,10 +269,11 @@ fsauthctl_store_parse(redisReply *hash, fsauthctl_key_t *key)
             key->description = fsauthctl_strndup(v->str, v->len);
 
         } else if (strcmp(f->str, "enabled") == 0) {
-            key->enabled = (strcmp(v->str, "1") == 0);
+            /* exactly "1", as the module reads it: not "1\0..." */
+            key->enabled = (v->len == 1 && v->str[0] == '1');
 
         } else if (strcmp(f->str, "fullaccess") == 0) {
-            key->fullaccess = (strcmp(v->str, "1") == 0);
+            key->fullaccess = (v->len == 1 && v->str[0] == '1');
 
         } else if (strcmp(f->str, "creationdate") == 0) {
             free(key->creationdate);

@@ -140,12 +140,14 @@ fsauthctl_token_valid(const char *token, size_t len)
 /*
  * Prints "id: N\ntoken: T\n" with write(2) rather than stdio, so that no
  * stdio buffer keeps the token, then wipes both the token and the line.
+ * FSAUTHCTL_ERROR, with the errno in *err and no message, when the line
+ * was not written whole: the caller undoes what the token was for.
  */
 
 int
-fsauthctl_token_print(long long id, char *token)
+fsauthctl_token_print(long long id, char *token, int *err)
 {
-    int   rc, n, err;
+    int   rc, n;
     char  line[64 + FSAUTHCTL_TOKEN_MAX];
 
     fflush(stdout);
@@ -153,18 +155,12 @@ fsauthctl_token_print(long long id, char *token)
     n = snprintf(line, sizeof(line), "id: %lld\ntoken: %s\n", id, token);
 
     rc = fsauthctl_token_write(line, n);
-    err = errno;
+    *err = errno;
 
     explicit_bzero(line, sizeof(line));
     explicit_bzero(token, strlen(token));
 
-    if (rc != FSAUTHCTL_OK) {
-        return fsauthctl_error("cannot print the token of key %lld (%s); "
-                               "\"key rotate %lld\" gives it a new one",
-                               id, strerror(err), id);
-    }
-
-    return FSAUTHCTL_OK;
+    return rc;
 }
 
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,93 @@ fsauthctl_parse_long(const char *s, long min, long max, long *n)
     *n = v;
 
     return FSAUTHCTL_OK;
+}
+
+
+/*
+ * One UTF-8 character at p: its length, or 0 when the bytes are not a
+ * valid UTF-8 sequence (a stray continuation byte, a truncated sequence,
+ * an overlong form, a UTF-16 surrogate, or above U+10FFFF).
+ */
+
+size_t
+fsauthctl_utf8_decode(const char *p, size_t len, unsigned *cp)
+{
+    size_t          i, n;
+    unsigned        c, min;
+    const uint8_t  *s;
+
+    s = (const uint8_t *) p;
+    c = s[0];
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        min = 0x80;
+        c &= 0x1f;
+
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3;
+        min = 0x800;
+        c &= 0x0f;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        min = 0x10000;
+        c &= 0x07;
+
+    } else {
+        return 0;
+    }
+
+    if (len < n) {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = c << 6 | (s[i] & 0x3f);
+    }
+
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        return 0;
+    }
+
+    *cp = c;
+
+    return n;
+}
+
+
+/*
+ * The rule for every nick and description fsauthctl writes: valid UTF-8
+ * without C0 controls, DEL or C1 controls (U+0080..U+009F).  Both are
+ * shown on terminals, and the nick also reaches logs and upstream headers
+ * as $fsauth_nick: a control character there could forge or hide output.
+ */
+
+int
+fsauthctl_text_valid(const char *s, size_t len)
+{
+    size_t    i, n;
+    unsigned  cp;
+
+    for (i = 0; i < len; i += n) {
+        n = fsauthctl_utf8_decode(s + i, len - i, &cp);
+
+        if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -87,6 +87,8 @@ ctl('access', 'grant', $id, 'clientes', '--get');
 is($rc, 0, 'api disable');
 sleep 0.1;
 is(statuses($token, '/api/3/clientes'), '403', 'kill switch: 403');
+($rc) = ctl('access', 'check', $id, 'clientes', 'GET');
+is($rc, 1, 'access check agrees: kill switch denies');
 
 ctl('api', 'enable');
 sleep 0.1;
@@ -109,6 +111,13 @@ is(statuses($new, '/api/3/clientes'), '200', 'the new token works');
 is($rc, 0, 'access check agrees: allowed');
 ($rc) = ctl('access', 'check', $id, 'clientes', 'PUT');
 is($rc, 1, 'access check agrees: denied');
+ctl('key', 'full-access', $id, 'on');
+sleep 0.1;
+is(statuses($new, '/api/3/a%2Fb'), '403',
+   'an ambiguous path: 403, even with full access');
+($rc) = ctl('access', 'check', $id, 'a%2Fb', 'GET');
+is($rc, 1, 'access check agrees: ambiguous path denied');
+ctl('key', 'full-access', $id, 'off');
 
 ($rc) = ctl('key', 'delete', $id);
 is($rc, 0, 'key delete');

@@ -1,5 +1,6 @@
 # fsauthctl access grant|revoke|list|check: grants are res:<resource>
-# fields, and "check" makes the module's decision (SPEC section 2).
+# fields, and "check" makes the module's decision (README, "How a request
+# is decided").
 
 use strict;
 use warnings;
@@ -161,6 +162,97 @@ check($id, 'clientes', 'DELETE', 'allowed', 'full access, not granted');
 check($id, 'clientes', 'HEAD', 'allowed', 'full access, HEAD');
 ctl('key', 'full-access', $id, 'off');
 check($id, 'nothing', 'GET', 'denied', 'full access off');
+
+# --- the module's other conditions
+
+my ($id5, $d5) = new_key('--full-access');
+my $h5 = "${P}key:$d5";
+redis('HSET', $h5, 'res:clientes', 'get');
+
+check($id5, 'clientes', 'GET', 'allowed', 'full access, API enabled');
+
+# the kill switch: 403 for every request, before any key is looked at
+ctl('api', 'disable');
+check($id5, 'clientes', 'GET', 'denied', 'kill switch: full access denied');
+check($id5, '', 'GET', 'denied', 'kill switch: the listing denied');
+check($id5, 'nothing', 'DELETE', 'denied', 'kill switch: any method');
+ctl('api', 'enable');
+check($id5, 'clientes', 'GET', 'allowed', 'kill switch off');
+redis('HSET', "${P}api", 'enabled', 'no');
+check($id5, 'clientes', 'GET', 'allowed', 'kill switch: only "0" disables');
+redis('HSET', "${P}api", 'enabled', '0');
+check($id5, 'clientes', 'GET', 'denied', 'kill switch written by hand');
+redis('DEL', "${P}api");
+check($id5, 'clientes', 'GET', 'allowed', 'kill switch absent: enabled');
+
+# the record's id must be a positive integer as the module reads it
+for my $bad ('0', '00', '-1', '+1', ' 1', '1 ', 'abc', '', '1.5', '0x1',
+             '9223372036854775808', "1\0")
+{
+    redis('HSET', $h5, 'id', $bad);
+    check($id5, 'clientes', 'GET', 'denied', "record id \"$bad\"");
+    check($id5, '', 'GET', 'denied', "record id \"$bad\", the listing");
+}
+
+for my $good ('007', '9223372036854775807', $id5) {
+    redis('HSET', $h5, 'id', $good);
+    check($id5, 'clientes', 'GET', 'allowed', "record id \"$good\"");
+}
+
+redis('HDEL', $h5, 'id');
+check($id5, 'clientes', 'GET', 'denied', 'record without id');
+redis('HSET', $h5, 'id', $id5);
+
+# enabled and fullaccess are exactly "1", byte for byte
+for my $bad ("1\0", "1\0x", '01', '1 ', 'true') {
+    redis('HSET', $h5, 'enabled', $bad);
+    check($id5, 'clientes', 'GET', 'denied', "enabled \"$bad\"");
+}
+
+redis('HSET', $h5, 'enabled', "1\0");
+my ($rcs, $shown) = ctl('key', 'show', $id5, '--json');
+like($shown, qr/"enabled"\s*:\s*false/,
+     'key show reads enabled "1\\0" as the module does: not enabled');
+
+redis('HSET', $h5, 'enabled', '1');
+redis('HSET', $h5, 'fullaccess', "1\0");
+check($id5, 'nothing', 'GET', 'denied', 'fullaccess "1\\0" is not full access');
+check($id5, 'clientes', 'GET', 'allowed', 'fullaccess "1\\0": grants apply');
+redis('HSET', $h5, 'fullaccess', '1');
+
+# keyid:<id> naming a hash no token can hash to (upper-case hex)
+my $upper = "${P}key:" . uc $d5;
+redis('RENAME', $h5, $upper);
+redis('SET', "${P}keyid:$id5", uc $d5);
+check($id5, 'clientes', 'GET', 'denied', 'keyid names an upper-case digest');
+redis('RENAME', $upper, $h5);
+redis('SET', "${P}keyid:$id5", $d5);
+check($id5, 'clientes', 'GET', 'allowed', 'keyid fixed');
+
+# resources the module refuses before any lookup: 403 for every key
+for my $res ('.', '..', '%2e', '.%2E', '%2e%2e', 'a%2Fb', 'a%2fb', 'a%5Cb',
+             'a%5cb', 'a%00', 'a%', 'a%4', 'a%zz', 'a#b', 'a\\b', 'a/b',
+             'a b', "a\x7f", "caf\xc3\xa9", "a\tb")
+{
+    check($id5, $res, 'GET', 'denied', "full access, resource \"$res\"");
+}
+
+redis('HSET', $h5, 'fullaccess', '0', 'res:a%2Fb', 'get', 'res:a#b', 'get');
+check($id5, 'a%2Fb', 'GET', 'denied', 'granted "a%2Fb" still refused');
+check($id5, 'a#b', 'GET', 'denied', 'granted "a#b" still refused');
+redis('HSET', $h5, 'fullaccess', '1');
+
+for my $res ('a%41', '...', '.a', 'API', 'a%2e', '~x-y_z') {
+    check($id5, $res, 'GET', 'allowed', "full access, resource \"$res\"");
+}
+
+# a record the module cannot read (a field name over 4096 bytes) is an
+# outage for it, never a grant
+redis('HSET', $h5, 'x' x 4097, 'v');
+check($id5, 'clientes', 'GET', 'denied', 'field name of 4097 bytes');
+redis('HDEL', $h5, 'x' x 4097);
+redis('HSET', $h5, 'x' x 4096, 'v');
+check($id5, 'clientes', 'GET', 'allowed', 'field name of 4096 bytes');
 
 # --- unknown ids: exit 1, nothing created
 

@@ -286,6 +286,33 @@ my @invalid = (
     [ { api_keys => [ { id => 40, apikey => 'q1',
                         creationdate => 'yesterday' } ] },
       'creationdate not a date' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2024-02-31' } ] },
+      'February 31st' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2023-02-29' } ] },
+      'February 29th of a common year' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2100-02-29' } ] },
+      'February 29th of 2100 (not leap)' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2023-04-31' } ] },
+      'April 31st' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2023-11-31 08:00:00' } ] },
+      'November 31st with a time' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2024-01-00' } ] },
+      'day 0' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '2024-01-32' } ] },
+      'day 32' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '31-06-2023' } ] },
+      'June 31st as DD-MM-YYYY' ],
+    [ { api_keys => [ { id => 40, apikey => 'q1',
+                        creationdate => '29-02-2023' } ] },
+      'February 29th of a common year as DD-MM-YYYY' ],
     [ { api_keys => [ { id => 40, apikey => 'q1' },
                       { id => '40', apikey => 'q2' } ] },
       'duplicate id' ],
@@ -339,6 +366,80 @@ for my $case (@invalid) {
 is_deeply(snapshot(), $snap, 'invalid files wrote nothing');
 is(redis('GET', "${P}nextid"), $nextid, 'nextid unchanged');
 ok(!redis('EXISTS', "${P}keyid:50"), 'valid rows of invalid files skipped');
+
+# --- nick and description: printable UTF-8 only, the field is named
+
+for my $case (
+    [ "bell\x{07}", 'C0 0x07' ],
+    [ "two\nlines", 'newline' ],
+    [ "tab\there", 'tab' ],
+    [ "\x{1b}[2J", 'escape sequence' ],
+    [ "del\x{7f}", 'DEL' ],
+    [ "\x{80}", 'U+0080' ],
+    [ "csi\x{9b}31m", 'U+009B (CSI)' ],
+    [ "next\x{85}line", 'U+0085 (NEL)' ],
+    [ "\x{9f}", 'U+009F' ],
+)
+{
+    my ($text, $name) = @$case;
+
+    for my $field ('nick', 'description') {
+        ($rc, $out, $err) = ctl('import', file({ api_keys => [
+            { id => 50, apikey => 'valid50', description => 'ok',
+              $field => $text } ] }));
+        is($rc, 1, "$field with $name: exit 1");
+        ok(one_error_line($err), "$field with $name: one line") or diag($err);
+        like($err, qr/^fsauthctl: import: api_keys\[0\]\.$field: /,
+             "$field with $name: names the field");
+    }
+}
+
+# invalid UTF-8 and NUL never get past the JSON parser
+for my $case (
+    [ qq({"api_keys": [{"id": 50, "apikey": "v50", "nick": "caf\xe9"}]}),
+      'Latin-1 byte' ],
+    [ qq({"api_keys": [{"id": 50, "apikey": "v50", "nick": "\x9b"}]}),
+      'raw 0x9b' ],
+    [ qq({"api_keys": [{"id": 50, "apikey": "v50", "nick": "\xc0\xaf"}]}),
+      'overlong' ],
+    [ qq({"api_keys": [{"id": 50, "apikey": "v50", "nick": "\\ud800"}]}),
+      'lone surrogate escape' ],
+    [ qq({"api_keys": [{"id": 50, "apikey": "v50", "nick": "a\\u0000b"}]}),
+      'NUL escape' ],
+)
+{
+    my ($content, $name) = @$case;
+
+    ($rc, $out, $err) = ctl('import', file($content));
+    is($rc, 1, "nick with $name: exit 1");
+    ok(one_error_line($err), "nick with $name: one line") or diag($err);
+}
+
+is_deeply(snapshot(), $snap, 'refused text: nothing written');
+
+# printable UTF-8 (U+00A0 is just above C1) is imported as it is
+($rc, $out, $err) = ctl('import', file({ api_keys => [
+    { id => 51, apikey => 'valid51', nick => "Jos\x{e9}",
+      description => "\x{a0}\x{20ac} \x{65e5}\x{1f511} ~" } ] }));
+is($rc, 0, 'printable UTF-8: exit 0') or diag($err);
+is(key_hash(51)->{nick}, "Jos\xc3\xa9", 'UTF-8 nick stored as UTF-8');
+is(key_hash(51)->{description},
+   "\xc2\xa0\xe2\x82\xac \xe6\x97\xa5\xf0\x9f\x94\x91 ~",
+   'UTF-8 description stored as UTF-8');
+
+# --- real calendar dates, leap years included
+
+($rc, $out, $err) = ctl('import', file({ api_keys => [
+    { id => 52, apikey => 'valid52', creationdate => '2024-02-29' },
+    { id => 53, apikey => 'valid53', creationdate => '2000-02-29' },
+    { id => 54, apikey => 'valid54', creationdate => '29-02-2024' },
+    { id => 55, apikey => 'valid55', creationdate => '2023-12-31 23:59:59' },
+] }));
+is($rc, 0, 'leap days and the last day of a year: exit 0') or diag($err);
+is(key_hash(52)->{creationdate}, '2024-02-29', '2024 is a leap year');
+is(key_hash(53)->{creationdate}, '2000-02-29', '2000 is a leap year');
+is(key_hash(54)->{creationdate}, '2024-02-29', 'DD-MM-YYYY leap day');
+is(key_hash(55)->{creationdate}, '2023-12-31', 'December 31st');
 
 # --- unreadable files
 

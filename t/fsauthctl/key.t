@@ -1,5 +1,5 @@
 # fsauthctl key create|list|show|enable|disable|full-access|rotate|delete
-# against a real Redis (SPEC sections 4 and 7).
+# against a real Redis (README, "Redis schema" and "fsauthctl").
 
 use strict;
 use warnings;
@@ -267,10 +267,64 @@ redis('HSET', "${P}key:" . 'c' x 64, 'id', 77, 'description', 'by hand',
 ok((grep { $_->{id} == 77 } @{ $json->decode($out) }),
    'hand-written key hash is listed');
 
-# control characters are escaped in text output
-($rc, $out) = ctl('key', 'create', '--description', "two\nlines\ttab");
-my ($idc) = $out =~ /id: (\d+)/;
-($rc, $out) = ctl('key', 'show', $idc);
+# --- nick and description: printable UTF-8 only
+
+# C0, DEL, C1 (U+0080..U+009F, also as raw 8-bit bytes) and every kind of
+# invalid UTF-8: refused before Redis is contacted
+my @bad_text = (
+    [ "two\nlines", 'newline' ],
+    [ "tab\there", 'tab' ],
+    [ "\x01", 'C0 0x01' ],
+    [ "x\x1f", 'C0 0x1f' ],
+    [ "\e[2J", 'escape sequence' ],
+    [ "del\x7f", 'DEL' ],
+    [ "\xc2\x80", 'U+0080' ],
+    [ "\xc2\x9b" . "31m", 'U+009B (CSI)' ],
+    [ "next\xc2\x85line", 'U+0085 (NEL)' ],
+    [ "\xc2\x9f", 'U+009F' ],
+    [ "raw\x9b" . "31m", 'raw 0x9b' ],
+    [ "caf\xe9", 'Latin-1 byte' ],
+    [ "\xff", 'byte 0xff' ],
+    [ "\xc3", 'truncated sequence' ],
+    [ "\xe2\x82", 'truncated 3-byte sequence' ],
+    [ "\xc0\xaf", 'overlong "/"' ],
+    [ "\xe0\x80\xaf", 'overlong 3-byte' ],
+    [ "\xed\xa0\x80", 'UTF-16 surrogate' ],
+    [ "\xf4\x90\x80\x80", 'above U+10FFFF' ],
+    [ "\x80", 'lone continuation byte' ],
+);
+
+$before = snapshot();
+
+for my $case (@bad_text) {
+    my ($text, $name) = @$case;
+
+    for my $field ('nick', 'description') {
+        my @args = ('--description', 'ok', "--$field", $text);
+
+        ($rc, $out, $err) = ctl('key', 'create', @args);
+        is($rc, 1, "--$field with $name: exit 1");
+        ok(one_error_line($err), "--$field with $name: one line")
+            or diag($err);
+        like($err, qr/--$field/, "--$field with $name: names the field");
+        is($out, '', "--$field with $name: no output");
+    }
+}
+
+is_deeply(snapshot(), $before, 'refused text: nothing written, nextid kept');
+
+# printable UTF-8 is kept byte for byte: U+00A0 (just above C1), accents,
+# other scripts, emoji
+my $text = "Jos\xc3\xa9\xc2\xa0\xe2\x82\xac \xe6\x97\xa5\xf0\x9f\x94\x91 ~";
+my ($idu, $toku) = create('--description', $text, '--nick', $text);
+my %hu = @{ redis('HGETALL', "${P}key:" . token_digest($toku)) };
+is($hu{nick}, $text, 'printable UTF-8 nick stored as given');
+is($hu{description}, $text, 'printable UTF-8 description stored as given');
+
+# control characters written by hand are escaped in text output
+redis('HSET', "${P}key:" . token_digest($toku), 'description',
+      "two\nlines\ttab");
+($rc, $out) = ctl('key', 'show', $idu);
 like($out, qr/^description: two\\nlines\\ttab$/m,
      'description with control characters is escaped');
 

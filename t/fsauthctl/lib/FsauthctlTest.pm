@@ -17,8 +17,8 @@ use POSIX ();
 use Test::More ();
 
 our @EXPORT = qw(
-    require_env ctl ctl_as run redis redis_db redis_auth snapshot cleanup
-    cleanup_auth dead_port one_error_line token_digest
+    require_env ctl ctl_as ctl_broken run redis redis_db redis_auth snapshot
+    cleanup cleanup_auth dead_port one_error_line token_digest
 );
 
 our $PREFIX;
@@ -108,6 +108,49 @@ sub ctl_as {
     }
 
     return run([$ENV{FSAUTHCTL}, @$global, @args], %opt);
+}
+
+# ctl_broken(HOW, ARGS...): ctl() with a stdout that cannot be written:
+# HOW "pipe" is a pipe whose reader has exited, with SIGPIPE at its
+# default as under a shell ("fsauthctl ... | true"), "full" is /dev/full.
+# Returns (exit code, or minus the signal that killed it; stderr).
+sub ctl_broken {
+    my ($how, @args) = @_;
+
+    my ($err, $errname) = tempfile(UNLINK => 1);
+    my ($r, $w);
+
+    if ($how eq 'pipe') {
+        pipe($r, $w) or die "pipe: $!";
+        close $r;
+    }
+
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+
+    if ($pid == 0) {
+        $SIG{PIPE} = 'DEFAULT';
+        open STDIN, '<', '/dev/null' or POSIX::_exit(126);
+
+        if ($how eq 'pipe') {
+            open STDOUT, '>&', $w or POSIX::_exit(126);
+
+        } else {
+            open STDOUT, '>', '/dev/full' or POSIX::_exit(126);
+        }
+
+        open STDERR, '>', $errname or POSIX::_exit(126);
+        exec $ENV{FSAUTHCTL}, @BASE, @args or POSIX::_exit(127);
+    }
+
+    close $w if $w;
+    waitpid($pid, 0);
+    my $status = $?;
+
+    local $/;
+    my $stderr = <$err>;
+
+    return ($status & 127 ? -($status & 127) : $status >> 8, $stderr);
 }
 
 my %conn;
