@@ -370,8 +370,9 @@ fsauthctl_access_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
  *   the path          a resource the module's path rule refuses: 403;
  *   the record        read as ngx_http_fsauth_record_from_reply() does:
  *                     unreadable (an outage, 503), no hash, an id that is
- *                     not a positive integer, or "enabled" not exactly
- *                     "1": denied;
+ *                     not a positive integer, a nick that is not
+ *                     printable UTF-8, or "enabled" not exactly "1":
+ *                     denied;
  *   the grant         the listing and full access ("1") allowed, else the
  *                     method's word must be in res:<resource>.
  *
@@ -422,6 +423,14 @@ fsauthctl_access_decide(redisReply *hash, const char *resource,
 
         } else if (f->len == 7 && memcmp(f->str, "enabled", 7) == 0) {
             enabled = v;
+
+        } else if (f->len == 4 && memcmp(f->str, "nick", 4) == 0) {
+
+            /* a nick that could split a header refuses the whole key */
+
+            if (!fsauthctl_text_valid(v->str, v->len)) {
+                return 0;
+            }
 
         } else if (f->len == 10 && memcmp(f->str, "fullaccess", 10) == 0) {
             full = v;

@@ -199,6 +199,15 @@ for my $good ('007', '9223372036854775807', $id5) {
     check($id5, 'clientes', 'GET', 'allowed', "record id \"$good\"");
 }
 
+# a nick written by hand that the module refuses: the key is refused
+for my $bad ("a\r\nb", "a\tb", "a\xc2\x85", "a\xff") {
+    (my $name = $bad) =~ s/([^ -~])/sprintf('\\x%02x', ord $1)/ge;
+    redis('HSET', $h5, 'nick', $bad);
+    check($id5, 'clientes', 'GET', 'denied', "nick \"$name\"");
+}
+redis('HSET', $h5, 'nick', "Jos\xc3\xa9");
+check($id5, 'clientes', 'GET', 'allowed', 'a UTF-8 nick');
+
 redis('HDEL', $h5, 'id');
 check($id5, 'clientes', 'GET', 'denied', 'record without id');
 redis('HSET', $h5, 'id', $id5);
