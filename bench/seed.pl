@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # Writes Redis protocol (for "redis-cli --pipe") that creates COUNT user
-# keys in the schema-1 layout (SPEC section 4), ids START .. START+COUNT-1.
+# keys in the schema-1 layout (the README's Redis schema), ids START .. START+COUNT-1.
 #
 #   bench/seed.pl COUNT [START] [PREFIX] | redis-cli -p PORT --pipe
 #

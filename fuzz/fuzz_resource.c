@@ -8,7 +8,7 @@
 /*
  * Resource extraction from the raw request path
  * (ngx_http_fsauth_resource_parse), checked against an independent,
- * deliberately naive model of SPEC section 3 and the README's list of
+ * deliberately naive model of the README's Resource rule and its list of
  * refused paths, plus the rule that no segment before the "api" one may
  * read "api" once decoded or lower-cased ("/API/", "/%61pi/").
  *

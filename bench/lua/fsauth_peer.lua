@@ -6,7 +6,7 @@
 -- requests the benchmarks send (token headers, global key, unknown /
 -- disabled key -> 401, resource grants -> 403).  It does not implement
 -- the ban, activity tracking, the kill switch, lookup sharing or the
--- path checks of SPEC section 3.
+-- path checks of the README's Resource section.
 --
 -- nginx.conf:
 --   lua_package_path "/path/to/bench/lua/?.lua;;";
