@@ -174,10 +174,17 @@ typedef struct ngx_http_fsauth_cache_s {
 } ngx_http_fsauth_cache_t;
 
 
+/* one address of fsauth_redis, as hiredis takes it */
 typedef struct {
-    ngx_str_t                       addr_text;
     ngx_str_t                       host;         /* IP text or unix path */
     in_port_t                       port;         /* 0: unix socket */
+} ngx_http_fsauth_redis_addr_t;
+
+
+typedef struct {
+    ngx_str_t                       addr_text;
+    ngx_http_fsauth_redis_addr_t   *addrs;        /* all a name resolved to */
+    ngx_uint_t                      naddrs;
     ngx_uint_t                      db;
     ngx_str_t                       password;
     ngx_str_t                       prefix;

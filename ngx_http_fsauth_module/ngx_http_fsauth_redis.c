@@ -41,6 +41,8 @@ ngx_http_fsauth_redis_hex(u_char *dst, u_char *src, size_t len)
 }
 
 
+static ngx_int_t ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
+    ngx_http_fsauth_redis_addr_t *ra);
 static ngx_int_t ngx_http_fsauth_redis_read_password(ngx_conf_t *cf,
     ngx_str_t *path, ngx_str_t *password);
 static void ngx_http_fsauth_conn_init(ngx_http_fsauth_peer_t *peer,
@@ -97,13 +99,10 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_fsauth_main_conf_t *fmcf = conf;
 
-    u_char                        *p;
-    size_t                         len;
     ngx_int_t                      n;
     ngx_str_t                     *value, s;
     ngx_url_t                      u;
     ngx_uint_t                     i;
-    struct sockaddr_un            *saun;
     ngx_http_fsauth_redis_conf_t  *rcf;
 
     if (fmcf->redis) {
@@ -146,42 +145,20 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     rcf->addr_text = value[1];
 
-#if (NGX_HAVE_UNIX_DOMAIN)
-    if (u.addrs[0].sockaddr->sa_family == AF_UNIX) {
-        saun = (struct sockaddr_un *) u.addrs[0].sockaddr;
-        len = ngx_strlen(saun->sun_path);
+    /* a name may resolve to several addresses: each is tried in turn */
 
-        rcf->host.data = ngx_pnalloc(cf->pool, len + 1);
-        if (rcf->host.data == NULL) {
+    rcf->naddrs = u.naddrs;
+    rcf->addrs = ngx_pcalloc(cf->pool,
+                             u.naddrs * sizeof(ngx_http_fsauth_redis_addr_t));
+    if (rcf->addrs == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < u.naddrs; i++) {
+        if (ngx_http_fsauth_redis_addr(cf, &u.addrs[i], &rcf->addrs[i])
+            != NGX_OK)
+        {
             return NGX_CONF_ERROR;
-        }
-
-        ngx_cpystrn(rcf->host.data, (u_char *) saun->sun_path, len + 1);
-        rcf->host.len = len;
-        rcf->port = 0;
-
-    } else
-#endif
-    {
-        rcf->host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-        if (rcf->host.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        rcf->host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
-                                      u.addrs[0].socklen, rcf->host.data,
-                                      NGX_SOCKADDR_STRLEN, 0);
-        rcf->host.data[rcf->host.len] = '\0';
-        rcf->port = ngx_inet_get_port(u.addrs[0].sockaddr);
-
-        /* hiredis wants a bare IPv6 address */
-
-        if (rcf->host.data[0] == '[') {
-            p = rcf->host.data;
-            len = rcf->host.len - 2;
-            ngx_memmove(p, p + 1, len);
-            p[len] = '\0';
-            rcf->host.len = len;
         }
     }
 
@@ -266,6 +243,56 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" of fsauth_redis", &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
+    ngx_http_fsauth_redis_addr_t *ra)
+{
+    u_char              *p;
+    size_t               len;
+#if (NGX_HAVE_UNIX_DOMAIN)
+    struct sockaddr_un  *saun;
+
+    if (addr->sockaddr->sa_family == AF_UNIX) {
+        saun = (struct sockaddr_un *) addr->sockaddr;
+        len = ngx_strlen(saun->sun_path);
+
+        ra->host.data = ngx_pnalloc(cf->pool, len + 1);
+        if (ra->host.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_cpystrn(ra->host.data, (u_char *) saun->sun_path, len + 1);
+        ra->host.len = len;
+        ra->port = 0;
+
+        return NGX_OK;
+    }
+#endif
+
+    ra->host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+    if (ra->host.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ra->host.len = ngx_sock_ntop(addr->sockaddr, addr->socklen, ra->host.data,
+                                 NGX_SOCKADDR_STRLEN, 0);
+    ra->host.data[ra->host.len] = '\0';
+    ra->port = ngx_inet_get_port(addr->sockaddr);
+
+    /* hiredis wants a bare IPv6 address */
+
+    if (ra->host.data[0] == '[') {
+        p = ra->host.data;
+        len = ra->host.len - 2;
+        ngx_memmove(p, p + 1, len);
+        p[len] = '\0';
+        ra->host.len = len;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -532,16 +559,20 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     size_t                         argvlen[2];
     redisAsyncContext             *ac;
     ngx_http_fsauth_peer_t        *peer;
+    ngx_http_fsauth_redis_addr_t  *ra;
     ngx_http_fsauth_redis_conf_t  *rcf;
 
     peer = conn->peer;
     rcf = peer->conf;
 
-    if (rcf->port) {
-        ac = redisAsyncConnect((char *) rcf->host.data, rcf->port);
+    ra = &rcf->addrs[conn->addr];
+    conn->attempt_ready = 0;
+
+    if (ra->port) {
+        ac = redisAsyncConnect((char *) ra->host.data, ra->port);
 
     } else {
-        ac = redisAsyncConnectUnix((char *) rcf->host.data);
+        ac = redisAsyncConnectUnix((char *) ra->host.data);
     }
 
     if (ac == NULL) {
@@ -695,6 +726,21 @@ ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn)
         return;
     }
 
+    /*
+     * A connection that failed before it was ready tries the next
+     * address of the name at once, as nginx's upstreams do; the backoff
+     * applies once every address has failed.
+     */
+
+    if (!conn->attempt_ready && conn->peer->conf->naddrs > 1) {
+        conn->addr = (conn->addr + 1) % conn->peer->conf->naddrs;
+
+        if (conn->addr != conn->round) {
+            ngx_add_timer(&conn->retry, 1);
+            return;
+        }
+    }
+
     /* capped exponential backoff with jitter: workers do not march */
 
     delay = NGX_HTTP_FSAUTH_BACKOFF_MIN << ngx_min(conn->failures, 5);
@@ -715,6 +761,8 @@ ngx_http_fsauth_conn_ready(ngx_http_fsauth_conn_t *conn)
     }
 
     conn->was_ready = 1;
+    conn->attempt_ready = 1;
+    conn->round = conn->addr;
     conn->state = NGX_HTTP_FSAUTH_REDIS_READY;
     conn->failures = 0;
 
@@ -762,7 +810,8 @@ ngx_http_fsauth_conn_deadline_handler(ngx_event_t *ev)
 static void
 ngx_http_fsauth_conn_connected(const redisAsyncContext *ac, int status)
 {
-    ngx_http_fsauth_conn_t  *conn = ac->data;
+    ngx_http_fsauth_conn_t        *conn = ac->data;
+    ngx_http_fsauth_redis_conf_t  *rcf;
 
     if (status == REDIS_OK || conn == NULL || ac != conn->ac) {
         return;
@@ -772,10 +821,18 @@ ngx_http_fsauth_conn_connected(const redisAsyncContext *ac, int status)
 
     ngx_http_fsauth_count(losses);
 
-    if (!conn->down_logged) {
+    rcf = conn->peer->conf;
+
+    if (rcf->naddrs > 1 && (conn->addr + 1) % rcf->naddrs != conn->round) {
+        ngx_log_error(NGX_LOG_INFO, conn->peer->log, 0,
+                      "fsauth: cannot connect to redis at \"%V\" (%V): %s, "
+                      "trying its next address", &rcf->addr_text,
+                      &rcf->addrs[conn->addr].host, ac->errstr);
+
+    } else if (!conn->down_logged) {
         ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
                       "fsauth: cannot connect to redis at \"%V\": %s",
-                      &conn->peer->conf->addr_text, ac->errstr);
+                      &rcf->addr_text, ac->errstr);
         conn->down_logged = 1;
     }
 

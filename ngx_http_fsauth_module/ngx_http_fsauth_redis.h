@@ -64,6 +64,8 @@ typedef struct {
     ngx_uint_t                      kind;
     ngx_uint_t                      state;
     ngx_uint_t                      failures;
+    ngx_uint_t                      addr;            /* being tried */
+    ngx_uint_t                      round;           /* first of a round */
 
     ngx_event_t                     retry;           /* backoff */
     ngx_event_t                     deadline;        /* connect + handshake */
@@ -74,6 +76,7 @@ typedef struct {
     unsigned                        subscribed:1;
     unsigned                        was_subscribed:1;
     unsigned                        was_ready:1;
+    unsigned                        attempt_ready:1;
 } ngx_http_fsauth_conn_t;
 
 

@@ -229,4 +229,32 @@ for my $err ("-ERR unknown command 'CLIENT', with args beginning with: \r\n",
     stop_redis($port);
 }
 
+# 7. a name that resolves to several addresses: each is tried in turn, so
+# the server is found whichever address family it listens on
+SKIP: {
+    my ($name) = grep {
+        my $a = `getent ahostsv4 $_ 2>/dev/null` . `getent ahostsv6 $_ 2>/dev/null`;
+        $a =~ /^127\.0\.0\.1\s/m && $a =~ /^::1\s/m
+    } qw(localhost ip6-localhost localhost6);
+    skip 'no name resolves to both 127.0.0.1 and ::1 here (/etc/hosts)', 4
+        unless $name;
+
+    for my $bind ('127.0.0.1', '::1') {
+        my $port = free_port();
+        start_redis(port => $port, args => ['--bind', $bind]);
+        redis_at($port, '-h', $bind, 'HSET',
+                 'fsauth:key:' . digest('tok-name-0000001'), 'id', 66,
+                 'enabled', 1, 'fullaccess', 1);
+        my $n = FsauthNginx->start(
+            http => "    fsauth_redis $name:$port timeout=300ms;",
+            server => $location);
+        is(status($n, 'tok-name-0000001'), 200,
+           "\"$name\", the server on $bind only: granted");
+        my $el = $n->error_log;
+        unlike($el, qr/\[error\]/, "$bind: no error logged");
+        $n->stop;
+        stop_redis($port);
+    }
+}
+
 done_testing();
