@@ -24,6 +24,9 @@
 #define NGX_HTTP_FSAUTH_EVICT_MAX         16
 #define NGX_HTTP_FSAUTH_BAN_SLOTS         32
 
+/* workers whose invalidation channel is up, by pid (reloads included) */
+#define NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX   256
+
 /* an expired entry's time: in the past for every worker's clock */
 #define NGX_HTTP_FSAUTH_EXPIRED_AGO       60000
 
@@ -74,7 +77,10 @@ struct ngx_http_fsauth_cache_sh_s {
 
     uint32_t                        fingerprint;
     uint32_t                        epoch;
-    ngx_int_t                       subscribers;
+
+    /* pids, 0: free; a crashed worker's pid is found dead and dropped */
+    ngx_pid_t                       subscribers[
+                                        NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX];
 
     ngx_msec_t                      nomem_logged;
 
@@ -606,24 +612,53 @@ ngx_int_t
 ngx_http_fsauth_cache_subscribed(ngx_http_fsauth_cache_t *cache,
     ngx_uint_t on, ngx_uint_t reconnect)
 {
-    ngx_int_t  flushed;
+    ngx_int_t    flushed;
+    ngx_pid_t   *pid;
+    ngx_uint_t   i, others, free;
 
     flushed = 0;
+    pid = cache->sh->subscribers;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    if (!on) {
-        if (cache->sh->subscribers > 0) {
-            cache->sh->subscribers--;
+    /*
+     * A worker that dies without exiting (SIGKILL, a crash) never says
+     * that its channel is down, so a slot counts only while its process
+     * exists (the master reaps a dead worker before it starts the next
+     * one).  EPERM: the pid now belongs to another user, not to a worker.
+     */
+
+    others = 0;
+    free = NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX;
+
+    for (i = 0; i < NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX; i++) {
+
+        if (pid[i] == ngx_pid) {
+            pid[i] = 0;
+
+        } else if (pid[i] && kill(pid[i], 0) == -1) {
+            pid[i] = 0;
         }
 
-    } else {
-        if (reconnect || cache->sh->subscribers == 0) {
+        if (pid[i]) {
+            others++;
+
+        } else if (free == NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX) {
+            free = i;
+        }
+    }
+
+    if (on) {
+        if (reconnect || others == 0) {
             ngx_http_fsauth_cache_expire_locked(cache);
             flushed = 1;
         }
 
-        cache->sh->subscribers++;
+        /* with every slot taken, others listen anyway */
+
+        if (free < NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX) {
+            pid[free] = ngx_pid;
+        }
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);

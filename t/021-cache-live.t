@@ -318,4 +318,75 @@ sub hgetall_calls {
     $n->stop;
 }
 
+# 9. workers killed: a change made while no invalidation channel was up
+# is not served from the cache by their successors.  The master is
+# stopped meanwhile, so that the change certainly falls in the gap.
+{
+    my $port = start_redis();
+    my $p = 't021k:';
+    my $d = add_key(port => $port, prefix => $p, token => 'tok-user-0000001',
+                    id => 9, grants => { clientes => 'get' });
+
+    my $n = FsauthNginx->start(
+        workers => 2,
+        http => "    fsauth_redis 127.0.0.1:$port prefix=$p;\n"
+              . "    fsauth_cache zone=c9:1m ttl=1h;\n"
+              . "    fsauth_ban off;",
+        server => $location);
+
+    my $subscribers = sub {
+        my @c = grep { /\S/ }
+                split /\n/, redis_at($port, 'CLIENT', 'LIST', 'TYPE',
+                                     'pubsub');
+        return scalar @c;
+    };
+
+    # kills @pids with SIGKILL while the master is stopped, makes the
+    # change, lets the master respawn them and waits for their channels
+    my $crash = sub {
+        my ($pids, @cmd) = @_;
+        my %dead = map { $_ => 1 } @$pids;
+        kill 'STOP', $n->pid;
+        kill 'KILL', @$pids;
+        my $t0 = time;
+        sleep 0.02 while $subscribers->() > 2 - @$pids && time - $t0 < 3;
+        redis_at($port, @cmd) if @cmd;
+        kill 'CONT', $n->pid;
+        $t0 = time;
+        while (time - $t0 < 5) {
+            my @now = grep { !$dead{$_} } $n->worker_pids;
+            last if @now == 2 && $subscribers->() == 2;
+            sleep 0.02;
+        }
+        sleep 0.1;
+    };
+
+    my @r = get($n, 'tok-user-0000001');
+    is("$r[0] $r[1]", '200 MISS', 'cached');
+    is($subscribers->(), 2, 'two invalidation channels');
+
+    # one worker dies: the other one listened all along, the cache stays
+    my @w = $n->worker_pids;
+    $crash->([ $w[0] ]);
+    @r = get($n, 'tok-user-0000001');
+    is("$r[0] $r[1]", '200 HIT',
+       'one of two workers killed: the cache is kept');
+
+    # both die, and the key is disabled while nobody listens
+    $crash->([ $n->worker_pids ], 'HSET', "${p}key:$d", 'enabled', '0');
+    my @bad;
+    for (1 .. 10) {
+        @r = get($n, 'tok-user-0000001');
+        push @bad, "$r[0]/$r[1]" if $r[0] != 401;
+    }
+    is("@bad", '', 'both workers killed, key disabled meanwhile: 401 '
+                   . 'from their successors');
+
+    $n->stop;
+    my @flushed = $n->error_log =~ /invalidation channel up, cache flushed/g;
+    is(scalar @flushed, 2, 'flushed at the start and after both crashed');
+    unlike($n->error_log, qr/\[crit\]|was locked/, 'no crit');
+    stop_redis($port);
+}
+
 done_testing();
