@@ -9,17 +9,23 @@
 
 
 /*
- * One shared zone holds three kinds of fixed-size nodes, each kind with
+ * One shared zone holds four kinds of fixed-size nodes, each kind with
  * its own LRU queue: key records (one slab size class), negative entries
- * for unknown tokens and ban counters (smaller classes, each bounded to a
- * share of the zone so that a flood of bad tokens or addresses can only
- * evict its own kind).  Nodes are keyed by the token digest, never the
- * token.  Everything is copied out under the lock.
+ * for unknown tokens, the decisions for resources whose grants did not
+ * fit in their key's node, and ban counters (smaller classes, each
+ * bounded to a share of the zone so that a flood of bad tokens,
+ * resources or addresses can only evict its own kind).  Nodes are keyed
+ * by the token digest, never the token.  Everything is copied out under
+ * the lock.
  */
 
 
 #define NGX_HTTP_FSAUTH_NODE_KEY          0
 #define NGX_HTTP_FSAUTH_NODE_NEGATIVE     1
+#define NGX_HTTP_FSAUTH_NODE_GRANT        2
+
+/* a lookup result internal to this file: a resource entry is needed */
+#define NGX_HTTP_FSAUTH_CACHE_GRANT_NEEDED  ((ngx_uint_t) -1)
 
 #define NGX_HTTP_FSAUTH_EVICT_MAX         16
 #define NGX_HTTP_FSAUTH_BAN_SLOTS         32
@@ -47,7 +53,24 @@ typedef struct {
     ngx_http_fsauth_entry_t         e;
     ngx_msec_t                      activity;        /* last write */
     ngx_http_fsauth_record_t        rec;
+    uint32_t                        gen;             /* of its decisions */
 } ngx_http_fsauth_key_node_t;
+
+
+/*
+ * One resource's decision for a key whose grants did not all fit in its
+ * node, keyed by a digest of the token digest and the resource.  It is
+ * valid only with the key node of the same generation: a key node read
+ * anew after a change gets a new one, and the old decisions are never
+ * used again (they leave by LRU or age).
+ */
+
+typedef struct {
+    ngx_http_fsauth_entry_t         e;
+    uint32_t                        gen;
+    u_char                          has_grant;
+    u_char                          mask;
+} ngx_http_fsauth_grant_node_t;
 
 
 typedef struct {
@@ -69,6 +92,9 @@ struct ngx_http_fsauth_cache_sh_s {
     ngx_queue_t                     keys;            /* LRU */
     ngx_queue_t                     negatives;       /* LRU */
     ngx_uint_t                      nnegatives;
+    ngx_queue_t                     grants;          /* LRU */
+    ngx_uint_t                      ngrants;
+    uint32_t                        gen;
 
     ngx_rbtree_t                    bans;
     ngx_rbtree_node_t               ban_sentinel;
@@ -98,6 +124,9 @@ struct ngx_http_fsauth_cache_sh_s {
 
 static ngx_int_t ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_uint_t ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache,
+    u_char *digest, ngx_str_t *resource, u_char *grant_digest,
+    ngx_http_fsauth_result_t *res, ngx_msec_t interval);
 static void ngx_http_fsauth_cache_flush_locked(ngx_http_fsauth_cache_t *cache);
 static void ngx_http_fsauth_cache_expire_locked(
     ngx_http_fsauth_cache_t *cache);
@@ -234,12 +263,14 @@ ngx_http_fsauth_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     /*
-     * The small kinds are bounded so that a flood of bad tokens or of
-     * addresses can only evict its own kind: unknown tokens may take a
-     * quarter of the zone (128-byte nodes), ban counters an eighth.
+     * The small kinds are bounded so that a flood of bad tokens, of
+     * resources or of addresses can only evict its own kind: unknown
+     * tokens may take a quarter of the zone (128-byte nodes), resource
+     * decisions and ban counters an eighth each (128 and 512 bytes).
      */
 
     cache->max_negative = size / 4 / 128;
+    cache->max_grants = size / 8 / 128;
     cache->max_bans = size / 8 / 512;
 
     cache->shm_zone->init = ngx_http_fsauth_cache_init_zone;
@@ -330,6 +361,7 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_fsauth_cache_insert_value);
     ngx_queue_init(&cache->sh->keys);
     ngx_queue_init(&cache->sh->negatives);
+    ngx_queue_init(&cache->sh->grants);
 
     ngx_rbtree_init(&cache->sh->bans, &cache->sh->ban_sentinel,
                     ngx_http_fsauth_ban_insert_value);
@@ -366,10 +398,35 @@ ngx_uint_t
 ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
     ngx_str_t *resource, ngx_http_fsauth_result_t *res, ngx_msec_t interval)
 {
-    ngx_uint_t                   rc;
-    ngx_msec_t                   now;
-    ngx_http_fsauth_entry_t     *e;
-    ngx_http_fsauth_key_node_t  *kn;
+    ngx_uint_t  rc;
+    u_char      gd[NGX_HTTP_FSAUTH_DIGEST_LEN];
+
+    rc = ngx_http_fsauth_cache_get(cache, digest, resource, NULL, res,
+                                   interval);
+
+    if (rc != NGX_HTTP_FSAUTH_CACHE_GRANT_NEEDED) {
+        return rc;
+    }
+
+    /* the resource's own entry, with its digest made outside the lock */
+
+    ngx_http_fsauth_token_grant_digest(digest, resource, gd);
+
+    return ngx_http_fsauth_cache_get(cache, digest, resource, gd, res,
+                                     interval);
+}
+
+
+static ngx_uint_t
+ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, u_char *digest,
+    ngx_str_t *resource, u_char *grant_digest, ngx_http_fsauth_result_t *res,
+    ngx_msec_t interval)
+{
+    ngx_uint_t                     rc, fresh;
+    ngx_msec_t                     now;
+    ngx_http_fsauth_entry_t       *e, *g;
+    ngx_http_fsauth_key_node_t    *kn;
+    ngx_http_fsauth_grant_node_t  *gn;
 
     now = ngx_current_msec;
     rc = NGX_HTTP_FSAUTH_CACHE_MISS;
@@ -408,18 +465,51 @@ ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
     ngx_http_fsauth_record_extract(&kn->rec, resource, res);
 
-    if (!res->has_grant && kn->rec.incomplete && resource->len) {
+    fresh = ((ngx_msec_int_t) (e->expires - now) > 0);
 
-        /* this resource did not fit in the node: ask Redis */
+    if (!res->has_grant && kn->rec.incomplete && resource->len
+        && kn->rec.enabled && !kn->rec.fullaccess)
+    {
+        /* this resource did not fit in the node: its own entry decides */
 
-        cache->sh->stats.misses++;
-        goto done;
+        if (grant_digest == NULL) {
+            rc = NGX_HTTP_FSAUTH_CACHE_GRANT_NEEDED;
+            goto done;
+        }
+
+        g = ngx_http_fsauth_cache_find(cache->sh, grant_digest);
+        gn = (ngx_http_fsauth_grant_node_t *) g;
+
+        if (g
+            && (g->kind != NGX_HTTP_FSAUTH_NODE_GRANT || gn->gen != kn->gen
+                || (ngx_msec_int_t) (g->stale_until - now) <= 0))
+        {
+            /* made from an older record of the key, or too old */
+
+            ngx_http_fsauth_cache_remove(cache, g);
+            g = NULL;
+        }
+
+        if (g == NULL) {
+            cache->sh->stats.misses++;
+            goto done;
+        }
+
+        res->has_grant = gn->has_grant;
+        res->mask = gn->mask;
+
+        if ((ngx_msec_int_t) (g->expires - now) <= 0) {
+            fresh = 0;
+        }
+
+        ngx_queue_remove(&g->queue);
+        ngx_queue_insert_head(&cache->sh->grants, &g->queue);
     }
 
     ngx_queue_remove(&e->queue);
     ngx_queue_insert_head(&cache->sh->keys, &e->queue);
 
-    if ((ngx_msec_int_t) (e->expires - now) > 0) {
+    if (fresh) {
         cache->sh->stats.hits++;
         rc = NGX_HTTP_FSAUTH_CACHE_HIT;
 
@@ -479,6 +569,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
     ngx_http_fsauth_record_t *rec, uint32_t epoch, ngx_msec_t interval)
 {
     size_t                        size;
+    uint32_t                      gen;
     ngx_int_t                     rc;
     ngx_msec_t                    now, ttl, last;
     ngx_queue_t                  *lru;
@@ -503,11 +594,22 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
     /* a refreshed entry remembers when the key's activity was written */
 
     last = now - NGX_MAX_INT32_VALUE;
+    gen = 0;
 
     e = ngx_http_fsauth_cache_find(sh, digest);
     if (e) {
         if (e->kind == NGX_HTTP_FSAUTH_NODE_KEY) {
-            last = ((ngx_http_fsauth_key_node_t *) e)->activity;
+            kn = (ngx_http_fsauth_key_node_t *) e;
+            last = kn->activity;
+
+            /*
+             * Still fresh: no change to the key was signalled since it
+             * was read, so the decisions made from it stay valid.
+             */
+
+            if ((ngx_msec_int_t) (e->expires - now) > 0) {
+                gen = kn->gen;
+            }
         }
 
         ngx_http_fsauth_cache_remove(cache, e);
@@ -558,6 +660,16 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
         kn->activity = last;
 
+        if (gen == 0) {
+            gen = ++sh->gen;
+
+            if (gen == 0) {
+                gen = ++sh->gen;
+            }
+        }
+
+        kn->gen = gen;
+
         if (interval) {
             rc = ngx_http_fsauth_cache_activity_due(kn, now, interval);
         }
@@ -575,6 +687,95 @@ done:
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
     return rc;
+}
+
+
+/*
+ * The decision for a resource that did not fit in the key's node, as
+ * read from the same reply: the next request for it is then a hit.
+ */
+
+void
+ngx_http_fsauth_cache_insert_grant(ngx_http_fsauth_cache_t *cache,
+    u_char *digest, ngx_str_t *resource, ngx_http_fsauth_result_t *res,
+    uint32_t epoch)
+{
+    u_char                         gd[NGX_HTTP_FSAUTH_DIGEST_LEN];
+    size_t                         size;
+    uint32_t                       gen;
+    ngx_msec_t                     now;
+    ngx_rbtree_node_t             *node;
+    ngx_http_fsauth_entry_t       *e;
+    ngx_http_fsauth_cache_sh_t    *sh;
+    ngx_http_fsauth_grant_node_t  *gn;
+
+    /* the grants of a disabled key or of full access are never read */
+
+    if (resource->len == 0 || !res->found || !res->enabled
+        || res->fullaccess)
+    {
+        return;
+    }
+
+    ngx_http_fsauth_token_grant_digest(digest, resource, gd);
+
+    now = ngx_current_msec;
+    sh = cache->sh;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    if (sh->epoch != epoch) {
+        goto done;
+    }
+
+    e = ngx_http_fsauth_cache_find(sh, digest);
+    if (e == NULL || e->kind != NGX_HTTP_FSAUTH_NODE_KEY) {
+        goto done;
+    }
+
+    gen = ((ngx_http_fsauth_key_node_t *) e)->gen;
+
+    e = ngx_http_fsauth_cache_find(sh, gd);
+    if (e) {
+        ngx_http_fsauth_cache_remove(cache, e);
+    }
+
+    if (sh->ngrants >= cache->max_grants && !ngx_queue_empty(&sh->grants)) {
+        e = ngx_queue_data(ngx_queue_last(&sh->grants),
+                           ngx_http_fsauth_entry_t, queue);
+        ngx_http_fsauth_cache_remove(cache, e);
+        sh->stats.evictions++;
+    }
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + sizeof(ngx_http_fsauth_grant_node_t);
+
+    node = ngx_http_fsauth_cache_alloc(cache, size, &sh->grants, 0);
+    if (node == NULL) {
+        goto done;
+    }
+
+    gn = (ngx_http_fsauth_grant_node_t *) ngx_http_fsauth_entry(node);
+
+    gn->e.kind = NGX_HTTP_FSAUTH_NODE_GRANT;
+    gn->e.epoch = epoch;
+    gn->e.expires = now + cache->ttl;
+    gn->e.stale_until = now + cache->ttl + cache->stale;
+    ngx_memcpy(gn->e.digest, gd, NGX_HTTP_FSAUTH_DIGEST_LEN);
+
+    gn->gen = gen;
+    gn->has_grant = (u_char) res->has_grant;
+    gn->mask = (u_char) res->mask;
+
+    sh->ngrants++;
+
+    node->key = ngx_http_fsauth_digest_key(gd);
+    ngx_rbtree_insert(&sh->rbtree, node);
+    ngx_queue_insert_head(&sh->grants, &gn->e.queue);
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
 }
 
 
@@ -745,6 +946,12 @@ ngx_http_fsauth_cache_flush_locked(ngx_http_fsauth_cache_t *cache)
         e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
         ngx_http_fsauth_cache_remove(cache, e);
     }
+
+    while (!ngx_queue_empty(&cache->sh->grants)) {
+        q = ngx_queue_head(&cache->sh->grants);
+        e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
+        ngx_http_fsauth_cache_remove(cache, e);
+    }
 }
 
 
@@ -753,7 +960,7 @@ ngx_http_fsauth_cache_expire_locked(ngx_http_fsauth_cache_t *cache)
 {
     ngx_uint_t                i;
     ngx_msec_t                now;
-    ngx_queue_t              *q, *lru[2];
+    ngx_queue_t              *q, *lru[3];
     ngx_http_fsauth_entry_t  *e;
 
     now = ngx_current_msec;
@@ -764,8 +971,9 @@ ngx_http_fsauth_cache_expire_locked(ngx_http_fsauth_cache_t *cache)
 
     lru[0] = &cache->sh->keys;
     lru[1] = &cache->sh->negatives;
+    lru[2] = &cache->sh->grants;
 
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < 3; i++) {
         for (q = ngx_queue_head(lru[i]);
              q != ngx_queue_sentinel(lru[i]);
              q = ngx_queue_next(q))
@@ -824,6 +1032,9 @@ ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
 {
     if (e->kind == NGX_HTTP_FSAUTH_NODE_NEGATIVE) {
         cache->sh->nnegatives--;
+
+    } else if (e->kind == NGX_HTTP_FSAUTH_NODE_GRANT) {
+        cache->sh->ngrants--;
     }
 
     ngx_queue_remove(&e->queue);

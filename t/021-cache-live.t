@@ -389,4 +389,81 @@ sub hgetall_calls {
     stop_redis($port);
 }
 
+# 10. a key granted more resources than its cache node holds: the
+# decision for each resource is cached too, and edits still reach it
+{
+    my $p = 't021g:';
+    flush_prefix($p);
+    my %many = map { sprintf('resource-with-a-rather-long-name-%03d', $_)
+                     => 'get' } 1 .. 100;
+    my $d = add_key(prefix => $p, token => 'tok-many-0000001', id => 10,
+                    grants => \%many);
+    my $key = "${p}key:$d";
+    my $far = 'resource-with-a-rather-long-name-090';
+    my $near = 'resource-with-a-rather-long-name-001';
+    my $other = 'resource-with-a-rather-long-name-999';    # not granted
+
+    my $n = FsauthNginx->start(
+        workers => 2,
+        http => "    fsauth_redis 127.0.0.1:$rp prefix=$p;\n"
+              . "    fsauth_cache zone=c10:1m ttl=1h;\n"
+              . "    fsauth_ban off;",
+        server => $location);
+
+    # (statuses, Redis lookups, cache statuses) of $times requests
+    my $run = sub {
+        my ($resource, $times, $method) = @_;
+        my $before = redis_calls('hgetall');
+        my (%st, @cache);
+        for (1 .. $times) {
+            my @r = get($n, 'tok-many-0000001', "/api/3/$resource",
+                        $method);
+            $st{$r[0]}++;
+            push @cache, $r[1];
+        }
+        return (join(',', map { "$_ x$st{$_}" } sort keys %st),
+                redis_calls('hgetall') - $before, "@cache");
+    };
+
+    my @r = $run->($far, 20);
+    is($r[0], '200 x20', 'a grant beyond the node: granted 20 times');
+    is($r[1], 1, 'with one HGETALL');
+    like($r[2], qr/^MISS( HIT){19}$/, 'then answered from the cache');
+
+    @r = $run->($other, 20);
+    is($r[0], '403 x20', 'a resource it is not granted: 403 20 times');
+    is($r[1], 1, 'with one HGETALL');
+
+    @r = $run->($far, 10, 'DELETE');
+    is("$r[0] $r[1]", '403 x10 0', 'a method it is not granted: 403, '
+                                   . 'from the cached decision');
+
+    @r = $run->($far, 10);
+    is("$r[0] $r[1]", '200 x10 0',
+       'the first decision survived the second lookup');
+    @r = $run->($near, 10);
+    is("$r[0] $r[1]", '200 x10 0', 'a grant within the node: no lookup');
+
+    redis('HDEL', $key, "res:$far");
+    sleep 0.1;
+    @r = $run->($far, 20);
+    is("$r[0] $r[1]", '403 x20 1', 'grant removed: seen 100 ms later');
+
+    redis('HSET', $key, "res:$other", 'get');
+    sleep 0.1;
+    @r = $run->($other, 20);
+    is("$r[0] $r[1]", '200 x20 1', 'grant added: seen 100 ms later');
+
+    # the channel reconnects: per-resource decisions expire with the rest
+    redis('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    sleep 0.5;
+    @r = $run->($other, 2);
+    is("$r[0] $r[1] $r[2]", '200 x2 1 MISS HIT',
+       'channel reconnected: asked Redis again');
+
+    $n->stop;
+    unlike($n->error_log, qr/\[alert\]|\[crit\]/, 'no alert');
+    flush_prefix($p);
+}
+
 done_testing();
