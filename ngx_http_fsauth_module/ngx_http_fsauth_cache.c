@@ -30,6 +30,9 @@
 #define NGX_HTTP_FSAUTH_EVICT_MAX         16
 #define NGX_HTTP_FSAUTH_BAN_SLOTS         32
 
+/* an IPv4 address; an IPv6 prefix and its length; a unix socket */
+#define NGX_HTTP_FSAUTH_BAN_ADDR_LEN      17
+
 /* workers whose invalidation channel is up, by pid (reloads included) */
 #define NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX   256
 
@@ -81,7 +84,7 @@ typedef struct {
     u_char                          threshold;       /* of the last incident */
     ngx_msec_t                      window;
     ngx_queue_t                     queue;
-    u_char                          addr[16];
+    u_char                          addr[NGX_HTTP_FSAUTH_BAN_ADDR_LEN];
     ngx_msec_t                      times[NGX_HTTP_FSAUTH_BAN_SLOTS];
 } ngx_http_fsauth_ban_node_t;
 
@@ -1190,9 +1193,12 @@ ngx_http_fsauth_digest_insert(ngx_rbtree_node_t *temp,
 static size_t
 ngx_http_fsauth_ban_addr(ngx_http_request_t *r, u_char *addr)
 {
-    struct sockaddr_in   *sin;
+    struct sockaddr_in          *sin;
 #if (NGX_HAVE_INET6)
-    struct sockaddr_in6  *sin6;
+    u_char                      *p;
+    ngx_uint_t                   i, bits;
+    struct sockaddr_in6         *sin6;
+    ngx_http_fsauth_loc_conf_t  *flcf;
 #endif
 
     switch (r->connection->sockaddr->sa_family) {
@@ -1200,8 +1206,39 @@ ngx_http_fsauth_ban_addr(ngx_http_request_t *r, u_char *addr)
 #if (NGX_HAVE_INET6)
     case AF_INET6:
         sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
-        ngx_memcpy(addr, sin6->sin6_addr.s6_addr, 16);
-        return 16;
+        p = sin6->sin6_addr.s6_addr;
+
+        /* an IPv4 client seen through an IPv6 socket */
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            ngx_memcpy(addr, p + 12, 4);
+            return 4;
+        }
+
+        /*
+         * An IPv6 client usually holds a whole /64 or more, and a new
+         * address costs it nothing: the prefix is counted.  Its length
+         * is part of the key, so that locations counting other lengths
+         * never share a counter.
+         */
+
+        flcf = ngx_http_get_module_loc_conf(r, ngx_http_fsauth_module);
+        bits = flcf->ban_ipv6_prefix;
+
+        for (i = 0; i < 16; i++) {
+            if (bits >= 8) {
+                addr[i] = p[i];
+                bits -= 8;
+
+            } else {
+                addr[i] = (u_char) (p[i] & (0xff00 >> bits));
+                bits = 0;
+            }
+        }
+
+        addr[16] = (u_char) flcf->ban_ipv6_prefix;
+
+        return 17;
 #endif
 
     case AF_INET:
@@ -1299,7 +1336,7 @@ ngx_int_t
 ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
     ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window)
 {
-    u_char                       addr[16];
+    u_char                       addr[NGX_HTTP_FSAUTH_BAN_ADDR_LEN];
     size_t                       len;
     uint32_t                     hash;
     ngx_int_t                    banned;
@@ -1344,7 +1381,7 @@ void
 ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
     ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window)
 {
-    u_char                       addr[16];
+    u_char                       addr[NGX_HTTP_FSAUTH_BAN_ADDR_LEN];
     size_t                       len, size;
     uint32_t                     hash;
     ngx_rbtree_node_t           *node;

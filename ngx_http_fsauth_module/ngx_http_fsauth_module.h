@@ -211,6 +211,7 @@ typedef struct {
     ngx_str_t                       www_authenticate;
     ngx_uint_t                      ban_threshold;   /* 0: off */
     ngx_msec_t                      ban_window;
+    ngx_uint_t                      ban_ipv6_prefix;
 } ngx_http_fsauth_loc_conf_t;
 
 
