@@ -33,6 +33,9 @@
 /* an IPv4 address; an IPv6 prefix and its length; a unix socket */
 #define NGX_HTTP_FSAUTH_BAN_ADDR_LEN      17
 
+/* how often a refused ban incident is logged, at most */
+#define NGX_HTTP_FSAUTH_BAN_LOG_INTERVAL  60000
+
 /* workers whose invalidation channel is up, by pid (reloads included) */
 #define NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX   256
 
@@ -76,6 +79,13 @@ typedef struct {
 } ngx_http_fsauth_grant_node_t;
 
 
+/*
+ * Ban counters that were not a ban at their last incident are in one LRU
+ * queue, bans in another (in the order they began): room for a new
+ * address is made from the first queue, or from bans that have lifted,
+ * never from a ban in force.
+ */
+
 typedef struct {
     u_char                          color;
     u_char                          len;
@@ -87,6 +97,19 @@ typedef struct {
     u_char                          addr[NGX_HTTP_FSAUTH_BAN_ADDR_LEN];
     ngx_msec_t                      times[NGX_HTTP_FSAUTH_BAN_SLOTS];
 } ngx_http_fsauth_ban_node_t;
+
+
+/* the oldest of the last THRESHOLD incidents, whose age lifts the ban */
+#define ngx_http_fsauth_ban_oldest(bn, threshold)                             \
+    ((bn)->times[((bn)->next + NGX_HTTP_FSAUTH_BAN_SLOTS - (threshold))      \
+                 % NGX_HTTP_FSAUTH_BAN_SLOTS])
+
+/* a ban in force, by the threshold and window of its last incident */
+#define ngx_http_fsauth_ban_active(bn, now)                                   \
+    ((bn)->threshold && (bn)->count >= (bn)->threshold                        \
+     && (ngx_msec_int_t) ((now) - ngx_http_fsauth_ban_oldest(bn,              \
+                                                   (bn)->threshold))          \
+        < (ngx_msec_int_t) (bn)->window)
 
 
 struct ngx_http_fsauth_cache_sh_s {
@@ -102,7 +125,10 @@ struct ngx_http_fsauth_cache_sh_s {
     ngx_rbtree_t                    bans;
     ngx_rbtree_node_t               ban_sentinel;
     ngx_queue_t                     ban_lru;
+    ngx_queue_t                     ban_active;
     ngx_uint_t                      nbans;
+    ngx_msec_t                      ban_full_until;  /* no ban lifts before */
+    ngx_msec_t                      ban_refused_logged;
 
     uint32_t                        fingerprint;
     uint32_t                        epoch;
@@ -148,6 +174,10 @@ static void ngx_http_fsauth_ban_insert_value(ngx_rbtree_node_t *temp,
 static ngx_http_fsauth_ban_node_t *ngx_http_fsauth_ban_find(
     ngx_http_fsauth_cache_sh_t *sh, u_char *addr, size_t len,
     uint32_t hash);
+static ngx_int_t ngx_http_fsauth_ban_evict(ngx_http_fsauth_cache_t *cache,
+    ngx_msec_t now);
+static void ngx_http_fsauth_ban_remove(ngx_http_fsauth_cache_t *cache,
+    ngx_http_fsauth_ban_node_t *bn);
 static size_t ngx_http_fsauth_ban_addr(ngx_http_request_t *r, u_char *addr);
 
 
@@ -369,6 +399,7 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&cache->sh->bans, &cache->sh->ban_sentinel,
                     ngx_http_fsauth_ban_insert_value);
     ngx_queue_init(&cache->sh->ban_lru);
+    ngx_queue_init(&cache->sh->ban_active);
 
     cache->sh->fingerprint = cache->fingerprint;
 
@@ -904,21 +935,16 @@ ngx_http_fsauth_cache_stats(ngx_http_fsauth_cache_t *cache,
         n++;
     }
 
+    /* a counter that was not a ban at its last incident is not one now */
+
     b = 0;
-    for (q = ngx_queue_head(&cache->sh->ban_lru);
-         q != ngx_queue_sentinel(&cache->sh->ban_lru);
+    for (q = ngx_queue_head(&cache->sh->ban_active);
+         q != ngx_queue_sentinel(&cache->sh->ban_active);
          q = ngx_queue_next(q))
     {
         bn = ngx_queue_data(q, ngx_http_fsauth_ban_node_t, queue);
 
-        if (bn->threshold
-            && bn->count >= bn->threshold
-            && (ngx_msec_int_t) (now - bn->times[(bn->next
-                                     + NGX_HTTP_FSAUTH_BAN_SLOTS
-                                     - bn->threshold)
-                                    % NGX_HTTP_FSAUTH_BAN_SLOTS])
-               < (ngx_msec_int_t) bn->window)
-        {
+        if (ngx_http_fsauth_ban_active(bn, now)) {
             b++;
         }
     }
@@ -1055,11 +1081,9 @@ static void *
 ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache, size_t size,
     ngx_queue_t *lru, ngx_uint_t ban)
 {
-    void                        *p;
-    ngx_uint_t                   i;
-    ngx_queue_t                 *q;
-    ngx_http_fsauth_entry_t     *e;
-    ngx_http_fsauth_ban_node_t  *bn;
+    void                     *p;
+    ngx_uint_t                i;
+    ngx_http_fsauth_entry_t  *e;
 
     for (i = 0; /* void */; i++) {
 
@@ -1068,26 +1092,24 @@ ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache, size_t size,
             return p;
         }
 
-        if (i == NGX_HTTP_FSAUTH_EVICT_MAX || ngx_queue_empty(lru)) {
+        if (i == NGX_HTTP_FSAUTH_EVICT_MAX) {
             break;
         }
 
-        q = ngx_queue_last(lru);
-
         if (ban) {
-            bn = ngx_queue_data(q, ngx_http_fsauth_ban_node_t, queue);
-            ngx_queue_remove(q);
-            ngx_rbtree_delete(&cache->sh->bans,
-                              (ngx_rbtree_node_t *)
-                              ((u_char *) bn
-                               - offsetof(ngx_rbtree_node_t, color)));
-            ngx_slab_free_locked(cache->shpool,
-                                 (u_char *) bn
-                                 - offsetof(ngx_rbtree_node_t, color));
-            cache->sh->nbans--;
+            if (ngx_http_fsauth_ban_evict(cache, ngx_current_msec)
+                != NGX_OK)
+            {
+                break;
+            }
 
         } else {
-            e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
+            if (ngx_queue_empty(lru)) {
+                break;
+            }
+
+            e = ngx_queue_data(ngx_queue_last(lru), ngx_http_fsauth_entry_t,
+                               queue);
             ngx_http_fsauth_cache_remove(cache, e);
         }
 
@@ -1362,8 +1384,7 @@ ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
 
     if (bn && bn->count >= threshold) {
         banned = (ngx_msec_int_t) (ngx_current_msec
-                  - bn->times[(bn->next + NGX_HTTP_FSAUTH_BAN_SLOTS
-                               - threshold) % NGX_HTTP_FSAUTH_BAN_SLOTS])
+                  - ngx_http_fsauth_ban_oldest(bn, threshold))
                  < (ngx_msec_int_t) window;
     }
 
@@ -1384,38 +1405,44 @@ ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
     u_char                       addr[NGX_HTTP_FSAUTH_BAN_ADDR_LEN];
     size_t                       len, size;
     uint32_t                     hash;
+    ngx_msec_t                   now, lift;
+    ngx_uint_t                   full, log, refused;
     ngx_rbtree_node_t           *node;
+    ngx_http_fsauth_cache_sh_t  *sh;
     ngx_http_fsauth_ban_node_t  *bn;
 
     len = ngx_http_fsauth_ban_addr(r, addr);
     hash = ngx_crc32_short(addr, len);
 
+    now = ngx_current_msec;
+    sh = cache->sh;
+    full = 0;
+    log = 0;
+    refused = 0;
+
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    bn = ngx_http_fsauth_ban_find(cache->sh, addr, len, hash);
+    bn = ngx_http_fsauth_ban_find(sh, addr, len, hash);
 
     if (bn == NULL) {
 
-        if (cache->sh->nbans >= cache->max_bans
-            && !ngx_queue_empty(&cache->sh->ban_lru))
-        {
-            bn = ngx_queue_data(ngx_queue_last(&cache->sh->ban_lru),
-                                ngx_http_fsauth_ban_node_t, queue);
-            node = (ngx_rbtree_node_t *)
-                   ((u_char *) bn - offsetof(ngx_rbtree_node_t, color));
-            ngx_queue_remove(&bn->queue);
-            ngx_rbtree_delete(&cache->sh->bans, node);
-            ngx_slab_free_locked(cache->shpool, node);
-            cache->sh->nbans--;
+        if (sh->nbans >= cache->max_bans) {
+            if (ngx_http_fsauth_ban_evict(cache, now) != NGX_OK) {
+                full = 1;
+                goto refused;
+            }
+
+            sh->stats.evictions++;
         }
 
         size = offsetof(ngx_rbtree_node_t, color)
                + sizeof(ngx_http_fsauth_ban_node_t);
 
-        node = ngx_http_fsauth_cache_alloc(cache, size, &cache->sh->ban_lru,
-                                           1);
+        /* a failure here is logged as the zone being full */
+
+        node = ngx_http_fsauth_cache_alloc(cache, size, NULL, 1);
         if (node == NULL) {
-            goto done;
+            goto refused;
         }
 
         bn = (ngx_http_fsauth_ban_node_t *) &node->color;
@@ -1425,28 +1452,155 @@ ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
         ngx_memcpy(bn->addr, addr, len);
 
         node->key = hash;
-        ngx_rbtree_insert(&cache->sh->bans, node);
-        ngx_queue_insert_head(&cache->sh->ban_lru, &bn->queue);
-        cache->sh->nbans++;
+        ngx_rbtree_insert(&sh->bans, node);
+        sh->nbans++;
 
     } else {
         ngx_queue_remove(&bn->queue);
-        ngx_queue_insert_head(&cache->sh->ban_lru, &bn->queue);
     }
 
-    /* for the "bans in force" gauge */
+    /* for the "bans in force" gauge and for eviction */
 
     bn->threshold = (u_char) threshold;
     bn->window = window;
 
-    bn->times[bn->next] = ngx_current_msec;
+    bn->times[bn->next] = now;
     bn->next = (bn->next + 1) % NGX_HTTP_FSAUTH_BAN_SLOTS;
 
     if (bn->count < NGX_HTTP_FSAUTH_BAN_SLOTS) {
         bn->count++;
     }
 
+    if (ngx_http_fsauth_ban_active(bn, now)) {
+        ngx_queue_insert_head(&sh->ban_active, &bn->queue);
+
+        /* a ban with a shorter window may lift before the others */
+
+        lift = ngx_http_fsauth_ban_oldest(bn, threshold) + window;
+
+        if ((ngx_msec_int_t) (lift - sh->ban_full_until) < 0) {
+            sh->ban_full_until = lift;
+        }
+
+    } else {
+        ngx_queue_insert_head(&sh->ban_lru, &bn->queue);
+    }
+
+    goto done;
+
+refused:
+
+    /*
+     * No room without lifting a ban in force (or the zone is full): the
+     * new address is not counted, and the bans stay.
+     */
+
+    refused = ++sh->stats.ban_refused;
+
+    if (full
+        && (sh->ban_refused_logged == 0
+            || now - sh->ban_refused_logged
+               >= NGX_HTTP_FSAUTH_BAN_LOG_INTERVAL))
+    {
+        sh->ban_refused_logged = now ? now : 1;
+        log = 1;
+    }
+
 done:
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    if (log) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "fsauth: ban table of cache zone \"%V\" is full of "
+                      "bans in force, incidents from new addresses are not "
+                      "counted (%ui refused so far)",
+                      &cache->shm_zone->shm.name, refused);
+    }
+}
+
+
+/*
+ * Makes room for a new address: the oldest counter that is not a ban, or
+ * failing that a ban that has lifted, never a ban in force.  NGX_DECLINED
+ * when every counter is a ban in force.
+ */
+
+static ngx_int_t
+ngx_http_fsauth_ban_evict(ngx_http_fsauth_cache_t *cache, ngx_msec_t now)
+{
+    ngx_msec_t                   lift, first;
+    ngx_queue_t                 *q;
+    ngx_http_fsauth_cache_sh_t  *sh;
+    ngx_http_fsauth_ban_node_t  *bn;
+
+    sh = cache->sh;
+
+    /* the oldest ban is usually the first to lift */
+
+    if (!ngx_queue_empty(&sh->ban_active)) {
+        bn = ngx_queue_data(ngx_queue_last(&sh->ban_active),
+                            ngx_http_fsauth_ban_node_t, queue);
+
+        if (!ngx_http_fsauth_ban_active(bn, now)) {
+            ngx_http_fsauth_ban_remove(cache, bn);
+            return NGX_OK;
+        }
+    }
+
+    if (!ngx_queue_empty(&sh->ban_lru)) {
+        bn = ngx_queue_data(ngx_queue_last(&sh->ban_lru),
+                            ngx_http_fsauth_ban_node_t, queue);
+        ngx_http_fsauth_ban_remove(cache, bn);
+        return NGX_OK;
+    }
+
+    /*
+     * Only bans: one with other settings may have lifted out of order.
+     * The whole queue is read at most once until the first ban lifts.
+     */
+
+    if ((ngx_msec_int_t) (sh->ban_full_until - now) > 0) {
+        return NGX_DECLINED;
+    }
+
+    first = now + NGX_MAX_INT32_VALUE;
+
+    for (q = ngx_queue_last(&sh->ban_active);
+         q != ngx_queue_sentinel(&sh->ban_active);
+         q = ngx_queue_prev(q))
+    {
+        bn = ngx_queue_data(q, ngx_http_fsauth_ban_node_t, queue);
+
+        if (!ngx_http_fsauth_ban_active(bn, now)) {
+            ngx_http_fsauth_ban_remove(cache, bn);
+            return NGX_OK;
+        }
+
+        lift = ngx_http_fsauth_ban_oldest(bn, bn->threshold) + bn->window;
+
+        if ((ngx_msec_int_t) (lift - first) < 0) {
+            first = lift;
+        }
+    }
+
+    sh->ban_full_until = first;
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_fsauth_ban_remove(ngx_http_fsauth_cache_t *cache,
+    ngx_http_fsauth_ban_node_t *bn)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = (ngx_rbtree_node_t *)
+           ((u_char *) bn - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_queue_remove(&bn->queue);
+    ngx_rbtree_delete(&cache->sh->bans, node);
+    ngx_slab_free_locked(cache->shpool, node);
+    cache->sh->nbans--;
 }

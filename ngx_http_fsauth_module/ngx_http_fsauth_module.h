@@ -157,6 +157,7 @@ typedef struct {
     ngx_uint_t                      negative;
     ngx_uint_t                      evictions;
     ngx_uint_t                      banned;
+    ngx_uint_t                      ban_refused;
 } ngx_http_fsauth_stats_t;
 
 
