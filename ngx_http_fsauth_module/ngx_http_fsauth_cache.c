@@ -9,20 +9,35 @@
 
 
 /*
- * One shared zone holds three kinds of fixed-size nodes, each kind with
+ * One shared zone holds four kinds of fixed-size nodes, each kind with
  * its own LRU queue: key records (one slab size class), negative entries
- * for unknown tokens and ban counters (smaller classes, each bounded to a
- * share of the zone so that a flood of bad tokens or addresses can only
- * evict its own kind).  Nodes are keyed by the token digest, never the
- * token.  Everything is copied out under the lock.
+ * for unknown tokens, the decisions for resources whose grants did not
+ * fit in their key's node, and ban counters (smaller classes, each
+ * bounded to a share of the zone so that a flood of bad tokens,
+ * resources or addresses can only evict its own kind).  Nodes are keyed
+ * by the token digest, never the token.  Everything is copied out under
+ * the lock.
  */
 
 
 #define NGX_HTTP_FSAUTH_NODE_KEY          0
 #define NGX_HTTP_FSAUTH_NODE_NEGATIVE     1
+#define NGX_HTTP_FSAUTH_NODE_GRANT        2
+
+/* a lookup result internal to this file: a resource entry is needed */
+#define NGX_HTTP_FSAUTH_CACHE_GRANT_NEEDED  ((ngx_uint_t) -1)
 
 #define NGX_HTTP_FSAUTH_EVICT_MAX         16
 #define NGX_HTTP_FSAUTH_BAN_SLOTS         32
+
+/* an IPv4 address; an IPv6 prefix and its length; a unix socket */
+#define NGX_HTTP_FSAUTH_BAN_ADDR_LEN      17
+
+/* how often a refused ban incident is logged, at most */
+#define NGX_HTTP_FSAUTH_BAN_LOG_INTERVAL  60000
+
+/* workers whose invalidation channel is up, by pid (reloads included) */
+#define NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX   256
 
 /* an expired entry's time: in the past for every worker's clock */
 #define NGX_HTTP_FSAUTH_EXPIRED_AGO       60000
@@ -44,8 +59,32 @@ typedef struct {
     ngx_http_fsauth_entry_t         e;
     ngx_msec_t                      activity;        /* last write */
     ngx_http_fsauth_record_t        rec;
+    uint32_t                        gen;             /* of its decisions */
 } ngx_http_fsauth_key_node_t;
 
+
+/*
+ * One resource's decision for a key whose grants did not all fit in its
+ * node, keyed by a digest of the token digest and the resource.  It is
+ * valid only with the key node of the same generation: a key node read
+ * anew after a change gets a new one, and the old decisions are never
+ * used again (they leave by LRU or age).
+ */
+
+typedef struct {
+    ngx_http_fsauth_entry_t         e;
+    uint32_t                        gen;
+    u_char                          has_grant;
+    u_char                          mask;
+} ngx_http_fsauth_grant_node_t;
+
+
+/*
+ * Ban counters that were not a ban at their last incident are in one LRU
+ * queue, bans in another (in the order they began): room for a new
+ * address is made from the first queue, or from bans that have lifted,
+ * never from a ban in force.
+ */
 
 typedef struct {
     u_char                          color;
@@ -55,9 +94,22 @@ typedef struct {
     u_char                          threshold;       /* of the last incident */
     ngx_msec_t                      window;
     ngx_queue_t                     queue;
-    u_char                          addr[16];
+    u_char                          addr[NGX_HTTP_FSAUTH_BAN_ADDR_LEN];
     ngx_msec_t                      times[NGX_HTTP_FSAUTH_BAN_SLOTS];
 } ngx_http_fsauth_ban_node_t;
+
+
+/* the oldest of the last THRESHOLD incidents, whose age lifts the ban */
+#define ngx_http_fsauth_ban_oldest(bn, threshold)                             \
+    ((bn)->times[((bn)->next + NGX_HTTP_FSAUTH_BAN_SLOTS - (threshold))      \
+                 % NGX_HTTP_FSAUTH_BAN_SLOTS])
+
+/* a ban in force, by the threshold and window of its last incident */
+#define ngx_http_fsauth_ban_active(bn, now)                                   \
+    ((bn)->threshold && (bn)->count >= (bn)->threshold                        \
+     && (ngx_msec_int_t) ((now) - ngx_http_fsauth_ban_oldest(bn,              \
+                                                   (bn)->threshold))          \
+        < (ngx_msec_int_t) (bn)->window)
 
 
 struct ngx_http_fsauth_cache_sh_s {
@@ -66,15 +118,24 @@ struct ngx_http_fsauth_cache_sh_s {
     ngx_queue_t                     keys;            /* LRU */
     ngx_queue_t                     negatives;       /* LRU */
     ngx_uint_t                      nnegatives;
+    ngx_queue_t                     grants;          /* LRU */
+    ngx_uint_t                      ngrants;
+    uint32_t                        gen;
 
     ngx_rbtree_t                    bans;
     ngx_rbtree_node_t               ban_sentinel;
     ngx_queue_t                     ban_lru;
+    ngx_queue_t                     ban_active;
     ngx_uint_t                      nbans;
+    ngx_msec_t                      ban_full_until;  /* no ban lifts before */
+    ngx_msec_t                      ban_refused_logged;
 
     uint32_t                        fingerprint;
     uint32_t                        epoch;
-    ngx_int_t                       subscribers;
+
+    /* pids, 0: free; a crashed worker's pid is found dead and dropped */
+    ngx_pid_t                       subscribers[
+                                        NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX];
 
     ngx_msec_t                      nomem_logged;
 
@@ -92,6 +153,9 @@ struct ngx_http_fsauth_cache_sh_s {
 
 static ngx_int_t ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_uint_t ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache,
+    u_char *digest, ngx_str_t *resource, u_char *grant_digest,
+    ngx_http_fsauth_result_t *res, ngx_msec_t interval);
 static void ngx_http_fsauth_cache_flush_locked(ngx_http_fsauth_cache_t *cache);
 static void ngx_http_fsauth_cache_expire_locked(
     ngx_http_fsauth_cache_t *cache);
@@ -110,6 +174,10 @@ static void ngx_http_fsauth_ban_insert_value(ngx_rbtree_node_t *temp,
 static ngx_http_fsauth_ban_node_t *ngx_http_fsauth_ban_find(
     ngx_http_fsauth_cache_sh_t *sh, u_char *addr, size_t len,
     uint32_t hash);
+static ngx_int_t ngx_http_fsauth_ban_evict(ngx_http_fsauth_cache_t *cache,
+    ngx_msec_t now);
+static void ngx_http_fsauth_ban_remove(ngx_http_fsauth_cache_t *cache,
+    ngx_http_fsauth_ban_node_t *bn);
 static size_t ngx_http_fsauth_ban_addr(ngx_http_request_t *r, u_char *addr);
 
 
@@ -228,12 +296,14 @@ ngx_http_fsauth_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     /*
-     * The small kinds are bounded so that a flood of bad tokens or of
-     * addresses can only evict its own kind: unknown tokens may take a
-     * quarter of the zone (128-byte nodes), ban counters an eighth.
+     * The small kinds are bounded so that a flood of bad tokens, of
+     * resources or of addresses can only evict its own kind: unknown
+     * tokens may take a quarter of the zone (128-byte nodes), resource
+     * decisions and ban counters an eighth each (128 and 512 bytes).
      */
 
     cache->max_negative = size / 4 / 128;
+    cache->max_grants = size / 8 / 128;
     cache->max_bans = size / 8 / 512;
 
     cache->shm_zone->init = ngx_http_fsauth_cache_init_zone;
@@ -324,10 +394,12 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_fsauth_cache_insert_value);
     ngx_queue_init(&cache->sh->keys);
     ngx_queue_init(&cache->sh->negatives);
+    ngx_queue_init(&cache->sh->grants);
 
     ngx_rbtree_init(&cache->sh->bans, &cache->sh->ban_sentinel,
                     ngx_http_fsauth_ban_insert_value);
     ngx_queue_init(&cache->sh->ban_lru);
+    ngx_queue_init(&cache->sh->ban_active);
 
     cache->sh->fingerprint = cache->fingerprint;
 
@@ -360,10 +432,35 @@ ngx_uint_t
 ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
     ngx_str_t *resource, ngx_http_fsauth_result_t *res, ngx_msec_t interval)
 {
-    ngx_uint_t                   rc;
-    ngx_msec_t                   now;
-    ngx_http_fsauth_entry_t     *e;
-    ngx_http_fsauth_key_node_t  *kn;
+    ngx_uint_t  rc;
+    u_char      gd[NGX_HTTP_FSAUTH_DIGEST_LEN];
+
+    rc = ngx_http_fsauth_cache_get(cache, digest, resource, NULL, res,
+                                   interval);
+
+    if (rc != NGX_HTTP_FSAUTH_CACHE_GRANT_NEEDED) {
+        return rc;
+    }
+
+    /* the resource's own entry, with its digest made outside the lock */
+
+    ngx_http_fsauth_token_grant_digest(digest, resource, gd);
+
+    return ngx_http_fsauth_cache_get(cache, digest, resource, gd, res,
+                                     interval);
+}
+
+
+static ngx_uint_t
+ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, u_char *digest,
+    ngx_str_t *resource, u_char *grant_digest, ngx_http_fsauth_result_t *res,
+    ngx_msec_t interval)
+{
+    ngx_uint_t                     rc, fresh;
+    ngx_msec_t                     now;
+    ngx_http_fsauth_entry_t       *e, *g;
+    ngx_http_fsauth_key_node_t    *kn;
+    ngx_http_fsauth_grant_node_t  *gn;
 
     now = ngx_current_msec;
     rc = NGX_HTTP_FSAUTH_CACHE_MISS;
@@ -402,18 +499,51 @@ ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
     ngx_http_fsauth_record_extract(&kn->rec, resource, res);
 
-    if (!res->has_grant && kn->rec.incomplete && resource->len) {
+    fresh = ((ngx_msec_int_t) (e->expires - now) > 0);
 
-        /* this resource did not fit in the node: ask Redis */
+    if (!res->has_grant && kn->rec.incomplete && resource->len
+        && kn->rec.enabled && !kn->rec.fullaccess)
+    {
+        /* this resource did not fit in the node: its own entry decides */
 
-        cache->sh->stats.misses++;
-        goto done;
+        if (grant_digest == NULL) {
+            rc = NGX_HTTP_FSAUTH_CACHE_GRANT_NEEDED;
+            goto done;
+        }
+
+        g = ngx_http_fsauth_cache_find(cache->sh, grant_digest);
+        gn = (ngx_http_fsauth_grant_node_t *) g;
+
+        if (g
+            && (g->kind != NGX_HTTP_FSAUTH_NODE_GRANT || gn->gen != kn->gen
+                || (ngx_msec_int_t) (g->stale_until - now) <= 0))
+        {
+            /* made from an older record of the key, or too old */
+
+            ngx_http_fsauth_cache_remove(cache, g);
+            g = NULL;
+        }
+
+        if (g == NULL) {
+            cache->sh->stats.misses++;
+            goto done;
+        }
+
+        res->has_grant = gn->has_grant;
+        res->mask = gn->mask;
+
+        if ((ngx_msec_int_t) (g->expires - now) <= 0) {
+            fresh = 0;
+        }
+
+        ngx_queue_remove(&g->queue);
+        ngx_queue_insert_head(&cache->sh->grants, &g->queue);
     }
 
     ngx_queue_remove(&e->queue);
     ngx_queue_insert_head(&cache->sh->keys, &e->queue);
 
-    if ((ngx_msec_int_t) (e->expires - now) > 0) {
+    if (fresh) {
         cache->sh->stats.hits++;
         rc = NGX_HTTP_FSAUTH_CACHE_HIT;
 
@@ -473,6 +603,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
     ngx_http_fsauth_record_t *rec, uint32_t epoch, ngx_msec_t interval)
 {
     size_t                        size;
+    uint32_t                      gen;
     ngx_int_t                     rc;
     ngx_msec_t                    now, ttl, last;
     ngx_queue_t                  *lru;
@@ -497,11 +628,22 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
     /* a refreshed entry remembers when the key's activity was written */
 
     last = now - NGX_MAX_INT32_VALUE;
+    gen = 0;
 
     e = ngx_http_fsauth_cache_find(sh, digest);
     if (e) {
         if (e->kind == NGX_HTTP_FSAUTH_NODE_KEY) {
-            last = ((ngx_http_fsauth_key_node_t *) e)->activity;
+            kn = (ngx_http_fsauth_key_node_t *) e;
+            last = kn->activity;
+
+            /*
+             * Still fresh: no change to the key was signalled since it
+             * was read, so the decisions made from it stay valid.
+             */
+
+            if ((ngx_msec_int_t) (e->expires - now) > 0) {
+                gen = kn->gen;
+            }
         }
 
         ngx_http_fsauth_cache_remove(cache, e);
@@ -552,6 +694,16 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
         kn->activity = last;
 
+        if (gen == 0) {
+            gen = ++sh->gen;
+
+            if (gen == 0) {
+                gen = ++sh->gen;
+            }
+        }
+
+        kn->gen = gen;
+
         if (interval) {
             rc = ngx_http_fsauth_cache_activity_due(kn, now, interval);
         }
@@ -569,6 +721,95 @@ done:
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
     return rc;
+}
+
+
+/*
+ * The decision for a resource that did not fit in the key's node, as
+ * read from the same reply: the next request for it is then a hit.
+ */
+
+void
+ngx_http_fsauth_cache_insert_grant(ngx_http_fsauth_cache_t *cache,
+    u_char *digest, ngx_str_t *resource, ngx_http_fsauth_result_t *res,
+    uint32_t epoch)
+{
+    u_char                         gd[NGX_HTTP_FSAUTH_DIGEST_LEN];
+    size_t                         size;
+    uint32_t                       gen;
+    ngx_msec_t                     now;
+    ngx_rbtree_node_t             *node;
+    ngx_http_fsauth_entry_t       *e;
+    ngx_http_fsauth_cache_sh_t    *sh;
+    ngx_http_fsauth_grant_node_t  *gn;
+
+    /* the grants of a disabled key or of full access are never read */
+
+    if (resource->len == 0 || !res->found || !res->enabled
+        || res->fullaccess)
+    {
+        return;
+    }
+
+    ngx_http_fsauth_token_grant_digest(digest, resource, gd);
+
+    now = ngx_current_msec;
+    sh = cache->sh;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    if (sh->epoch != epoch) {
+        goto done;
+    }
+
+    e = ngx_http_fsauth_cache_find(sh, digest);
+    if (e == NULL || e->kind != NGX_HTTP_FSAUTH_NODE_KEY) {
+        goto done;
+    }
+
+    gen = ((ngx_http_fsauth_key_node_t *) e)->gen;
+
+    e = ngx_http_fsauth_cache_find(sh, gd);
+    if (e) {
+        ngx_http_fsauth_cache_remove(cache, e);
+    }
+
+    if (sh->ngrants >= cache->max_grants && !ngx_queue_empty(&sh->grants)) {
+        e = ngx_queue_data(ngx_queue_last(&sh->grants),
+                           ngx_http_fsauth_entry_t, queue);
+        ngx_http_fsauth_cache_remove(cache, e);
+        sh->stats.evictions++;
+    }
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + sizeof(ngx_http_fsauth_grant_node_t);
+
+    node = ngx_http_fsauth_cache_alloc(cache, size, &sh->grants, 0);
+    if (node == NULL) {
+        goto done;
+    }
+
+    gn = (ngx_http_fsauth_grant_node_t *) ngx_http_fsauth_entry(node);
+
+    gn->e.kind = NGX_HTTP_FSAUTH_NODE_GRANT;
+    gn->e.epoch = epoch;
+    gn->e.expires = now + cache->ttl;
+    gn->e.stale_until = now + cache->ttl + cache->stale;
+    ngx_memcpy(gn->e.digest, gd, NGX_HTTP_FSAUTH_DIGEST_LEN);
+
+    gn->gen = gen;
+    gn->has_grant = (u_char) res->has_grant;
+    gn->mask = (u_char) res->mask;
+
+    sh->ngrants++;
+
+    node->key = ngx_http_fsauth_digest_key(gd);
+    ngx_rbtree_insert(&sh->rbtree, node);
+    ngx_queue_insert_head(&sh->grants, &gn->e.queue);
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
 }
 
 
@@ -606,24 +847,53 @@ ngx_int_t
 ngx_http_fsauth_cache_subscribed(ngx_http_fsauth_cache_t *cache,
     ngx_uint_t on, ngx_uint_t reconnect)
 {
-    ngx_int_t  flushed;
+    ngx_int_t    flushed;
+    ngx_pid_t   *pid;
+    ngx_uint_t   i, others, free;
 
     flushed = 0;
+    pid = cache->sh->subscribers;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    if (!on) {
-        if (cache->sh->subscribers > 0) {
-            cache->sh->subscribers--;
+    /*
+     * A worker that dies without exiting (SIGKILL, a crash) never says
+     * that its channel is down, so a slot counts only while its process
+     * exists (the master reaps a dead worker before it starts the next
+     * one).  EPERM: the pid now belongs to another user, not to a worker.
+     */
+
+    others = 0;
+    free = NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX;
+
+    for (i = 0; i < NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX; i++) {
+
+        if (pid[i] == ngx_pid) {
+            pid[i] = 0;
+
+        } else if (pid[i] && kill(pid[i], 0) == -1) {
+            pid[i] = 0;
         }
 
-    } else {
-        if (reconnect || cache->sh->subscribers == 0) {
+        if (pid[i]) {
+            others++;
+
+        } else if (free == NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX) {
+            free = i;
+        }
+    }
+
+    if (on) {
+        if (reconnect || others == 0) {
             ngx_http_fsauth_cache_expire_locked(cache);
             flushed = 1;
         }
 
-        cache->sh->subscribers++;
+        /* with every slot taken, others listen anyway */
+
+        if (free < NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX) {
+            pid[free] = ngx_pid;
+        }
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -665,21 +935,16 @@ ngx_http_fsauth_cache_stats(ngx_http_fsauth_cache_t *cache,
         n++;
     }
 
+    /* a counter that was not a ban at its last incident is not one now */
+
     b = 0;
-    for (q = ngx_queue_head(&cache->sh->ban_lru);
-         q != ngx_queue_sentinel(&cache->sh->ban_lru);
+    for (q = ngx_queue_head(&cache->sh->ban_active);
+         q != ngx_queue_sentinel(&cache->sh->ban_active);
          q = ngx_queue_next(q))
     {
         bn = ngx_queue_data(q, ngx_http_fsauth_ban_node_t, queue);
 
-        if (bn->threshold
-            && bn->count >= bn->threshold
-            && (ngx_msec_int_t) (now - bn->times[(bn->next
-                                     + NGX_HTTP_FSAUTH_BAN_SLOTS
-                                     - bn->threshold)
-                                    % NGX_HTTP_FSAUTH_BAN_SLOTS])
-               < (ngx_msec_int_t) bn->window)
-        {
+        if (ngx_http_fsauth_ban_active(bn, now)) {
             b++;
         }
     }
@@ -710,6 +975,12 @@ ngx_http_fsauth_cache_flush_locked(ngx_http_fsauth_cache_t *cache)
         e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
         ngx_http_fsauth_cache_remove(cache, e);
     }
+
+    while (!ngx_queue_empty(&cache->sh->grants)) {
+        q = ngx_queue_head(&cache->sh->grants);
+        e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
+        ngx_http_fsauth_cache_remove(cache, e);
+    }
 }
 
 
@@ -718,7 +989,7 @@ ngx_http_fsauth_cache_expire_locked(ngx_http_fsauth_cache_t *cache)
 {
     ngx_uint_t                i;
     ngx_msec_t                now;
-    ngx_queue_t              *q, *lru[2];
+    ngx_queue_t              *q, *lru[3];
     ngx_http_fsauth_entry_t  *e;
 
     now = ngx_current_msec;
@@ -729,8 +1000,9 @@ ngx_http_fsauth_cache_expire_locked(ngx_http_fsauth_cache_t *cache)
 
     lru[0] = &cache->sh->keys;
     lru[1] = &cache->sh->negatives;
+    lru[2] = &cache->sh->grants;
 
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < 3; i++) {
         for (q = ngx_queue_head(lru[i]);
              q != ngx_queue_sentinel(lru[i]);
              q = ngx_queue_next(q))
@@ -789,6 +1061,9 @@ ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
 {
     if (e->kind == NGX_HTTP_FSAUTH_NODE_NEGATIVE) {
         cache->sh->nnegatives--;
+
+    } else if (e->kind == NGX_HTTP_FSAUTH_NODE_GRANT) {
+        cache->sh->ngrants--;
     }
 
     ngx_queue_remove(&e->queue);
@@ -806,11 +1081,9 @@ static void *
 ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache, size_t size,
     ngx_queue_t *lru, ngx_uint_t ban)
 {
-    void                        *p;
-    ngx_uint_t                   i;
-    ngx_queue_t                 *q;
-    ngx_http_fsauth_entry_t     *e;
-    ngx_http_fsauth_ban_node_t  *bn;
+    void                     *p;
+    ngx_uint_t                i;
+    ngx_http_fsauth_entry_t  *e;
 
     for (i = 0; /* void */; i++) {
 
@@ -819,26 +1092,24 @@ ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache, size_t size,
             return p;
         }
 
-        if (i == NGX_HTTP_FSAUTH_EVICT_MAX || ngx_queue_empty(lru)) {
+        if (i == NGX_HTTP_FSAUTH_EVICT_MAX) {
             break;
         }
 
-        q = ngx_queue_last(lru);
-
         if (ban) {
-            bn = ngx_queue_data(q, ngx_http_fsauth_ban_node_t, queue);
-            ngx_queue_remove(q);
-            ngx_rbtree_delete(&cache->sh->bans,
-                              (ngx_rbtree_node_t *)
-                              ((u_char *) bn
-                               - offsetof(ngx_rbtree_node_t, color)));
-            ngx_slab_free_locked(cache->shpool,
-                                 (u_char *) bn
-                                 - offsetof(ngx_rbtree_node_t, color));
-            cache->sh->nbans--;
+            if (ngx_http_fsauth_ban_evict(cache, ngx_current_msec)
+                != NGX_OK)
+            {
+                break;
+            }
 
         } else {
-            e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
+            if (ngx_queue_empty(lru)) {
+                break;
+            }
+
+            e = ngx_queue_data(ngx_queue_last(lru), ngx_http_fsauth_entry_t,
+                               queue);
             ngx_http_fsauth_cache_remove(cache, e);
         }
 
@@ -944,9 +1215,12 @@ ngx_http_fsauth_digest_insert(ngx_rbtree_node_t *temp,
 static size_t
 ngx_http_fsauth_ban_addr(ngx_http_request_t *r, u_char *addr)
 {
-    struct sockaddr_in   *sin;
+    struct sockaddr_in          *sin;
 #if (NGX_HAVE_INET6)
-    struct sockaddr_in6  *sin6;
+    u_char                      *p;
+    ngx_uint_t                   i, bits;
+    struct sockaddr_in6         *sin6;
+    ngx_http_fsauth_loc_conf_t  *flcf;
 #endif
 
     switch (r->connection->sockaddr->sa_family) {
@@ -954,8 +1228,39 @@ ngx_http_fsauth_ban_addr(ngx_http_request_t *r, u_char *addr)
 #if (NGX_HAVE_INET6)
     case AF_INET6:
         sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
-        ngx_memcpy(addr, sin6->sin6_addr.s6_addr, 16);
-        return 16;
+        p = sin6->sin6_addr.s6_addr;
+
+        /* an IPv4 client seen through an IPv6 socket */
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            ngx_memcpy(addr, p + 12, 4);
+            return 4;
+        }
+
+        /*
+         * An IPv6 client usually holds a whole /64 or more, and a new
+         * address costs it nothing: the prefix is counted.  Its length
+         * is part of the key, so that locations counting other lengths
+         * never share a counter.
+         */
+
+        flcf = ngx_http_get_module_loc_conf(r, ngx_http_fsauth_module);
+        bits = flcf->ban_ipv6_prefix;
+
+        for (i = 0; i < 16; i++) {
+            if (bits >= 8) {
+                addr[i] = p[i];
+                bits -= 8;
+
+            } else {
+                addr[i] = (u_char) (p[i] & (0xff00 >> bits));
+                bits = 0;
+            }
+        }
+
+        addr[16] = (u_char) flcf->ban_ipv6_prefix;
+
+        return 17;
 #endif
 
     case AF_INET:
@@ -1053,7 +1358,7 @@ ngx_int_t
 ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
     ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window)
 {
-    u_char                       addr[16];
+    u_char                       addr[NGX_HTTP_FSAUTH_BAN_ADDR_LEN];
     size_t                       len;
     uint32_t                     hash;
     ngx_int_t                    banned;
@@ -1079,8 +1384,7 @@ ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
 
     if (bn && bn->count >= threshold) {
         banned = (ngx_msec_int_t) (ngx_current_msec
-                  - bn->times[(bn->next + NGX_HTTP_FSAUTH_BAN_SLOTS
-                               - threshold) % NGX_HTTP_FSAUTH_BAN_SLOTS])
+                  - ngx_http_fsauth_ban_oldest(bn, threshold))
                  < (ngx_msec_int_t) window;
     }
 
@@ -1098,41 +1402,47 @@ void
 ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
     ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window)
 {
-    u_char                       addr[16];
+    u_char                       addr[NGX_HTTP_FSAUTH_BAN_ADDR_LEN];
     size_t                       len, size;
     uint32_t                     hash;
+    ngx_msec_t                   now, lift;
+    ngx_uint_t                   full, log, refused;
     ngx_rbtree_node_t           *node;
+    ngx_http_fsauth_cache_sh_t  *sh;
     ngx_http_fsauth_ban_node_t  *bn;
 
     len = ngx_http_fsauth_ban_addr(r, addr);
     hash = ngx_crc32_short(addr, len);
 
+    now = ngx_current_msec;
+    sh = cache->sh;
+    full = 0;
+    log = 0;
+    refused = 0;
+
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    bn = ngx_http_fsauth_ban_find(cache->sh, addr, len, hash);
+    bn = ngx_http_fsauth_ban_find(sh, addr, len, hash);
 
     if (bn == NULL) {
 
-        if (cache->sh->nbans >= cache->max_bans
-            && !ngx_queue_empty(&cache->sh->ban_lru))
-        {
-            bn = ngx_queue_data(ngx_queue_last(&cache->sh->ban_lru),
-                                ngx_http_fsauth_ban_node_t, queue);
-            node = (ngx_rbtree_node_t *)
-                   ((u_char *) bn - offsetof(ngx_rbtree_node_t, color));
-            ngx_queue_remove(&bn->queue);
-            ngx_rbtree_delete(&cache->sh->bans, node);
-            ngx_slab_free_locked(cache->shpool, node);
-            cache->sh->nbans--;
+        if (sh->nbans >= cache->max_bans) {
+            if (ngx_http_fsauth_ban_evict(cache, now) != NGX_OK) {
+                full = 1;
+                goto refused;
+            }
+
+            sh->stats.evictions++;
         }
 
         size = offsetof(ngx_rbtree_node_t, color)
                + sizeof(ngx_http_fsauth_ban_node_t);
 
-        node = ngx_http_fsauth_cache_alloc(cache, size, &cache->sh->ban_lru,
-                                           1);
+        /* a failure here is logged as the zone being full */
+
+        node = ngx_http_fsauth_cache_alloc(cache, size, NULL, 1);
         if (node == NULL) {
-            goto done;
+            goto refused;
         }
 
         bn = (ngx_http_fsauth_ban_node_t *) &node->color;
@@ -1142,28 +1452,155 @@ ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
         ngx_memcpy(bn->addr, addr, len);
 
         node->key = hash;
-        ngx_rbtree_insert(&cache->sh->bans, node);
-        ngx_queue_insert_head(&cache->sh->ban_lru, &bn->queue);
-        cache->sh->nbans++;
+        ngx_rbtree_insert(&sh->bans, node);
+        sh->nbans++;
 
     } else {
         ngx_queue_remove(&bn->queue);
-        ngx_queue_insert_head(&cache->sh->ban_lru, &bn->queue);
     }
 
-    /* for the "bans in force" gauge */
+    /* for the "bans in force" gauge and for eviction */
 
     bn->threshold = (u_char) threshold;
     bn->window = window;
 
-    bn->times[bn->next] = ngx_current_msec;
+    bn->times[bn->next] = now;
     bn->next = (bn->next + 1) % NGX_HTTP_FSAUTH_BAN_SLOTS;
 
     if (bn->count < NGX_HTTP_FSAUTH_BAN_SLOTS) {
         bn->count++;
     }
 
+    if (ngx_http_fsauth_ban_active(bn, now)) {
+        ngx_queue_insert_head(&sh->ban_active, &bn->queue);
+
+        /* a ban with a shorter window may lift before the others */
+
+        lift = ngx_http_fsauth_ban_oldest(bn, threshold) + window;
+
+        if ((ngx_msec_int_t) (lift - sh->ban_full_until) < 0) {
+            sh->ban_full_until = lift;
+        }
+
+    } else {
+        ngx_queue_insert_head(&sh->ban_lru, &bn->queue);
+    }
+
+    goto done;
+
+refused:
+
+    /*
+     * No room without lifting a ban in force (or the zone is full): the
+     * new address is not counted, and the bans stay.
+     */
+
+    refused = ++sh->stats.ban_refused;
+
+    if (full
+        && (sh->ban_refused_logged == 0
+            || now - sh->ban_refused_logged
+               >= NGX_HTTP_FSAUTH_BAN_LOG_INTERVAL))
+    {
+        sh->ban_refused_logged = now ? now : 1;
+        log = 1;
+    }
+
 done:
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    if (log) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "fsauth: ban table of cache zone \"%V\" is full of "
+                      "bans in force, incidents from new addresses are not "
+                      "counted (%ui refused so far)",
+                      &cache->shm_zone->shm.name, refused);
+    }
+}
+
+
+/*
+ * Makes room for a new address: the oldest counter that is not a ban, or
+ * failing that a ban that has lifted, never a ban in force.  NGX_DECLINED
+ * when every counter is a ban in force.
+ */
+
+static ngx_int_t
+ngx_http_fsauth_ban_evict(ngx_http_fsauth_cache_t *cache, ngx_msec_t now)
+{
+    ngx_msec_t                   lift, first;
+    ngx_queue_t                 *q;
+    ngx_http_fsauth_cache_sh_t  *sh;
+    ngx_http_fsauth_ban_node_t  *bn;
+
+    sh = cache->sh;
+
+    /* the oldest ban is usually the first to lift */
+
+    if (!ngx_queue_empty(&sh->ban_active)) {
+        bn = ngx_queue_data(ngx_queue_last(&sh->ban_active),
+                            ngx_http_fsauth_ban_node_t, queue);
+
+        if (!ngx_http_fsauth_ban_active(bn, now)) {
+            ngx_http_fsauth_ban_remove(cache, bn);
+            return NGX_OK;
+        }
+    }
+
+    if (!ngx_queue_empty(&sh->ban_lru)) {
+        bn = ngx_queue_data(ngx_queue_last(&sh->ban_lru),
+                            ngx_http_fsauth_ban_node_t, queue);
+        ngx_http_fsauth_ban_remove(cache, bn);
+        return NGX_OK;
+    }
+
+    /*
+     * Only bans: one with other settings may have lifted out of order.
+     * The whole queue is read at most once until the first ban lifts.
+     */
+
+    if ((ngx_msec_int_t) (sh->ban_full_until - now) > 0) {
+        return NGX_DECLINED;
+    }
+
+    first = now + NGX_MAX_INT32_VALUE;
+
+    for (q = ngx_queue_last(&sh->ban_active);
+         q != ngx_queue_sentinel(&sh->ban_active);
+         q = ngx_queue_prev(q))
+    {
+        bn = ngx_queue_data(q, ngx_http_fsauth_ban_node_t, queue);
+
+        if (!ngx_http_fsauth_ban_active(bn, now)) {
+            ngx_http_fsauth_ban_remove(cache, bn);
+            return NGX_OK;
+        }
+
+        lift = ngx_http_fsauth_ban_oldest(bn, bn->threshold) + bn->window;
+
+        if ((ngx_msec_int_t) (lift - first) < 0) {
+            first = lift;
+        }
+    }
+
+    sh->ban_full_until = first;
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_fsauth_ban_remove(ngx_http_fsauth_cache_t *cache,
+    ngx_http_fsauth_ban_node_t *bn)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = (ngx_rbtree_node_t *)
+           ((u_char *) bn - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_queue_remove(&bn->queue);
+    ngx_rbtree_delete(&cache->sh->bans, node);
+    ngx_slab_free_locked(cache->shpool, node);
+    cache->sh->nbans--;
 }

@@ -197,9 +197,13 @@ ngx_http_fsauth_metrics_handler(ngx_http_request_t *r)
         "fsauth_cache_keys %ui\n"
         "# HELP fsauth_bans Client addresses banned now.\n"
         "# TYPE fsauth_bans gauge\n"
-        "fsauth_bans %ui\n",
+        "fsauth_bans %ui\n"
+        "# HELP fsauth_ban_refused_total Incidents not counted, the ban "
+        "table being full of bans in force.\n"
+        "# TYPE fsauth_ban_refused_total counter\n"
+        "fsauth_ban_refused_total %ui\n",
         stats.hits, stats.misses, stats.negative, stats.stale,
-        stats.evictions, keys, bans);
+        stats.evictions, keys, bans, stats.ban_refused);
 
     ngx_http_fsauth_metrics_line(p, end,
         "# HELP fsauth_redis_commands_total Commands sent to Redis.\n"

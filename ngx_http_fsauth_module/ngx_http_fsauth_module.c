@@ -76,7 +76,7 @@ static ngx_command_t  ngx_http_fsauth_commands[] = {
       NULL },
 
     { ngx_string("fsauth_ban"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
       ngx_http_fsauth_ban,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -250,6 +250,7 @@ ngx_http_fsauth_create_loc_conf(ngx_conf_t *cf)
     flcf->token_headers = NGX_CONF_UNSET_PTR;
     flcf->ban_threshold = NGX_CONF_UNSET_UINT;
     flcf->ban_window = NGX_CONF_UNSET_MSEC;
+    flcf->ban_ipv6_prefix = NGX_CONF_UNSET_UINT;
 
     return flcf;
 }
@@ -277,6 +278,8 @@ ngx_http_fsauth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->activity_interval, 60000);
     ngx_conf_merge_uint_value(conf->ban_threshold, prev->ban_threshold, 5);
     ngx_conf_merge_msec_value(conf->ban_window, prev->ban_window, 600000);
+    ngx_conf_merge_uint_value(conf->ban_ipv6_prefix, prev->ban_ipv6_prefix,
+                              64);
 
     if (conf->token_headers == NGX_CONF_UNSET_PTR) {
         if (prev->token_headers == NGX_CONF_UNSET_PTR) {
@@ -620,7 +623,7 @@ ngx_http_fsauth_realm(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* fsauth_ban THRESHOLD WINDOW | off */
+/* fsauth_ban THRESHOLD WINDOW [ipv6_prefix=N] | off */
 
 static char *
 ngx_http_fsauth_ban(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -628,7 +631,7 @@ ngx_http_fsauth_ban(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_fsauth_loc_conf_t *flcf = conf;
 
     ngx_int_t   n;
-    ngx_str_t  *value;
+    ngx_str_t  *value, s;
 
     if (flcf->ban_threshold != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
@@ -636,13 +639,21 @@ ngx_http_fsauth_ban(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (cf->args->nelts == 2) {
-        if (ngx_strcmp(value[1].data, "off") == 0) {
-            flcf->ban_threshold = 0;
-            flcf->ban_window = 0;
-            return NGX_CONF_OK;
+    /* set here, not inherited: the directive is overridden as a whole */
+
+    flcf->ban_ipv6_prefix = 64;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts != 2) {
+            goto invalid;
         }
 
+        flcf->ban_threshold = 0;
+        flcf->ban_window = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts == 2) {
         goto invalid;
     }
 
@@ -663,13 +674,37 @@ ngx_http_fsauth_ban(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         goto invalid;
     }
 
+    if (cf->args->nelts == 3) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value[3].data, "ipv6_prefix=", 12) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" of fsauth_ban",
+                           &value[3]);
+        return NGX_CONF_ERROR;
+    }
+
+    s.data = value[3].data + 12;
+    s.len = value[3].len - 12;
+
+    n = ngx_atoi(s.data, s.len);
+    if (n < 1 || n > 128) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_ban: ipv6_prefix \"%V\" must be 1 to 128",
+                           &s);
+        return NGX_CONF_ERROR;
+    }
+
+    flcf->ban_ipv6_prefix = n;
+
     return NGX_CONF_OK;
 
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid value in fsauth_ban, it must be "
-                       "\"THRESHOLD WINDOW\" or \"off\"");
+                       "\"THRESHOLD WINDOW [ipv6_prefix=N]\" or \"off\"");
     return NGX_CONF_ERROR;
 }
 

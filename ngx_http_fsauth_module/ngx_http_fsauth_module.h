@@ -158,6 +158,7 @@ typedef struct {
     ngx_uint_t                      negative;
     ngx_uint_t                      evictions;
     ngx_uint_t                      banned;
+    ngx_uint_t                      ban_refused;
 } ngx_http_fsauth_stats_t;
 
 
@@ -169,6 +170,7 @@ typedef struct ngx_http_fsauth_cache_s {
     ngx_msec_t                      negative_ttl;
     ngx_msec_t                      stale;
     ngx_uint_t                      max_negative;
+    ngx_uint_t                      max_grants;
     ngx_uint_t                      max_bans;
     uint32_t                        fingerprint;
 } ngx_http_fsauth_cache_t;
@@ -218,6 +220,7 @@ typedef struct {
     ngx_str_t                       www_authenticate;
     ngx_uint_t                      ban_threshold;   /* 0: off */
     ngx_msec_t                      ban_window;
+    ngx_uint_t                      ban_ipv6_prefix;
 } ngx_http_fsauth_loc_conf_t;
 
 
@@ -268,6 +271,8 @@ ngx_int_t ngx_http_fsauth_token_find(ngx_list_t *headers,
 ngx_int_t ngx_http_fsauth_token_valid(u_char *p, size_t len);
 ngx_uint_t ngx_http_fsauth_token_equal(ngx_str_t *secret, ngx_str_t *token);
 void ngx_http_fsauth_token_digest(u_char *p, size_t len, u_char *digest);
+void ngx_http_fsauth_token_grant_digest(u_char *digest, ngx_str_t *resource,
+    u_char *out);
 ngx_int_t ngx_http_fsauth_token_hide(ngx_http_request_t *r, ngx_array_t *names);
 
 /* ngx_http_fsauth_resource.c */
@@ -307,6 +312,9 @@ void ngx_http_fsauth_cache_count_stale(ngx_http_fsauth_cache_t *cache);
 ngx_int_t ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache,
     u_char *digest, ngx_http_fsauth_record_t *rec, uint32_t epoch,
     ngx_msec_t interval);
+void ngx_http_fsauth_cache_insert_grant(ngx_http_fsauth_cache_t *cache,
+    u_char *digest, ngx_str_t *resource, ngx_http_fsauth_result_t *res,
+    uint32_t epoch);
 void ngx_http_fsauth_cache_delete(ngx_http_fsauth_cache_t *cache,
     u_char *digest);
 void ngx_http_fsauth_cache_flush(ngx_http_fsauth_cache_t *cache);

@@ -1618,14 +1618,24 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
                 ngx_http_fsauth_record_extract(&rec, &ctx->resource,
                                                &ctx->result);
 
-                if (!ctx->result.has_grant && rec.incomplete
-                    && ngx_http_fsauth_record_reply_grant(reply,
-                                                          &ctx->resource,
-                                                          &mask)
-                       == NGX_OK)
-                {
-                    ctx->result.has_grant = 1;
-                    ctx->result.mask = mask;
+                if (!ctx->result.has_grant && rec.incomplete) {
+
+                    if (ngx_http_fsauth_record_reply_grant(reply,
+                                                           &ctx->resource,
+                                                           &mask)
+                        == NGX_OK)
+                    {
+                        ctx->result.has_grant = 1;
+                        ctx->result.mask = mask;
+                    }
+
+                    /* not in the cached node: cached on its own */
+
+                    if (peer->conf->cache) {
+                        ngx_http_fsauth_cache_insert_grant(
+                            peer->conf->cache, op->digest, &ctx->resource,
+                            &ctx->result, op->epoch);
+                    }
                 }
 
                 ctx->result.activity = (ctx->activity && due != 0);

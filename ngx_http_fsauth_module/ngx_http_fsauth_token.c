@@ -165,6 +165,25 @@ ngx_http_fsauth_token_digest(u_char *p, size_t len, u_char *digest)
 
 
 /*
+ * The cache key of one resource's decision for a key whose grants did not
+ * fit in its cache node.  A digest, not a weaker hash: the resource comes
+ * from the client, who must not be able to make it collide with another.
+ */
+
+void
+ngx_http_fsauth_token_grant_digest(u_char *digest, ngx_str_t *resource,
+    u_char *out)
+{
+    SHA256_CTX  sha;
+
+    SHA256_Init(&sha);
+    SHA256_Update(&sha, digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
+    SHA256_Update(&sha, resource->data, resource->len);
+    SHA256_Final(out, &sha);
+}
+
+
+/*
  * Removes every configured token header before the request goes upstream.
  * The kept headers are copied into a fresh list: the old elements stay
  * where they are, so pointers such as r->headers_in.host remain valid.

@@ -67,6 +67,21 @@ my @cases = (
       qr/fsauth_ban: threshold "0" must be 1 to 32/ ],
     [ 'fsauth_ban with a bad window', '', 'fsauth_ban 5 soon;',
       qr/invalid value in fsauth_ban/ ],
+    [ 'fsauth_ban with an IPv6 prefix too long', '',
+      'fsauth_ban 5 10s ipv6_prefix=129;',
+      qr/fsauth_ban: ipv6_prefix "129" must be 1 to 128/ ],
+    [ 'fsauth_ban with an IPv6 prefix of 0', '',
+      'fsauth_ban 5 10s ipv6_prefix=0;',
+      qr/fsauth_ban: ipv6_prefix "0" must be 1 to 128/ ],
+    [ 'fsauth_ban with an IPv6 prefix that is not a number', '',
+      'fsauth_ban 5 10s ipv6_prefix=/64;',
+      qr/fsauth_ban: ipv6_prefix "\/64" must be 1 to 128/ ],
+    [ 'fsauth_ban with an unknown parameter', '',
+      'fsauth_ban 5 10s prefix=64;',
+      qr/invalid parameter "prefix=64" of fsauth_ban/ ],
+    [ 'fsauth_ban off takes no parameter', '',
+      'fsauth_ban off ipv6_prefix=64;',
+      qr/invalid value in fsauth_ban, it must be .*\[ipv6_prefix=N\]/ ],
     [ 'fsauth_redis is http-level only', '',
       'fsauth_redis 127.0.0.1:6379;',
       qr/"fsauth_redis" directive is not allowed here/ ],
@@ -140,7 +155,8 @@ my ($rc, $out) = nginx_t('fsauth_redis 127.0.0.1:6379 db=2 timeout=50ms '
                          . 'fsauth_token_header X-Key Token; '
                          . 'fsauth_resource $uri; fsauth_api on; '
                          . 'fsauth_preflight auth; fsauth_failure_mode open; '
-                         . 'fsauth_ban 3 1m; fsauth_activity on interval=5m; '
+                         . 'fsauth_ban 3 1m ipv6_prefix=56; '
+                         . 'fsauth_activity on interval=5m; '
                          . 'fsauth_hide_credentials on; fsauth_realm "R";');
 is($rc, 0, 'a configuration using every directive passes nginx -t')
     or diag($out);

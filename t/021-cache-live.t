@@ -318,4 +318,152 @@ sub hgetall_calls {
     $n->stop;
 }
 
+# 9. workers killed: a change made while no invalidation channel was up
+# is not served from the cache by their successors.  The master is
+# stopped meanwhile, so that the change certainly falls in the gap.
+{
+    my $port = start_redis();
+    my $p = 't021k:';
+    my $d = add_key(port => $port, prefix => $p, token => 'tok-user-0000001',
+                    id => 9, grants => { clientes => 'get' });
+
+    my $n = FsauthNginx->start(
+        workers => 2,
+        http => "    fsauth_redis 127.0.0.1:$port prefix=$p;\n"
+              . "    fsauth_cache zone=c9:1m ttl=1h;\n"
+              . "    fsauth_ban off;",
+        server => $location);
+
+    my $subscribers = sub {
+        my @c = grep { /\S/ }
+                split /\n/, redis_at($port, 'CLIENT', 'LIST', 'TYPE',
+                                     'pubsub');
+        return scalar @c;
+    };
+
+    # kills @pids with SIGKILL while the master is stopped, makes the
+    # change, lets the master respawn them and waits for their channels
+    my $crash = sub {
+        my ($pids, @cmd) = @_;
+        my %dead = map { $_ => 1 } @$pids;
+        kill 'STOP', $n->pid;
+        kill 'KILL', @$pids;
+        my $t0 = time;
+        sleep 0.02 while $subscribers->() > 2 - @$pids && time - $t0 < 3;
+        redis_at($port, @cmd) if @cmd;
+        kill 'CONT', $n->pid;
+        $t0 = time;
+        while (time - $t0 < 5) {
+            my @now = grep { !$dead{$_} } $n->worker_pids;
+            last if @now == 2 && $subscribers->() == 2;
+            sleep 0.02;
+        }
+        sleep 0.1;
+    };
+
+    my @r = get($n, 'tok-user-0000001');
+    is("$r[0] $r[1]", '200 MISS', 'cached');
+    is($subscribers->(), 2, 'two invalidation channels');
+
+    # one worker dies: the other one listened all along, the cache stays
+    my @w = $n->worker_pids;
+    $crash->([ $w[0] ]);
+    @r = get($n, 'tok-user-0000001');
+    is("$r[0] $r[1]", '200 HIT',
+       'one of two workers killed: the cache is kept');
+
+    # both die, and the key is disabled while nobody listens
+    $crash->([ $n->worker_pids ], 'HSET', "${p}key:$d", 'enabled', '0');
+    my @bad;
+    for (1 .. 10) {
+        @r = get($n, 'tok-user-0000001');
+        push @bad, "$r[0]/$r[1]" if $r[0] != 401;
+    }
+    is("@bad", '', 'both workers killed, key disabled meanwhile: 401 '
+                   . 'from their successors');
+
+    $n->stop;
+    my @flushed = $n->error_log =~ /invalidation channel up, cache flushed/g;
+    is(scalar @flushed, 2, 'flushed at the start and after both crashed');
+    unlike($n->error_log, qr/\[crit\]|was locked/, 'no crit');
+    stop_redis($port);
+}
+
+# 10. a key granted more resources than its cache node holds: the
+# decision for each resource is cached too, and edits still reach it
+{
+    my $p = 't021g:';
+    flush_prefix($p);
+    my %many = map { sprintf('resource-with-a-rather-long-name-%03d', $_)
+                     => 'get' } 1 .. 100;
+    my $d = add_key(prefix => $p, token => 'tok-many-0000001', id => 10,
+                    grants => \%many);
+    my $key = "${p}key:$d";
+    my $far = 'resource-with-a-rather-long-name-090';
+    my $near = 'resource-with-a-rather-long-name-001';
+    my $other = 'resource-with-a-rather-long-name-999';    # not granted
+
+    my $n = FsauthNginx->start(
+        workers => 2,
+        http => "    fsauth_redis 127.0.0.1:$rp prefix=$p;\n"
+              . "    fsauth_cache zone=c10:1m ttl=1h;\n"
+              . "    fsauth_ban off;",
+        server => $location);
+
+    # (statuses, Redis lookups, cache statuses) of $times requests
+    my $run = sub {
+        my ($resource, $times, $method) = @_;
+        my $before = redis_calls('hgetall');
+        my (%st, @cache);
+        for (1 .. $times) {
+            my @r = get($n, 'tok-many-0000001', "/api/3/$resource",
+                        $method);
+            $st{$r[0]}++;
+            push @cache, $r[1];
+        }
+        return (join(',', map { "$_ x$st{$_}" } sort keys %st),
+                redis_calls('hgetall') - $before, "@cache");
+    };
+
+    my @r = $run->($far, 20);
+    is($r[0], '200 x20', 'a grant beyond the node: granted 20 times');
+    is($r[1], 1, 'with one HGETALL');
+    like($r[2], qr/^MISS( HIT){19}$/, 'then answered from the cache');
+
+    @r = $run->($other, 20);
+    is($r[0], '403 x20', 'a resource it is not granted: 403 20 times');
+    is($r[1], 1, 'with one HGETALL');
+
+    @r = $run->($far, 10, 'DELETE');
+    is("$r[0] $r[1]", '403 x10 0', 'a method it is not granted: 403, '
+                                   . 'from the cached decision');
+
+    @r = $run->($far, 10);
+    is("$r[0] $r[1]", '200 x10 0',
+       'the first decision survived the second lookup');
+    @r = $run->($near, 10);
+    is("$r[0] $r[1]", '200 x10 0', 'a grant within the node: no lookup');
+
+    redis('HDEL', $key, "res:$far");
+    sleep 0.1;
+    @r = $run->($far, 20);
+    is("$r[0] $r[1]", '403 x20 1', 'grant removed: seen 100 ms later');
+
+    redis('HSET', $key, "res:$other", 'get');
+    sleep 0.1;
+    @r = $run->($other, 20);
+    is("$r[0] $r[1]", '200 x20 1', 'grant added: seen 100 ms later');
+
+    # the channel reconnects: per-resource decisions expire with the rest
+    redis('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    sleep 0.5;
+    @r = $run->($other, 2);
+    is("$r[0] $r[1] $r[2]", '200 x2 1 MISS HIT',
+       'channel reconnected: asked Redis again');
+
+    $n->stop;
+    unlike($n->error_log, qr/\[alert\]|\[crit\]/, 'no alert');
+    flush_prefix($p);
+}
+
 done_testing();

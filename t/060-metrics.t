@@ -84,6 +84,7 @@ is($m->{'fsauth_decisions_total{status="unauthorized"}'}, 2,
 is($m->{'fsauth_decisions_total{status="banned"}'}, 2, 'banned');
 is($m->{'fsauth_decisions_total{status="preflight"}'}, 1, 'preflight');
 is($m->{'fsauth_bans'}, 1, 'one address banned now');
+is($m->{'fsauth_ban_refused_total'}, 0, 'no ban incident refused');
 
 is($m->{'fsauth_cache_requests_total{result="miss"}'}, 2,
    'cache misses (the user key, the unknown token)');
