@@ -705,7 +705,11 @@ fsauthctl_access_check(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         freeReplyObject(reply);
     }
 
-    puts(allowed ? "allowed" : "denied");
+    /* "denied" exits 1 without a message: a lost answer must say so */
+
+    if (puts(allowed ? "allowed" : "denied") == EOF || fflush(stdout) != 0) {
+        return fsauthctl_error("cannot write the output");
+    }
 
     return allowed ? FSAUTHCTL_OK : FSAUTHCTL_ERROR;
 }

@@ -1596,9 +1596,16 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
                       ((redisReply *) reply)->str);
 
     } else if (rc == NGX_DECLINED && err) {
-        ngx_log_error(NGX_LOG_ERR, peer->log, 0,
-                      "fsauth: key record %i has %s, treated as unknown",
-                      rec.id, err);
+        if (rec.id) {
+            ngx_log_error(NGX_LOG_ERR, peer->log, 0,
+                          "fsauth: key record %i has %s, treated as unknown",
+                          rec.id, err);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, peer->log, 0,
+                          "fsauth: key record has %s, treated as unknown",
+                          err);
+        }
     }
 
     while (!ngx_queue_empty(&op->waiters)) {
