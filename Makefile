@@ -13,8 +13,12 @@ MODULE    = $(BUILD)/ngx_http_fsauth_module.so
 CTL       = $(BUILD)/fsauthctl
 NGXB      = $(BUILD)/nginx-src
 
-MOD_SRCS  = $(wildcard ngx_http_fsauth_module/*.c ngx_http_fsauth_module/*.h)
-CTL_SRCS  = $(wildcard fsauthctl/*.c fsauthctl/*.h)
+# rules/: the rules both programs compile (token, grants, decision,
+# limits, Redis key names)
+RULES     = $(wildcard rules/*.c rules/*.h)
+MOD_SRCS  = $(wildcard ngx_http_fsauth_module/*.c ngx_http_fsauth_module/*.h) \
+            $(RULES)
+CTL_SRCS  = $(wildcard fsauthctl/*.c fsauthctl/*.h) $(RULES)
 
 # the flags Debian builds nginx and its packaged modules with (nginx -V);
 # without them nginx's configure compiles the module with -O only
@@ -48,7 +52,7 @@ $(MODULE): $(NGXB)/Makefile $(MOD_SRCS)
 
 $(CTL): $(CTL_SRCS)
 	mkdir -p $(BUILD)
-	$(CC) $(CTL_CFLAGS) -o $@ $(filter %.c,$(CTL_SRCS)) $(CTL_LIBS)
+	$(CC) $(CTL_CFLAGS) -Irules -o $@ $(filter %.c,$(CTL_SRCS)) $(CTL_LIBS)
 
 test:
 	./util/test.sh

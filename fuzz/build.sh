@@ -38,7 +38,7 @@ mkdir -p "$out/obj"
 ngx_incs=(-I "$ngx/src/core" -I "$ngx/src/event" -I "$ngx/src/event/modules"
           -I "$ngx/src/os/unix" -I "$ngx/objs" -I "$ngx/src/http"
           -I "$ngx/src/http/modules" -I "$ngx/src/http/v2"
-          -I "$root/ngx_http_fsauth_module")
+          -I "$root/ngx_http_fsauth_module" -I "$root/rules")
 
 # $1 source, $2 object, rest: extra flags
 cc_obj() {
@@ -50,6 +50,12 @@ cc_obj() {
 mod_obj() {
     cc_obj "$root/ngx_http_fsauth_module/ngx_http_fsauth_$1.c" \
            "$out/obj/mod_$1.o" "${ngx_incs[@]}" -Wno-unused-parameter
+}
+
+# the rules shared by the module and fsauthctl, in every target
+rules() {
+    cc_obj "$root/rules/fsauth_rules.c" "$out/obj/fsauth_rules.o" \
+           -I "$root/rules" -Wall -Wextra
 }
 
 stubs() {
@@ -70,7 +76,7 @@ build_token() {
     cc_obj "$root/fuzz/fuzz_token.c" "$out/obj/fuzz_token.o" \
            "${ngx_incs[@]}" -Wall
     link token "$out/obj/fuzz_token.o" "$out/obj/mod_token.o" \
-         "$out/obj/ngx_stubs.o" -lcrypto
+         "$out/obj/ngx_stubs.o" "$out/obj/fsauth_rules.o" -lcrypto
 }
 
 build_resource() {
@@ -78,7 +84,7 @@ build_resource() {
     cc_obj "$root/fuzz/fuzz_resource.c" "$out/obj/fuzz_resource.o" \
            "${ngx_incs[@]}" -Wall
     link resource "$out/obj/fuzz_resource.o" "$out/obj/mod_resource.o" \
-         "$out/obj/ngx_stubs.o"
+         "$out/obj/ngx_stubs.o" "$out/obj/fsauth_rules.o"
 }
 
 build_grant() {
@@ -86,7 +92,7 @@ build_grant() {
     cc_obj "$root/fuzz/fuzz_grant.c" "$out/obj/fuzz_grant.o" \
            "${ngx_incs[@]}" -Wall
     link grant "$out/obj/fuzz_grant.o" "$out/obj/mod_record.o" \
-         "$out/obj/ngx_stubs.o" -lhiredis
+         "$out/obj/ngx_stubs.o" "$out/obj/fsauth_rules.o" -lhiredis
 }
 
 build_record() {
@@ -94,13 +100,14 @@ build_record() {
     cc_obj "$root/fuzz/fuzz_record.c" "$out/obj/fuzz_record.o" \
            "${ngx_incs[@]}" -Wall
     link record "$out/obj/fuzz_record.o" "$out/obj/mod_record.o" \
-         "$out/obj/ngx_stubs.o" -lhiredis
+         "$out/obj/ngx_stubs.o" "$out/obj/fsauth_rules.o" -lhiredis
 }
 
 build_import() {
     local f objs=()
     local ctl_flags=(-std=c99 -D_GNU_SOURCE -Wall -Wextra
                      -Wno-unused-parameter -I "$root/fsauthctl"
+                     -I "$root/rules"
                      -include "$root/fuzz/fsauthctl_format.h")
 
     for f in "$root"/fsauthctl/*.c; do
@@ -120,10 +127,11 @@ build_import() {
     cc_obj "$root/fuzz/fuzz_import.c" "$out/obj/fuzz_import.o" \
            "${ctl_flags[@]}"
     link import "$out/obj/fuzz_import.o" "$out/obj/fake_redis.o" \
-         "${objs[@]}" -lhiredis -ljansson -lcrypto
+         "${objs[@]}" "$out/obj/fsauth_rules.o" -lhiredis -ljansson -lcrypto
 }
 
 stubs
+rules
 for t in $targets; do
     case " $all_targets " in
     *" $t "*) "build_$t" ;;

@@ -12,7 +12,11 @@
  * tabs around words, empty items and unknown words are ignored; words
  * are lower case.  The same bytes also go through
  * ngx_http_fsauth_record_field as a grant and are read back with
- * ngx_http_fsauth_record_extract.
+ * ngx_http_fsauth_record_extract.  Then the shared access decision
+ * (fsauth_decide, with fsauth_method_grant) for that grant is checked
+ * against a model of the README's decision order, and the grant string
+ * fsauthctl writes for the mask (fsauth_grant_format) must parse back
+ * to it.
  */
 
 
@@ -80,6 +84,98 @@ fuzz_grant_model(const uint8_t *p, size_t len)
 }
 
 
+/* the README: GET get, POST post, PUT and PATCH put, DELETE delete */
+
+static const struct {
+    const char  *method;
+    ngx_uint_t   bit;
+} fuzz_methods[] = {
+    { "GET", NGX_HTTP_FSAUTH_GET },
+    { "POST", NGX_HTTP_FSAUTH_POST },
+    { "PUT", NGX_HTTP_FSAUTH_PUT },
+    { "PATCH", NGX_HTTP_FSAUTH_PUT },
+    { "DELETE", NGX_HTTP_FSAUTH_DELETE },
+    { "HEAD", 0 },
+    { "OPTIONS", 0 },
+    { "TRACE", 0 },
+    { "get", 0 },
+    { "Get", 0 },
+    { "GETX", 0 },
+    { "", 0 },
+    { NULL, 0 }
+};
+
+
+/* 0 allowed, 401 or 403, in the README's order */
+
+static int
+fuzz_decide_model(int found, int enabled, int fullaccess, int listing,
+    int has_grant, ngx_uint_t grant, ngx_uint_t bit)
+{
+    if (!found || !enabled) {
+        return 401;
+    }
+
+    if (listing || fullaccess) {
+        return 0;
+    }
+
+    if (bit == 0 || !has_grant || !(grant & bit)) {
+        return 403;
+    }
+
+    return 0;
+}
+
+
+static void
+fuzz_decide(ngx_uint_t mask)
+{
+    int                i, bits, want;
+    char               text[FSAUTH_GRANT_TEXT_SIZE];
+    size_t             len;
+    fsauth_decision_e  got;
+
+    len = fsauth_grant_format(mask, text);
+
+    if (len != strlen(text) || len >= sizeof(text)
+        || fsauth_grant_parse(text, len) != mask)
+    {
+        abort();
+    }
+
+    for (i = 0; fuzz_methods[i].method; i++) {
+
+        if (fsauth_method_grant(fuzz_methods[i].method,
+                                strlen(fuzz_methods[i].method))
+            != fuzz_methods[i].bit)
+        {
+            abort();
+        }
+
+        /* found, enabled, fullaccess, listing, has_grant */
+
+        for (bits = 0; bits < 32; bits++) {
+            want = fuzz_decide_model(bits & 1, bits & 2, bits & 4, bits & 8,
+                                     bits & 16, mask, fuzz_methods[i].bit);
+
+            got = fsauth_decide((bits & 1) && (bits & 2), bits & 4,
+                                (bits & 8) ? 0 : 8, bits & 16,
+                                (bits & 16) ? mask : 0,
+                                fsauth_method_grant(fuzz_methods[i].method,
+                                        strlen(fuzz_methods[i].method)));
+
+            if ((want == 0 && got != FSAUTH_ALLOW)
+                || (want == 401 && got != FSAUTH_DENY_KEY)
+                || (want == 403 && got != FSAUTH_DENY_GRANT))
+            {
+                abort();
+            }
+        }
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -117,6 +213,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!res.has_grant || res.mask != mask) {
         abort();
     }
+
+    fuzz_decide(mask);
 
     free(copy);
 

@@ -203,6 +203,57 @@ fuzz_resource_model(const uint8_t *p, size_t len, size_t *rs, size_t *rl,
 }
 
 
+/*
+ * The module maps the method nginx parsed (r->method) to a grant word
+ * with a switch; it must be the shared map of method names,
+ * fsauth_method_grant(), for every method nginx knows.  Checked once.
+ */
+
+static const struct {
+    ngx_uint_t   method;
+    const char  *name;
+} fuzz_methods[] = {
+    { NGX_HTTP_GET, "GET" },
+    { NGX_HTTP_HEAD, "HEAD" },
+    { NGX_HTTP_POST, "POST" },
+    { NGX_HTTP_PUT, "PUT" },
+    { NGX_HTTP_DELETE, "DELETE" },
+    { NGX_HTTP_MKCOL, "MKCOL" },
+    { NGX_HTTP_COPY, "COPY" },
+    { NGX_HTTP_MOVE, "MOVE" },
+    { NGX_HTTP_OPTIONS, "OPTIONS" },
+    { NGX_HTTP_PROPFIND, "PROPFIND" },
+    { NGX_HTTP_PROPPATCH, "PROPPATCH" },
+    { NGX_HTTP_LOCK, "LOCK" },
+    { NGX_HTTP_UNLOCK, "UNLOCK" },
+    { NGX_HTTP_PATCH, "PATCH" },
+    { NGX_HTTP_TRACE, "TRACE" },
+#ifdef NGX_HTTP_CONNECT
+    { NGX_HTTP_CONNECT, "CONNECT" },
+#endif
+    { NGX_HTTP_UNKNOWN, "FROB" },
+    { 0, NULL }
+};
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; fuzz_methods[i].name; i++) {
+        if (ngx_http_fsauth_method_mask(fuzz_methods[i].method)
+            != fsauth_method_grant(fuzz_methods[i].name,
+                                   strlen(fuzz_methods[i].name)))
+        {
+            abort();
+        }
+    }
+
+    return 0;
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

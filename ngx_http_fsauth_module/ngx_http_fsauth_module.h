@@ -13,19 +13,22 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "fsauth_rules.h"
 
-#define NGX_HTTP_FSAUTH_TOKEN_MAX         99
-#define NGX_HTTP_FSAUTH_DIGEST_LEN        32
-#define NGX_HTTP_FSAUTH_HEX_LEN           64
+
+/* the limits and grant words are the shared rules' (fsauth_rules.h) */
+#define NGX_HTTP_FSAUTH_TOKEN_MAX         FSAUTH_TOKEN_MAX
+#define NGX_HTTP_FSAUTH_DIGEST_LEN        FSAUTH_DIGEST_LEN
+#define NGX_HTTP_FSAUTH_HEX_LEN           FSAUTH_HEX_LEN
 #define NGX_HTTP_FSAUTH_NICK_MAX          56
-#define NGX_HTTP_FSAUTH_RESOURCE_MAX      255
+#define NGX_HTTP_FSAUTH_RESOURCE_MAX      FSAUTH_RESOURCE_MAX
 #define NGX_HTTP_FSAUTH_GRANTS_MAX        816
 
 /* grant words, as bits */
-#define NGX_HTTP_FSAUTH_GET               0x01
-#define NGX_HTTP_FSAUTH_POST              0x02
-#define NGX_HTTP_FSAUTH_PUT               0x04
-#define NGX_HTTP_FSAUTH_DELETE            0x08
+#define NGX_HTTP_FSAUTH_GET               FSAUTH_GRANT_GET
+#define NGX_HTTP_FSAUTH_POST              FSAUTH_GRANT_POST
+#define NGX_HTTP_FSAUTH_PUT               FSAUTH_GRANT_PUT
+#define NGX_HTTP_FSAUTH_DELETE            FSAUTH_GRANT_DELETE
 
 #define NGX_HTTP_FSAUTH_PREFLIGHT_PASS    0
 #define NGX_HTTP_FSAUTH_PREFLIGHT_AUTH    1

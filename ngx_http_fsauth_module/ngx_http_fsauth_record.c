@@ -9,78 +9,23 @@
 #include "ngx_http_fsauth_redis.h"
 
 
-#define NGX_HTTP_FSAUTH_FIELD_NAME_MAX      4096
-
-
-/* constant-size ngx_memcmp() calls below compile to a few instructions */
-
-
 /*
- * A grant is a comma list of "get", "post", "put", "delete".  Spaces and
- * tabs around words are ignored, and so are empty items and unknown words
- * (fsauthctl never writes them; a hand edit must not break the key).
+ * The shared rules own these limits; ngx_http_fsauth_redis.h keeps its
+ * own names for them, which must not drift.
  */
+
+#if (NGX_HTTP_FSAUTH_PREFIX_MAX != FSAUTH_PREFIX_MAX                          \
+     || NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX != FSAUTH_REPLY_ELEMENTS_MAX)
+#error "ngx_http_fsauth_redis.h and fsauth_rules.h disagree on a limit"
+#endif
+
+
+/* the shared grant-string rule: see fsauth_grant_parse() */
 
 ngx_uint_t
 ngx_http_fsauth_grant_parse(u_char *p, size_t len)
 {
-    u_char      *last;
-    size_t       n;
-    ngx_uint_t   mask, bit;
-
-    last = p + len;
-    mask = 0;
-
-    /* per item: blanks, a known word or not, blanks, a comma or the end */
-
-    while (p < last) {
-
-        while (p < last && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        n = last - p;
-
-        if (n >= 3 && ngx_memcmp(p, "get", 3) == 0) {
-            bit = NGX_HTTP_FSAUTH_GET;
-            p += 3;
-
-        } else if (n >= 4 && ngx_memcmp(p, "post", 4) == 0) {
-            bit = NGX_HTTP_FSAUTH_POST;
-            p += 4;
-
-        } else if (n >= 3 && ngx_memcmp(p, "put", 3) == 0) {
-            bit = NGX_HTTP_FSAUTH_PUT;
-            p += 3;
-
-        } else if (n >= 6 && ngx_memcmp(p, "delete", 6) == 0) {
-            bit = NGX_HTTP_FSAUTH_DELETE;
-            p += 6;
-
-        } else {
-            bit = 0;
-        }
-
-        while (p < last && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        if (p < last && *p != ',') {
-
-            /* "getx", "get x", "GET": not a word we know */
-
-            bit = 0;
-
-            while (p < last && *p != ',') {
-                p++;
-            }
-        }
-
-        mask |= bit;
-        p++;
-    }
-
-    return mask;
+    return fsauth_grant_parse(p, len);
 }
 
 
@@ -185,6 +130,9 @@ ngx_http_fsauth_record_utf8_cut(u_char *p, size_t len, size_t max)
 }
 
 
+/* constant-size ngx_memcmp() calls below compile to a few instructions */
+
+
 /*
  * Applies one hash field of <prefix>key:<digest>.  Returns NGX_ERROR for
  * an "id" that is not a positive integer; unknown fields are ignored.
@@ -236,7 +184,7 @@ ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
 
     case 7:
         if (ngx_memcmp(name, "enabled", 7) == 0) {
-            rec->enabled = (value_len == 1 && value[0] == '1');
+            rec->enabled = fsauth_flag_on(value, value_len);
             return NGX_OK;
         }
 
@@ -244,7 +192,7 @@ ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
 
     case 10:
         if (ngx_memcmp(name, "fullaccess", 10) == 0) {
-            rec->fullaccess = (value_len == 1 && value[0] == '1');
+            rec->fullaccess = fsauth_flag_on(value, value_len);
             return NGX_OK;
         }
 
@@ -399,7 +347,7 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
         v = reply->element[i + 1];
 
         if (k == NULL || k->type != REDIS_REPLY_STRING
-            || k->len > NGX_HTTP_FSAUTH_FIELD_NAME_MAX
+            || k->len > FSAUTH_FIELD_NAME_MAX
             || v == NULL || v->type != REDIS_REPLY_STRING)
         {
             *err = "unexpected reply element";

@@ -91,31 +91,12 @@ ngx_http_fsauth_token_find(ngx_list_t *headers, ngx_array_t *names,
 }
 
 
-/*
- * A token is 1 to 99 bytes in 0x21..0x7e (the api_keys column is
- * varchar(99)) and not "0", which PHP's empty() treats as no token.
- */
+/* the shared rule, inlined: see fsauth_token_valid() */
 
 ngx_int_t
 ngx_http_fsauth_token_valid(u_char *p, size_t len)
 {
-    size_t  i;
-
-    if (len == 0 || len > NGX_HTTP_FSAUTH_TOKEN_MAX) {
-        return NGX_DECLINED;
-    }
-
-    if (len == 1 && p[0] == '0') {
-        return NGX_DECLINED;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (p[i] < 0x21 || p[i] > 0x7e) {
-            return NGX_DECLINED;
-        }
-    }
-
-    return NGX_OK;
+    return fsauth_token_valid(p, len) ? NGX_OK : NGX_DECLINED;
 }
 
 
