@@ -7,7 +7,6 @@
  * comma list of the words get, post, put and delete.
  */
 
-#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +15,6 @@
 #include "fsauthctl.h"
 
 
-/* the limits of a key record reply in the module */
-#define FSAUTHCTL_REPLY_ELEMENTS_MAX  65536
-#define FSAUTHCTL_FIELD_NAME_MAX      4096
-
-
-static unsigned fsauthctl_access_method(const char *method);
 static int fsauthctl_access_decide(redisReply *hash, const char *resource,
     const char *method);
 static int fsauthctl_access_record_id(const char *s, size_t len);
@@ -29,95 +22,6 @@ static int fsauthctl_access_path_valid(const char *s, size_t len);
 static int fsauthctl_access_api_disabled(fsauthctl_t *ctl, int *disabled);
 static int fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid,
     redisReply **reply, int *moved);
-
-
-static const struct {
-    const char  *word;
-    size_t       len;
-    unsigned     bit;
-} fsauthctl_access_words[] = {
-    { "get", 3, FSAUTHCTL_GRANT_GET },
-    { "post", 4, FSAUTHCTL_GRANT_POST },
-    { "put", 3, FSAUTHCTL_GRANT_PUT },
-    { "delete", 6, FSAUTHCTL_GRANT_DELETE },
-    { NULL, 0, 0 }
-};
-
-
-/*
- * The grant-string rule of the module: split on ",", trim spaces and tabs
- * around each word, skip empty items; words are case-sensitive and unknown
- * words are ignored, so a hand-written "get, POST,,put" allows get and put.
- */
-
-unsigned
-fsauthctl_access_parse(const char *list, size_t len)
-{
-    size_t       i;
-    unsigned     mask;
-    const char  *p, *end, *word, *wend;
-
-    mask = 0;
-    p = list;
-    end = list + len;
-
-    while (p < end) {
-        word = p;
-
-        while (p < end && *p != ',') {
-            p++;
-        }
-
-        wend = p;
-
-        while (word < wend && (*word == ' ' || *word == '\t')) {
-            word++;
-        }
-
-        while (wend > word && (wend[-1] == ' ' || wend[-1] == '\t')) {
-            wend--;
-        }
-
-        for (i = 0; fsauthctl_access_words[i].word; i++) {
-            if ((size_t) (wend - word) == fsauthctl_access_words[i].len
-                && memcmp(word, fsauthctl_access_words[i].word,
-                          fsauthctl_access_words[i].len) == 0)
-            {
-                mask |= fsauthctl_access_words[i].bit;
-            }
-        }
-
-        p++;
-    }
-
-    return mask;
-}
-
-
-/* buf: at least 20 bytes; words in the order get,post,put,delete */
-
-void
-fsauthctl_access_format(unsigned mask, char *buf)
-{
-    size_t  i;
-    char   *p;
-
-    p = buf;
-
-    for (i = 0; fsauthctl_access_words[i].word; i++) {
-        if (mask & fsauthctl_access_words[i].bit) {
-            if (p != buf) {
-                *p++ = ',';
-            }
-
-            memcpy(p, fsauthctl_access_words[i].word,
-                   fsauthctl_access_words[i].len);
-            p += fsauthctl_access_words[i].len;
-        }
-    }
-
-    *p = '\0';
-}
 
 
 /*
@@ -130,7 +34,7 @@ fsauthctl_access_resource_valid(const char *s, size_t len)
 {
     size_t  i;
 
-    if (len == 0 || len > FSAUTHCTL_RESOURCE_MAX) {
+    if (len == 0 || len > FSAUTH_RESOURCE_MAX) {
         return 0;
     }
 
@@ -141,31 +45,6 @@ fsauthctl_access_resource_valid(const char *s, size_t len)
     }
 
     return 1;
-}
-
-
-static unsigned
-fsauthctl_access_method(const char *method)
-{
-    /* as the module: methods are case-sensitive, PATCH needs "put" */
-
-    if (strcmp(method, "GET") == 0) {
-        return FSAUTHCTL_GRANT_GET;
-    }
-
-    if (strcmp(method, "POST") == 0) {
-        return FSAUTHCTL_GRANT_POST;
-    }
-
-    if (strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) {
-        return FSAUTHCTL_GRANT_PUT;
-    }
-
-    if (strcmp(method, "DELETE") == 0) {
-        return FSAUTHCTL_GRANT_DELETE;
-    }
-
-    return 0;
 }
 
 
@@ -205,17 +84,17 @@ fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         res = fsauthctl_output_escape(pos[1]);
         rc = fsauthctl_opt_usage(cmd, "invalid resource \"%s\" (1..%d "
                                  "bytes, no \"/\", space or control "
-                                 "character)", res, FSAUTHCTL_RESOURCE_MAX);
+                                 "character)", res, FSAUTH_RESOURCE_MAX);
         free(res);
         return rc;
     }
 
-    mask = (get ? FSAUTHCTL_GRANT_GET : 0)
-           | (post ? FSAUTHCTL_GRANT_POST : 0)
-           | (put ? FSAUTHCTL_GRANT_PUT : 0)
-           | (del ? FSAUTHCTL_GRANT_DELETE : 0);
+    mask = (get ? FSAUTH_GRANT_GET : 0)
+           | (post ? FSAUTH_GRANT_POST : 0)
+           | (put ? FSAUTH_GRANT_PUT : 0)
+           | (del ? FSAUTH_GRANT_DELETE : 0);
 
-    fsauthctl_access_format(mask, list);
+    fsauth_grant_format(mask, list);
 
     rc = fsauthctl_redis_connect(ctl);
     if (rc != FSAUTHCTL_OK) {
@@ -347,7 +226,7 @@ fsauthctl_access_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         fsauthctl_table_init(&table, 2, "RESOURCE", "ALLOW");
 
         for (i = 0; i < key.ngrants; i++) {
-            fsauthctl_access_format(key.grants[i].mask, list);
+            fsauth_grant_format(key.grants[i].mask, list);
             res = fsauthctl_output_escape(key.grants[i].resource);
             fsauthctl_table_row(&table, res, list[0] ? list : "-");
             free(res);
@@ -364,7 +243,8 @@ fsauthctl_access_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
 /*
  * "access check" makes the module's decision for a request with the
- * token of key ID, from what the module reads in Redis, in its order:
+ * token of key ID, from what the module reads in Redis, in its order
+ * (the record's "enabled" and the grant are the shared fsauth_decide()):
  *
  *   the kill switch   <prefix>api "enabled" exactly "0": everything 403;
  *   the path          a resource the module's path rule refuses: 403;
@@ -384,19 +264,18 @@ static int
 fsauthctl_access_decide(redisReply *hash, const char *resource,
     const char *method)
 {
-    int          has_id;
+    int          key_ok;
     size_t       i, len;
-    unsigned     bit;
     redisReply  *f, *v, *enabled, *full, *grant;
 
     if (hash->type != REDIS_REPLY_ARRAY
         || hash->elements % 2
-        || hash->elements > FSAUTHCTL_REPLY_ELEMENTS_MAX)
+        || hash->elements > FSAUTH_REPLY_ELEMENTS_MAX)
     {
         return 0;
     }
 
-    has_id = 0;
+    key_ok = 0;
     enabled = NULL;
     full = NULL;
     grant = NULL;
@@ -409,7 +288,7 @@ fsauthctl_access_decide(redisReply *hash, const char *resource,
         /* a reply the module cannot read is an outage for it, never 200 */
 
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
-            || f->len > FSAUTHCTL_FIELD_NAME_MAX)
+            || f->len > FSAUTH_FIELD_NAME_MAX)
         {
             return 0;
         }
@@ -419,7 +298,7 @@ fsauthctl_access_decide(redisReply *hash, const char *resource,
                 return 0;
             }
 
-            has_id = 1;
+            key_ok = 1;
 
         } else if (f->len == 7 && memcmp(f->str, "enabled", 7) == 0) {
             enabled = v;
@@ -442,25 +321,15 @@ fsauthctl_access_decide(redisReply *hash, const char *resource,
         }
     }
 
-    if (!has_id || enabled == NULL
-        || enabled->len != 1 || enabled->str[0] != '1')
-    {
-        return 0;
-    }
+    key_ok = key_ok && enabled && fsauth_flag_on(enabled->str, enabled->len);
 
-    if (resource[0] == '\0') {
-        return 1;
-    }
-
-    if (full && full->len == 1 && full->str[0] == '1') {
-        return 1;
-    }
-
-    bit = fsauthctl_access_method(method);
-
-    return bit != 0
-           && grant != NULL
-           && (fsauthctl_access_parse(grant->str, grant->len) & bit);
+    return fsauth_decide(key_ok,
+                         full && fsauth_flag_on(full->str, full->len),
+                         len, grant != NULL,
+                         grant ? fsauth_grant_parse(grant->str, grant->len)
+                               : 0,
+                         fsauth_method_grant(method, strlen(method)))
+           == FSAUTH_ALLOW;
 }
 
 
@@ -522,8 +391,8 @@ fsauthctl_access_path_valid(const char *s, size_t len)
             continue;
         }
 
-        if (len - i < 3 || !isxdigit((unsigned char) s[i + 1])
-            || !isxdigit((unsigned char) s[i + 2])
+        if (len - i < 3 || fsauth_hex_digit((unsigned char) s[i + 1]) < 0
+            || fsauth_hex_digit((unsigned char) s[i + 2]) < 0
             || (s[i + 1] == '0' && s[i + 2] == '0')
             || (s[i + 1] == '2' && (s[i + 2] | 0x20) == 'f')
             || (s[i + 1] == '5' && (s[i + 2] | 0x20) == 'c'))
@@ -559,7 +428,7 @@ fsauthctl_access_api_disabled(fsauthctl_t *ctl, int *disabled)
     char        *name;
     redisReply  *reply;
 
-    name = fsauthctl_redis_name(ctl, "api");
+    name = fsauthctl_name(ctl, FSAUTH_NAME_API);
     rc = fsauthctl_redis_call(ctl, &reply, "HGET", name, "enabled", NULL);
     free(name);
 
@@ -600,7 +469,7 @@ fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid,
     }
 
     if (r->type != REDIS_REPLY_STRING
-        || !fsauthctl_store_digest_valid(r->str, r->len))
+        || !fsauth_hex_digest_valid(r->str, r->len))
     {
         freeReplyObject(r);
         return FSAUTHCTL_OK;
@@ -609,7 +478,7 @@ fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid,
     digest = fsauthctl_strndup(r->str, r->len);
     freeReplyObject(r);
 
-    name = fsauthctl_redis_name(ctl, "key:%s", digest);
+    name = fsauthctl_name_key(ctl, digest);
     rc = fsauthctl_redis_call(ctl, &r, "HGETALL", name, NULL);
     free(name);
 
@@ -682,7 +551,7 @@ fsauthctl_access_check(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     reply = NULL;
 
     if (!disabled && fsauthctl_access_path_valid(pos[1], strlen(pos[1]))) {
-        keyid = fsauthctl_redis_name(ctl, "keyid:%lld", id);
+        keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
 
         for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
             rc = fsauthctl_access_read(ctl, keyid, &reply, &moved);

@@ -39,7 +39,7 @@ fsauthctl_api_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    name = fsauthctl_redis_name(ctl, "api");
+    name = fsauthctl_name(ctl, FSAUTH_NAME_API);
     rc = fsauthctl_redis_call(ctl, NULL, "HSET", name, "enabled",
                               enable ? "1" : "0", NULL);
     free(name);
@@ -83,7 +83,7 @@ fsauthctl_api_status(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    name = fsauthctl_redis_name(ctl, "api");
+    name = fsauthctl_name(ctl, FSAUTH_NAME_API);
     rc = fsauthctl_redis_call(ctl, &reply, "HGET", name, "enabled", NULL);
     free(name);
 

@@ -14,6 +14,8 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "fsauth_rules.h"
+
 
 /* exit codes, also the return codes of every command */
 #define FSAUTHCTL_OK            0
@@ -94,6 +96,7 @@ typedef struct {
 void fsauthctl_args_init(fsauthctl_args_t *args);
 void fsauthctl_args_add(fsauthctl_args_t *args, const char *s, size_t len);
 void fsauthctl_args_addf(fsauthctl_args_t *args, const char *fmt, ...);
+void fsauthctl_args_add_name(fsauthctl_args_t *args, char *name);
 void fsauthctl_args_free(fsauthctl_args_t *args);
 
 
@@ -119,7 +122,9 @@ int fsauthctl_read_file(const char *path, const char *what, char **data,
 
 int fsauthctl_redis_connect(fsauthctl_t *ctl);
 void fsauthctl_redis_close(fsauthctl_t *ctl);
-char *fsauthctl_redis_name(fsauthctl_t *ctl, const char *fmt, ...);
+char *fsauthctl_name(fsauthctl_t *ctl, const char *kind);
+char *fsauthctl_name_key(fsauthctl_t *ctl, const char *digest);
+char *fsauthctl_name_id(fsauthctl_t *ctl, const char *kind, long long id);
 int fsauthctl_redis_call(fsauthctl_t *ctl, redisReply **reply, ...);
 int fsauthctl_redis_argv(fsauthctl_t *ctl, fsauthctl_args_t *args,
     redisReply **reply);

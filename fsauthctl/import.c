@@ -23,7 +23,7 @@ typedef struct {
     fsauthctl_key_t            key;
     size_t                     index;      /* in api_keys, for messages */
     int                        has_token;
-    char                       digest[FSAUTHCTL_DIGEST_LEN + 1];
+    char                       digest[FSAUTH_HEX_LEN + 1];
     char                       date[11];
 } fsauthctl_import_key_t;
 
@@ -365,7 +365,7 @@ fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik)
 
         rc = FSAUTHCTL_OK;
 
-        if (!fsauthctl_token_valid(s, len)) {
+        if (!fsauth_token_valid(s, len)) {
             rc = fsauthctl_import_invalid("api_keys", ik->index, "apikey",
                                           "expected 1..99 printable ASCII "
                                           "characters without spaces, "
@@ -469,10 +469,10 @@ fsauthctl_import_grants(fsauthctl_import_t *imp, json_t *arr)
         const char  *name;
         unsigned     bit;
     } flags[] = {
-        { "allowget", FSAUTHCTL_GRANT_GET },
-        { "allowpost", FSAUTHCTL_GRANT_POST },
-        { "allowput", FSAUTHCTL_GRANT_PUT },
-        { "allowdelete", FSAUTHCTL_GRANT_DELETE },
+        { "allowget", FSAUTH_GRANT_GET },
+        { "allowpost", FSAUTH_GRANT_POST },
+        { "allowput", FSAUTH_GRANT_PUT },
+        { "allowdelete", FSAUTH_GRANT_DELETE },
         { NULL, 0 }
     };
 
@@ -612,7 +612,7 @@ fsauthctl_import_check(fsauthctl_t *ctl, fsauthctl_import_t *imp)
         k = &imp->keys[i];
 
         if (k->has_token) {
-            name = fsauthctl_redis_name(ctl, "key:%s", k->digest);
+            name = fsauthctl_name_key(ctl, k->digest);
             rc = fsauthctl_redis_call(ctl, &reply, "HGET", name, "id", NULL);
             free(name);
 
@@ -639,7 +639,7 @@ fsauthctl_import_check(fsauthctl_t *ctl, fsauthctl_import_t *imp)
             continue;
         }
 
-        name = fsauthctl_redis_name(ctl, "keyid:%lld", k->key.id);
+        name = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, k->key.id);
         rc = fsauthctl_redis_call(ctl, &reply, "EXISTS", name, NULL);
         free(name);
 
@@ -662,7 +662,8 @@ fsauthctl_import_check(fsauthctl_t *ctl, fsauthctl_import_t *imp)
             continue;
         }
 
-        name = fsauthctl_redis_name(ctl, "keyid:%lld", imp->grants[i].id);
+        name = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
+                                 imp->grants[i].id);
         rc = fsauthctl_redis_call(ctl, &reply, "EXISTS", name, NULL);
         free(name);
 
@@ -699,7 +700,7 @@ fsauthctl_import_nextid(fsauthctl_t *ctl, fsauthctl_import_t *imp)
     }
 
     aborted = 0;
-    name = fsauthctl_redis_name(ctl, "nextid");
+    name = fsauthctl_name(ctl, FSAUTH_NAME_NEXTID);
     snprintf(max, sizeof(max), "%lld", imp->maxid);
 
     for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
@@ -773,7 +774,7 @@ fsauthctl_import_write_key(fsauthctl_t *ctl, fsauthctl_import_t *imp,
 {
     int                rc, attempt, aborted, existed;
     char              *keyid, *name;
-    char               olddigest[FSAUTHCTL_DIGEST_LEN + 1];
+    char               olddigest[FSAUTH_HEX_LEN + 1];
     char               date[11];
     const char        *digest;
     long long          id;
@@ -781,7 +782,7 @@ fsauthctl_import_write_key(fsauthctl_t *ctl, fsauthctl_import_t *imp,
     fsauthctl_key_t    key;
     fsauthctl_args_t   args;
 
-    keyid = fsauthctl_redis_name(ctl, "keyid:%lld", ik->key.id);
+    keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, ik->key.id);
     name = NULL;
     rc = FSAUTHCTL_OK;
 
@@ -798,10 +799,10 @@ fsauthctl_import_write_key(fsauthctl_t *ctl, fsauthctl_import_t *imp,
         }
 
         existed = (reply->type == REDIS_REPLY_STRING
-                   && reply->len == FSAUTHCTL_DIGEST_LEN);
+                   && reply->len == FSAUTH_HEX_LEN);
 
         if (existed) {
-            memcpy(olddigest, reply->str, FSAUTHCTL_DIGEST_LEN + 1);
+            memcpy(olddigest, reply->str, FSAUTH_HEX_LEN + 1);
         }
 
         freeReplyObject(reply);
@@ -817,7 +818,7 @@ fsauthctl_import_write_key(fsauthctl_t *ctl, fsauthctl_import_t *imp,
         key = ik->key;
 
         free(name);
-        name = fsauthctl_redis_name(ctl, "key:%s", digest);
+        name = fsauthctl_name_key(ctl, digest);
 
         rc = fsauthctl_redis_call(ctl, NULL, "WATCH", name, NULL);
         if (rc != FSAUTHCTL_OK) {
@@ -854,7 +855,7 @@ fsauthctl_import_write_key(fsauthctl_t *ctl, fsauthctl_import_t *imp,
             if (existed) {
                 char  *old;
 
-                old = fsauthctl_redis_name(ctl, "key:%s", olddigest);
+                old = fsauthctl_name_key(ctl, olddigest);
 
                 rc = fsauthctl_redis_call(ctl, NULL, "WATCH", old, NULL);
 
@@ -890,7 +891,8 @@ fsauthctl_import_write_key(fsauthctl_t *ctl, fsauthctl_import_t *imp,
         fsauthctl_args_add(&args, name, strlen(name));
 
         if (existed && strcmp(olddigest, digest) != 0) {
-            fsauthctl_args_addf(&args, "%skey:%s", ctl->prefix, olddigest);
+            fsauthctl_args_add_name(&args,
+                                    fsauthctl_name_key(ctl, olddigest));
         }
 
         rc = fsauthctl_redis_queue(ctl, &args);
@@ -946,7 +948,7 @@ fsauthctl_import_write_grants(fsauthctl_t *ctl, fsauthctl_import_grant_t *g,
     size_t n)
 {
     int                rc, attempt, aborted;
-    char               digest[FSAUTHCTL_DIGEST_LEN + 1];
+    char               digest[FSAUTH_HEX_LEN + 1];
     char               list[32];
     size_t             i;
     fsauthctl_args_t   args;
@@ -965,10 +967,10 @@ fsauthctl_import_write_grants(fsauthctl_t *ctl, fsauthctl_import_grant_t *g,
 
         fsauthctl_args_init(&args);
         fsauthctl_args_add(&args, "HSET", 4);
-        fsauthctl_args_addf(&args, "%skey:%s", ctl->prefix, digest);
+        fsauthctl_args_add_name(&args, fsauthctl_name_key(ctl, digest));
 
         for (i = 0; i < n; i++) {
-            fsauthctl_access_format(g[i].grant.mask, list);
+            fsauth_grant_format(g[i].grant.mask, list);
             fsauthctl_args_addf(&args, "res:%s", g[i].grant.resource);
             fsauthctl_args_add(&args, list, strlen(list));
         }

@@ -52,7 +52,7 @@ fsauthctl_key_unused(fsauthctl_t *ctl, const char *keyid, const char *digest,
 
     fsauthctl_args_init(&args);
     fsauthctl_args_add(&args, "WATCH", 5);
-    fsauthctl_args_addf(&args, "%skey:%s", ctl->prefix, digest);
+    fsauthctl_args_add_name(&args, fsauthctl_name_key(ctl, digest));
 
     if (keyid) {
         fsauthctl_args_add(&args, keyid, strlen(keyid));
@@ -93,7 +93,7 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     char              *keyid, *keyname;
     char               date[11];
     char               token[FSAUTHCTL_TOKEN_LEN + 1];
-    char               digest[FSAUTHCTL_DIGEST_LEN + 1];
+    char               digest[FSAUTH_HEX_LEN + 1];
     const char        *description, *nick;
     redisReply        *reply;
     fsauthctl_key_t    key;
@@ -141,7 +141,7 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     key.fullaccess = full;
     key.creationdate = date;
 
-    keyname = fsauthctl_sprintf("%snextid", ctl->prefix);
+    keyname = fsauthctl_name(ctl, FSAUTH_NAME_NEXTID);
 
     for (attempt = 0; attempt < FSAUTHCTL_CREATE_TRIES; attempt++) {
 
@@ -161,7 +161,7 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
             break;
         }
 
-        keyid = fsauthctl_redis_name(ctl, "keyid:%lld", key.id);
+        keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, key.id);
 
         rc = fsauthctl_key_unused(ctl, keyid, digest, &unused);
         if (rc != FSAUTHCTL_OK) {
@@ -395,7 +395,7 @@ fsauthctl_key_print(const fsauthctl_key_t *key)
     fsauthctl_key_print_field("grants", key->ngrants ? "" : "none");
 
     for (i = 0; i < key->ngrants; i++) {
-        fsauthctl_access_format(key->grants[i].mask, list);
+        fsauth_grant_format(key->grants[i].mask, list);
         s = fsauthctl_output_escape(key->grants[i].resource);
         printf("  %s: %s\n", s, list[0] ? list : "-");
         free(s);
@@ -516,8 +516,8 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int               rc, npos, attempt, aborted, unused;
     char             *pos[1], *oldname, *newname, *keyid;
     char              token[FSAUTHCTL_TOKEN_LEN + 1];
-    char              olddigest[FSAUTHCTL_DIGEST_LEN + 1];
-    char              digest[FSAUTHCTL_DIGEST_LEN + 1];
+    char              olddigest[FSAUTH_HEX_LEN + 1];
+    char              digest[FSAUTH_HEX_LEN + 1];
     long long         id;
     fsauthctl_opt_t   opts[] = {
         { NULL, 0, 0, NULL, NULL }
@@ -538,7 +538,7 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    keyid = fsauthctl_redis_name(ctl, "keyid:%lld", id);
+    keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
 
     for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
 
@@ -555,8 +555,8 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
             break;
         }
 
-        oldname = fsauthctl_redis_name(ctl, "key:%s", olddigest);
-        newname = fsauthctl_redis_name(ctl, "key:%s", digest);
+        oldname = fsauthctl_name_key(ctl, olddigest);
+        newname = fsauthctl_name_key(ctl, digest);
 
         rc = fsauthctl_key_unused(ctl, NULL, digest, &unused);
 
@@ -739,9 +739,9 @@ fsauthctl_key_unrotate(fsauthctl_t *ctl, long long id, const char *olddigest,
     *restored = 0;
     aborted = 1;
 
-    keyid = fsauthctl_redis_name(ctl, "keyid:%lld", id);
-    oldname = fsauthctl_redis_name(ctl, "key:%s", olddigest);
-    newname = fsauthctl_redis_name(ctl, "key:%s", digest);
+    keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
+    oldname = fsauthctl_name_key(ctl, olddigest);
+    newname = fsauthctl_name_key(ctl, digest);
 
     for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
 
@@ -833,8 +833,8 @@ fsauthctl_key_drop(fsauthctl_t *ctl, long long id, const char *digest,
     *found = 0;
     aborted = 1;
 
-    keyid = fsauthctl_redis_name(ctl, "keyid:%lld", id);
-    activity = fsauthctl_redis_name(ctl, "activity:%lld", id);
+    keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
+    activity = fsauthctl_name_id(ctl, FSAUTH_NAME_ACTIVITY, id);
 
     for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
 
@@ -859,7 +859,7 @@ fsauthctl_key_drop(fsauthctl_t *ctl, long long id, const char *digest,
             break;
         }
 
-        name = fsauthctl_redis_name(ctl, "key:%s", reply->str);
+        name = fsauthctl_name_key(ctl, reply->str);
         freeReplyObject(reply);
 
         rc = fsauthctl_redis_multi(ctl);

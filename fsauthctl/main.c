@@ -488,10 +488,10 @@ fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
         return fsauthctl_opt_usage(&fsauthctl_main_cmd, "empty socket path");
     }
 
-    if (strlen(ctl->prefix) > FSAUTHCTL_PREFIX_MAX) {
+    if (strlen(ctl->prefix) > FSAUTH_PREFIX_MAX) {
         return fsauthctl_opt_usage(&fsauthctl_main_cmd,
                                    "prefix longer than %d bytes",
-                                   FSAUTHCTL_PREFIX_MAX);
+                                   FSAUTH_PREFIX_MAX);
     }
 
     argc -= n;

@@ -326,13 +326,13 @@ fsauthctl_json_grant(const fsauthctl_grant_t *g, const char *idname,
 
     json_object_set_new(obj, "resource", fsauthctl_json_string(g->resource));
     json_object_set_new(obj, "allowget",
-                        json_boolean(g->mask & FSAUTHCTL_GRANT_GET));
+                        json_boolean(g->mask & FSAUTH_GRANT_GET));
     json_object_set_new(obj, "allowpost",
-                        json_boolean(g->mask & FSAUTHCTL_GRANT_POST));
+                        json_boolean(g->mask & FSAUTH_GRANT_POST));
     json_object_set_new(obj, "allowput",
-                        json_boolean(g->mask & FSAUTHCTL_GRANT_PUT));
+                        json_boolean(g->mask & FSAUTH_GRANT_PUT));
     json_object_set_new(obj, "allowdelete",
-                        json_boolean(g->mask & FSAUTHCTL_GRANT_DELETE));
+                        json_boolean(g->mask & FSAUTH_GRANT_DELETE));
 
     return obj;
 }

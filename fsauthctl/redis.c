@@ -181,20 +181,68 @@ fsauthctl_redis_password(const char *path, char **password)
 }
 
 
-char *
-fsauthctl_redis_name(fsauthctl_t *ctl, const char *fmt, ...)
+/*
+ * Redis key names, built by the shared rules (fsauth_rules.c); each is
+ * allocated, the caller frees it.
+ */
+
+static char *
+fsauthctl_name_buf(fsauthctl_t *ctl, size_t *plen)
 {
-    char     *name, *p;
-    va_list   ap;
+    *plen = strlen(ctl->prefix);
 
-    va_start(ap, fmt);
-    name = fsauthctl_vsprintf(fmt, ap);
-    va_end(ap);
+    return fsauthctl_alloc(*plen + FSAUTH_NAME_MAX - FSAUTH_PREFIX_MAX + 1);
+}
 
-    p = fsauthctl_sprintf("%s%s", ctl->prefix, name);
-    free(name);
 
-    return p;
+/* <prefix>api, <prefix>schema, <prefix>nextid */
+
+char *
+fsauthctl_name(fsauthctl_t *ctl, const char *kind)
+{
+    char    *buf;
+    size_t   plen;
+
+    buf = fsauthctl_name_buf(ctl, &plen);
+    fsauth_name(buf, ctl->prefix, plen, kind);
+
+    return buf;
+}
+
+
+/*
+ * <prefix>key:<hex digest>; the digest may come from a keyid written by
+ * hand, so its length is not assumed
+ */
+
+char *
+fsauthctl_name_key(fsauthctl_t *ctl, const char *digest)
+{
+    char    *buf;
+    size_t   plen, len;
+
+    len = strlen(digest);
+    plen = strlen(ctl->prefix);
+    buf = fsauthctl_alloc(plen + sizeof(FSAUTH_NAME_KEY) + len);
+
+    fsauth_name_key(buf, ctl->prefix, plen, digest, len);
+
+    return buf;
+}
+
+
+/* <prefix>keyid:<id>, <prefix>activity:<id> */
+
+char *
+fsauthctl_name_id(fsauthctl_t *ctl, const char *kind, long long id)
+{
+    char    *buf;
+    size_t   plen;
+
+    buf = fsauthctl_name_buf(ctl, &plen);
+    fsauth_name_id(buf, ctl->prefix, plen, kind, id);
+
+    return buf;
 }
 
 
@@ -355,8 +403,9 @@ fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted)
 
     fsauthctl_args_init(&args);
     fsauthctl_args_add(&args, "SET", 3);
-    fsauthctl_args_addf(&args, "%sschema", ctl->prefix);
-    fsauthctl_args_add(&args, "1", 1);
+    fsauthctl_args_add_name(&args, fsauthctl_name(ctl, FSAUTH_NAME_SCHEMA));
+    fsauthctl_args_add(&args, FSAUTH_SCHEMA_VERSION,
+                       sizeof(FSAUTH_SCHEMA_VERSION) - 1);
 
     rc = fsauthctl_redis_queue(ctl, &args);
 

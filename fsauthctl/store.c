@@ -41,7 +41,7 @@ fsauthctl_store_lookup(fsauthctl_t *ctl, long long id, int watch,
     int    rc, attempt, moved;
     char  *keyid;
 
-    keyid = fsauthctl_redis_name(ctl, "keyid:%lld", id);
+    keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
 
     for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
         rc = fsauthctl_store_lookup_once(ctl, id, keyid, watch, digest,
@@ -97,15 +97,15 @@ fsauthctl_store_lookup_once(fsauthctl_t *ctl, long long id,
         return fsauthctl_error("no key with id %lld", id);
     }
 
-    if (!fsauthctl_store_digest_valid(reply->str, reply->len)) {
+    if (!fsauth_hex_digest_valid(reply->str, reply->len)) {
         freeReplyObject(reply);
         return fsauthctl_error("%s does not hold a SHA-256 digest", keyid);
     }
 
-    memcpy(digest, reply->str, FSAUTHCTL_DIGEST_LEN + 1);
+    memcpy(digest, reply->str, FSAUTH_HEX_LEN + 1);
     freeReplyObject(reply);
 
-    key = fsauthctl_redis_name(ctl, "key:%s", digest);
+    key = fsauthctl_name_key(ctl, digest);
 
     if (watch) {
         rc = fsauthctl_redis_call(ctl, NULL, "WATCH", key, NULL);
@@ -134,8 +134,8 @@ fsauthctl_store_lookup_once(fsauthctl_t *ctl, long long id,
     }
 
     *moved = (reply->type == REDIS_REPLY_STRING
-              && (reply->len != FSAUTHCTL_DIGEST_LEN
-                  || memcmp(reply->str, digest, FSAUTHCTL_DIGEST_LEN) != 0));
+              && (reply->len != FSAUTH_HEX_LEN
+                  || memcmp(reply->str, digest, FSAUTH_HEX_LEN) != 0));
     freeReplyObject(reply);
 
     if (*moved) {
@@ -147,33 +147,12 @@ fsauthctl_store_lookup_once(fsauthctl_t *ctl, long long id,
 }
 
 
-/* 64 lower-case hex digits: a name a token digest can have */
-
-int
-fsauthctl_store_digest_valid(const char *s, size_t len)
-{
-    size_t  i;
-
-    if (len != FSAUTHCTL_DIGEST_LEN) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 int
 fsauthctl_store_load(fsauthctl_t *ctl, long long id, fsauthctl_key_t *key)
 {
     int          rc, attempt;
     char        *name;
-    char         digest[FSAUTHCTL_DIGEST_LEN + 1];
+    char         digest[FSAUTH_HEX_LEN + 1];
     redisReply  *reply;
 
     for (attempt = 0; /* void */ ; attempt++) {
@@ -183,7 +162,7 @@ fsauthctl_store_load(fsauthctl_t *ctl, long long id, fsauthctl_key_t *key)
             return rc;
         }
 
-        name = fsauthctl_redis_name(ctl, "key:%s", digest);
+        name = fsauthctl_name_key(ctl, digest);
         rc = fsauthctl_redis_call(ctl, &reply, "HGETALL", name, NULL);
         free(name);
 
@@ -212,7 +191,7 @@ fsauthctl_store_load(fsauthctl_t *ctl, long long id, fsauthctl_key_t *key)
     key->id = id;
     memcpy(key->digest, digest, sizeof(digest));
 
-    name = fsauthctl_redis_name(ctl, "activity:%lld", id);
+    name = fsauthctl_name_id(ctl, FSAUTH_NAME_ACTIVITY, id);
     rc = fsauthctl_redis_call(ctl, &reply, "HMGET", name, "lastactivity",
                               "lastip", NULL);
     free(name);
@@ -270,10 +249,10 @@ fsauthctl_store_parse(redisReply *hash, fsauthctl_key_t *key)
 
         } else if (strcmp(f->str, "enabled") == 0) {
             /* exactly "1", as the module reads it: not "1\0..." */
-            key->enabled = (v->len == 1 && v->str[0] == '1');
+            key->enabled = fsauth_flag_on(v->str, v->len);
 
         } else if (strcmp(f->str, "fullaccess") == 0) {
-            key->fullaccess = (v->len == 1 && v->str[0] == '1');
+            key->fullaccess = fsauth_flag_on(v->str, v->len);
 
         } else if (strcmp(f->str, "creationdate") == 0) {
             free(key->creationdate);
@@ -285,7 +264,7 @@ fsauthctl_store_parse(redisReply *hash, fsauthctl_key_t *key)
             key->grants[key->ngrants].resource =
                                    fsauthctl_strndup(f->str + 4, f->len - 4);
             key->grants[key->ngrants].mask =
-                                   fsauthctl_access_parse(v->str, v->len);
+                                   fsauth_grant_parse(v->str, v->len);
             key->ngrants++;
         }
     }
@@ -377,7 +356,7 @@ fsauthctl_store_load_all(fsauthctl_t *ctl, fsauthctl_key_t **keys,
     }
 
     k = fsauthctl_alloc(nnames * sizeof(fsauthctl_key_t));
-    plen = strlen(ctl->prefix) + sizeof("key:") - 1;
+    plen = strlen(ctl->prefix) + sizeof(FSAUTH_NAME_KEY) - 1;
     n = 0;
 
     for (i = 0; i < nnames; i++) {
@@ -390,7 +369,7 @@ fsauthctl_store_load_all(fsauthctl_t *ctl, fsauthctl_key_t **keys,
         /* no usable id, or a name no token can hash to: not a key */
 
         if (k[n].id == 0
-            || !fsauthctl_store_digest_valid(names[i] + plen,
+            || !fsauth_hex_digest_valid(names[i] + plen,
                                              strlen(names[i] + plen)))
         {
             fsauthctl_store_free(&k[n], 0);
@@ -398,7 +377,7 @@ fsauthctl_store_load_all(fsauthctl_t *ctl, fsauthctl_key_t **keys,
             continue;
         }
 
-        memcpy(k[n].digest, names[i] + plen, FSAUTHCTL_DIGEST_LEN + 1);
+        memcpy(k[n].digest, names[i] + plen, FSAUTH_HEX_LEN + 1);
         n++;
     }
 
@@ -412,8 +391,9 @@ fsauthctl_store_load_all(fsauthctl_t *ctl, fsauthctl_key_t **keys,
     for (i = 0; i < n; i++) {
         fsauthctl_args_init(&cmds[i]);
         fsauthctl_args_add(&cmds[i], "HMGET", 5);
-        fsauthctl_args_addf(&cmds[i], "%sactivity:%lld", ctl->prefix,
-                            k[i].id);
+        fsauthctl_args_add_name(&cmds[i],
+                                fsauthctl_name_id(ctl, FSAUTH_NAME_ACTIVITY,
+                                                  k[i].id));
         fsauthctl_args_add(&cmds[i], "lastactivity", 12);
         fsauthctl_args_add(&cmds[i], "lastip", 6);
     }
@@ -464,7 +444,8 @@ fsauthctl_store_scan(fsauthctl_t *ctl, char ***names, size_t *nnames)
     const char  *s;
     redisReply  *reply, *keys;
 
-    pattern = fsauthctl_alloc(2 * strlen(ctl->prefix) + sizeof("key:*"));
+    pattern = fsauthctl_alloc(2 * strlen(ctl->prefix)
+                              + sizeof(FSAUTH_NAME_KEY "*"));
     p = pattern;
 
     for (s = ctl->prefix; *s; s++) {
@@ -475,7 +456,7 @@ fsauthctl_store_scan(fsauthctl_t *ctl, char ***names, size_t *nnames)
         *p++ = *s;
     }
 
-    memcpy(p, "key:*", sizeof("key:*"));
+    memcpy(p, FSAUTH_NAME_KEY "*", sizeof(FSAUTH_NAME_KEY "*"));
 
     *names = NULL;
     n = 0;
@@ -604,7 +585,7 @@ fsauthctl_store_set_field(fsauthctl_t *ctl, long long id, const char *field,
 {
     int                rc, attempt, aborted;
     char              *key;
-    char               digest[FSAUTHCTL_DIGEST_LEN + 1];
+    char               digest[FSAUTH_HEX_LEN + 1];
     redisReply        *reply;
     fsauthctl_args_t   args;
 
@@ -615,7 +596,7 @@ fsauthctl_store_set_field(fsauthctl_t *ctl, long long id, const char *field,
             return rc;
         }
 
-        key = fsauthctl_redis_name(ctl, "key:%s", digest);
+        key = fsauthctl_name_key(ctl, digest);
 
         rc = fsauthctl_redis_call(ctl, &reply, "HEXISTS", key, field, NULL);
         if (rc != FSAUTHCTL_OK) {
@@ -679,7 +660,7 @@ fsauthctl_store_hset(fsauthctl_t *ctl, fsauthctl_args_t *args,
     char    list[32];
 
     fsauthctl_args_add(args, "HSET", 4);
-    fsauthctl_args_addf(args, "%skey:%s", ctl->prefix, digest);
+    fsauthctl_args_add_name(args, fsauthctl_name_key(ctl, digest));
     fsauthctl_args_add(args, "id", 2);
     fsauthctl_args_addf(args, "%lld", key->id);
     fsauthctl_args_add(args, "nick", 4);
@@ -694,7 +675,7 @@ fsauthctl_store_hset(fsauthctl_t *ctl, fsauthctl_args_t *args,
     fsauthctl_args_add(args, key->creationdate, strlen(key->creationdate));
 
     for (i = 0; i < key->ngrants; i++) {
-        fsauthctl_access_format(key->grants[i].mask, list);
+        fsauth_grant_format(key->grants[i].mask, list);
         fsauthctl_args_addf(args, "res:%s", key->grants[i].resource);
         fsauthctl_args_add(args, list, strlen(list));
     }

@@ -86,54 +86,23 @@ fsauthctl_token_random(unsigned char *buf, size_t len)
 }
 
 
-/* hex: FSAUTHCTL_DIGEST_LEN + 1 bytes, lower-case hex SHA-256 */
+/* hex: FSAUTH_HEX_LEN + 1 bytes, lower-case hex SHA-256 */
 
 int
 fsauthctl_token_digest(const char *token, size_t len, char *hex)
 {
-    size_t         i;
     unsigned int   n;
     unsigned char  md[EVP_MAX_MD_SIZE];
-    static const char  digits[] = "0123456789abcdef";
 
-    if (EVP_Digest(token, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+    if (EVP_Digest(token, len, md, &n, EVP_sha256(), NULL) != 1
+        || n != FSAUTH_DIGEST_LEN)
+    {
         return fsauthctl_error("SHA-256 failed");
     }
 
-    for (i = 0; i < 32; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 0x0f];
-    }
-
-    hex[FSAUTHCTL_DIGEST_LEN] = '\0';
+    fsauth_hex_encode(hex, md, FSAUTH_DIGEST_LEN);
 
     return FSAUTHCTL_OK;
-}
-
-
-/* the tokens the module accepts: 1..99 bytes of 0x21..0x7E, not "0" */
-
-int
-fsauthctl_token_valid(const char *token, size_t len)
-{
-    size_t  i;
-
-    if (len == 0 || len > FSAUTHCTL_TOKEN_MAX) {
-        return 0;
-    }
-
-    if (len == 1 && token[0] == '0') {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        if ((unsigned char) token[i] < 0x21 || (unsigned char) token[i] > 0x7e)
-        {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
@@ -148,7 +117,7 @@ int
 fsauthctl_token_print(long long id, char *token, int *err)
 {
     int   rc, n;
-    char  line[64 + FSAUTHCTL_TOKEN_MAX];
+    char  line[64 + FSAUTH_TOKEN_MAX];
 
     fflush(stdout);
 

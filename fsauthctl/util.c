@@ -160,6 +160,16 @@ fsauthctl_args_addf(fsauthctl_args_t *args, const char *fmt, ...)
 }
 
 
+/* adds a name from fsauthctl_name*() and frees it */
+
+void
+fsauthctl_args_add_name(fsauthctl_args_t *args, char *name)
+{
+    fsauthctl_args_add(args, name, strlen(name));
+    free(name);
+}
+
+
 void
 fsauthctl_args_free(fsauthctl_args_t *args)
 {

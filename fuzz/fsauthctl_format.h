@@ -28,8 +28,6 @@ void fsauthctl_args_addf(fsauthctl_args_t *args, const char *fmt, ...)
     FUZZ_PRINTF(2, 3);
 int fsauthctl_opt_usage(const fsauthctl_cmd_t *cmd, const char *fmt, ...)
     FUZZ_PRINTF(2, 3);
-char *fsauthctl_redis_name(fsauthctl_t *ctl, const char *fmt, ...)
-    FUZZ_PRINTF(2, 3);
 
 
 #endif /* _FSAUTH_FUZZ_FSAUTHCTL_FORMAT_H_INCLUDED_ */

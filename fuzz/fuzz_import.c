@@ -136,7 +136,7 @@ fuzz_run_import(void)
 static void
 fuzz_seed_store(void)
 {
-    char  d[FSAUTHCTL_DIGEST_LEN + 1], name[128];
+    char  d[FSAUTH_HEX_LEN + 1], name[128];
 
     if (fsauthctl_token_digest("existing-token-0001", 19, d)
         != FSAUTHCTL_OK)
@@ -316,7 +316,7 @@ fuzz_is_digest(const char *s, size_t len)
 {
     size_t  i;
 
-    if (len != FSAUTHCTL_DIGEST_LEN) {
+    if (len != FSAUTH_HEX_LEN) {
         return 0;
     }
 
@@ -371,7 +371,7 @@ fuzz_check_pairs(void)
             }
         }
 
-        if (lens[i] == 11 + FSAUTHCTL_DIGEST_LEN
+        if (lens[i] == 11 + FSAUTH_HEX_LEN
             && memcmp(names[i], "fsauth:key:", 11) == 0)
         {
             memcpy(name, names[i], lens[i]);
@@ -387,7 +387,7 @@ fuzz_check_pairs(void)
             snprintf(name, sizeof(name), "fsauth:keyid:%.*s", (int) len, v);
             v = fake_redis_get(name, NULL, &len);
 
-            if (v == NULL || len != FSAUTHCTL_DIGEST_LEN
+            if (v == NULL || len != FSAUTH_HEX_LEN
                 || memcmp(v, names[i] + 11, len) != 0)
             {
                 fprintf(stderr, "fuzz_import: key hash not named by its "

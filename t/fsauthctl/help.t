@@ -78,6 +78,7 @@ my @usage = (
     [ [ '-n', '-1', 'key', 'list' ], 'negative db' ],
     [ [ '-n', 'x', 'key', 'list' ], 'db not a number' ],
     [ [ '--prefix', 'x' x 300, 'key', 'list' ], 'prefix too long' ],
+    [ [ '--prefix', 'x' x 201, 'key', 'list' ], 'prefix of 201 bytes' ],
     [ [ 'key' ], 'key without sub-command' ],
     [ [ 'key', 'frob' ], 'unknown key sub-command' ],
     [ [ 'access' ], 'access without sub-command' ],
@@ -128,6 +129,13 @@ for my $u (@usage) {
         or diag("stderr: $err");
     is($out, '', "$name: nothing on stdout");
 }
+
+# the limits shared with the module: a 200-byte prefix and a 100-byte
+# resource pass the usage checks (and then find no Redis: exit 2)
+($rc, undef, my $perr) = ctl_as(\@dead, '--prefix', 'x' x 200, 'key', 'list');
+is($rc, 2, 'prefix of 200 bytes accepted') or diag($perr);
+($rc, undef, $perr) = ctl_as(\@dead, 'access', 'grant', '1', 'x' x 100);
+is($rc, 2, 'resource of 100 bytes accepted') or diag($perr);
 
 # the hint names the command
 (undef, undef, my $err) = ctl_as(\@dead, 'key', 'show', 'abc');
