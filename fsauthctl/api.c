@@ -10,14 +10,16 @@
 #include "fsauthctl.h"
 
 
+static int fsauthctl_api_queue(fsauthctl_t *ctl, void *data);
+
+
 /* "api enable" and "api disable" */
 
 int
 fsauthctl_api_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
 {
-    int               rc, npos, enable, aborted;
-    char             *name;
+    int               rc, npos, enable, done;
     fsauthctl_opt_t   opts[] = {
         { NULL, 0, 0, NULL, NULL }
     };
@@ -34,22 +36,9 @@ fsauthctl_api_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    rc = fsauthctl_redis_multi(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    name = fsauthctl_name(ctl, FSAUTH_NAME_API);
-    rc = fsauthctl_redis_call(ctl, NULL, "HSET", name, "enabled",
-                              enable ? "1" : "0", NULL);
-    free(name);
-
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
     /* nothing is WATCHed, so the transaction cannot abort */
-    rc = fsauthctl_redis_commit(ctl, &aborted);
+    rc = fsauthctl_redis_tx(ctl, 1, NULL, fsauthctl_api_queue,
+                            enable ? "1" : "0", &done);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -57,6 +46,21 @@ fsauthctl_api_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     printf("api %s\n", enable ? "enabled" : "disabled");
 
     return FSAUTHCTL_OK;
+}
+
+
+static int
+fsauthctl_api_queue(fsauthctl_t *ctl, void *data)
+{
+    int    rc;
+    char  *name;
+
+    name = fsauthctl_name(ctl, FSAUTH_NAME_API);
+    rc = fsauthctl_redis_call(ctl, NULL, "HSET", name, "enabled",
+                              (const char *) data, NULL);
+    free(name);
+
+    return rc;
 }
 
 

@@ -131,11 +131,18 @@ int fsauthctl_redis_argv(fsauthctl_t *ctl, fsauthctl_args_t *args,
 int fsauthctl_redis_pipeline(fsauthctl_t *ctl, fsauthctl_args_t *cmds,
     size_t n, redisReply ***replies);
 void fsauthctl_redis_free_replies(redisReply **replies, size_t n);
-int fsauthctl_redis_multi(fsauthctl_t *ctl);
 int fsauthctl_redis_queue(fsauthctl_t *ctl, fsauthctl_args_t *args);
-int fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted);
 void fsauthctl_redis_unwatch(fsauthctl_t *ctl);
 void fsauthctl_redis_backoff(int attempt);
+
+/* the phases of fsauthctl_redis_tx() */
+#define FSAUTHCTL_TX_SKIP       10  /* watch: nothing to write */
+#define FSAUTHCTL_TX_AGAIN      11  /* watch: start over at once */
+
+typedef int (*fsauthctl_tx_pt)(fsauthctl_t *ctl, void *data);
+
+int fsauthctl_redis_tx(fsauthctl_t *ctl, int tries, fsauthctl_tx_pt watch,
+    fsauthctl_tx_pt queue, void *data, int *outcome);
 
 
 /* tokens and digests (token.c) */

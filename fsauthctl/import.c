@@ -687,77 +687,85 @@ fsauthctl_import_check(fsauthctl_t *ctl, fsauthctl_import_t *imp)
 
 /* ids are never reused: <prefix>nextid is raised to the largest id */
 
+typedef struct {
+    char                      *name;
+    char                       max[32];
+    long long                  maxid;
+} fsauthctl_import_nextid_t;
+
+
+static int
+fsauthctl_import_nextid_watch(fsauthctl_t *ctl, void *data)
+{
+    int                         rc;
+    long long                   cur;
+    redisReply                 *reply;
+    fsauthctl_import_nextid_t  *nx;
+
+    nx = data;
+
+    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", nx->name, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_redis_call(ctl, &reply, "GET", nx->name, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    cur = 0;
+
+    if (reply->type == REDIS_REPLY_STRING
+        && fsauthctl_parse_id(reply->str, reply->len, &cur) != FSAUTHCTL_OK
+        && strcmp(reply->str, "0") != 0)
+    {
+        freeReplyObject(reply);
+        fsauthctl_redis_unwatch(ctl);
+        return fsauthctl_error("%s is not an integer", nx->name);
+    }
+
+    freeReplyObject(reply);
+
+    return cur >= nx->maxid ? FSAUTHCTL_TX_SKIP : FSAUTHCTL_OK;
+}
+
+
+static int
+fsauthctl_import_nextid_queue(fsauthctl_t *ctl, void *data)
+{
+    fsauthctl_import_nextid_t  *nx;
+
+    nx = data;
+
+    return fsauthctl_redis_call(ctl, NULL, "SET", nx->name, nx->max, NULL);
+}
+
+
 static int
 fsauthctl_import_nextid(fsauthctl_t *ctl, fsauthctl_import_t *imp)
 {
-    int          rc, attempt, aborted;
-    char        *name, max[32];
-    long long    cur;
-    redisReply  *reply;
+    int                        rc, outcome;
+    fsauthctl_import_nextid_t  nx;
 
     if (imp->maxid == 0) {
         return FSAUTHCTL_OK;
     }
 
-    aborted = 0;
-    name = fsauthctl_name(ctl, FSAUTH_NAME_NEXTID);
-    snprintf(max, sizeof(max), "%lld", imp->maxid);
+    nx.name = fsauthctl_name(ctl, FSAUTH_NAME_NEXTID);
+    nx.maxid = imp->maxid;
+    snprintf(nx.max, sizeof(nx.max), "%lld", imp->maxid);
 
-    for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
+    rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
+                            fsauthctl_import_nextid_watch,
+                            fsauthctl_import_nextid_queue, &nx, &outcome);
 
-        rc = fsauthctl_redis_call(ctl, NULL, "WATCH", name, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            goto done;
-        }
-
-        rc = fsauthctl_redis_call(ctl, &reply, "GET", name, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            goto done;
-        }
-
-        cur = 0;
-
-        if (reply->type == REDIS_REPLY_STRING
-            && fsauthctl_parse_id(reply->str, reply->len, &cur)
-               != FSAUTHCTL_OK
-            && strcmp(reply->str, "0") != 0)
-        {
-            freeReplyObject(reply);
-            fsauthctl_redis_unwatch(ctl);
-            rc = fsauthctl_error("%s is not an integer", name);
-            goto done;
-        }
-
-        freeReplyObject(reply);
-
-        if (cur >= imp->maxid) {
-            fsauthctl_redis_unwatch(ctl);
-            goto done;
-        }
-
-        rc = fsauthctl_redis_multi(ctl);
-
-        if (rc == FSAUTHCTL_OK) {
-            rc = fsauthctl_redis_call(ctl, NULL, "SET", name, max, NULL);
-        }
-
-        if (rc == FSAUTHCTL_OK) {
-            rc = fsauthctl_redis_commit(ctl, &aborted);
-        }
-
-        if (rc != FSAUTHCTL_OK || !aborted) {
-            goto done;
-        }
-
-        fsauthctl_redis_backoff(attempt);
+    if (rc == FSAUTHCTL_OK && outcome == -1) {
+        rc = fsauthctl_error("%s keeps changing concurrently, nothing "
+                             "written", nx.name);
     }
 
-    rc = fsauthctl_error("%s keeps changing concurrently, nothing written",
-                         name);
-
-done:
-
-    free(name);
+    free(nx.name);
 
     return rc;
 }
@@ -768,230 +776,263 @@ done:
  * changed) is deleted and the new one written whole, with keyid:<id>.
  */
 
+typedef struct {
+    fsauthctl_import_key_t    *ik;
+    char                      *keyid;
+    char                      *name;       /* key:<digest> */
+    const char                *digest;
+    int                        existed;
+    char                       olddigest[FSAUTH_HEX_LEN + 1];
+    char                       date[11];
+    fsauthctl_key_t            key;
+} fsauthctl_import_write_t;
+
+
+static int
+fsauthctl_import_write_watch(fsauthctl_t *ctl, void *data)
+{
+    int                        rc;
+    char                      *old;
+    long long                  id;
+    redisReply                *reply;
+    fsauthctl_import_key_t    *ik;
+    fsauthctl_import_write_t  *w;
+
+    w = data;
+    ik = w->ik;
+
+    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", w->keyid, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_redis_call(ctl, &reply, "GET", w->keyid, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    w->existed = (reply->type == REDIS_REPLY_STRING
+                  && reply->len == FSAUTH_HEX_LEN);
+
+    if (w->existed) {
+        memcpy(w->olddigest, reply->str, FSAUTH_HEX_LEN + 1);
+    }
+
+    freeReplyObject(reply);
+
+    if (!w->existed && !ik->has_token) {
+        fsauthctl_redis_unwatch(ctl);
+        return fsauthctl_error("import: no key with id %lld to update "
+                               "(deleted meanwhile?)", ik->key.id);
+    }
+
+    w->digest = ik->has_token ? ik->digest : w->olddigest;
+    w->key = ik->key;
+
+    free(w->name);
+    w->name = fsauthctl_name_key(ctl, w->digest);
+
+    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", w->name, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    /* the owner of the new digest is checked again, under WATCH */
+
+    rc = fsauthctl_redis_call(ctl, &reply, "HGET", w->name, "id", NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (reply->type == REDIS_REPLY_STRING
+        && (fsauthctl_parse_id(reply->str, reply->len, &id) != FSAUTHCTL_OK
+            || id != ik->key.id))
+    {
+        freeReplyObject(reply);
+        fsauthctl_redis_unwatch(ctl);
+        return fsauthctl_error("import: api_keys[%zu]: its apikey already "
+                               "belongs to another key", ik->index);
+    }
+
+    freeReplyObject(reply);
+
+    /* no creationdate in the file: keep the stored one, else today */
+
+    if (w->key.creationdate == NULL) {
+        fsauthctl_today(w->date);
+        w->key.creationdate = w->date;
+
+        if (w->existed) {
+            old = fsauthctl_name_key(ctl, w->olddigest);
+
+            rc = fsauthctl_redis_call(ctl, NULL, "WATCH", old, NULL);
+
+            if (rc == FSAUTHCTL_OK) {
+                rc = fsauthctl_redis_call(ctl, &reply, "HGET", old,
+                                          "creationdate", NULL);
+            }
+
+            free(old);
+
+            if (rc != FSAUTHCTL_OK) {
+                return rc;
+            }
+
+            if (reply->type == REDIS_REPLY_STRING
+                && fsauthctl_import_date(reply->str, w->date) != FSAUTHCTL_OK)
+            {
+                fsauthctl_today(w->date);
+            }
+
+            freeReplyObject(reply);
+        }
+    }
+
+    return FSAUTHCTL_OK;
+}
+
+
+static int
+fsauthctl_import_write_queue(fsauthctl_t *ctl, void *data)
+{
+    int                        rc;
+    fsauthctl_args_t           args;
+    fsauthctl_import_write_t  *w;
+
+    w = data;
+
+    fsauthctl_args_init(&args);
+    fsauthctl_args_add(&args, "DEL", 3);
+    fsauthctl_args_add(&args, w->name, strlen(w->name));
+
+    if (w->existed && strcmp(w->olddigest, w->digest) != 0) {
+        fsauthctl_args_add_name(&args,
+                                fsauthctl_name_key(ctl, w->olddigest));
+    }
+
+    rc = fsauthctl_redis_queue(ctl, &args);
+    fsauthctl_args_free(&args);
+
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    fsauthctl_args_init(&args);
+    fsauthctl_store_hset(ctl, &args, w->digest, &w->key);
+    rc = fsauthctl_redis_queue(ctl, &args);
+    fsauthctl_args_free(&args);
+
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    return fsauthctl_redis_call(ctl, NULL, "SET", w->keyid, w->digest, NULL);
+}
+
+
 static int
 fsauthctl_import_write_key(fsauthctl_t *ctl, fsauthctl_import_t *imp,
     fsauthctl_import_key_t *ik)
 {
-    int                rc, attempt, aborted, existed;
-    char              *keyid, *name;
-    char               olddigest[FSAUTH_HEX_LEN + 1];
-    char               date[11];
-    const char        *digest;
-    long long          id;
-    redisReply        *reply;
-    fsauthctl_key_t    key;
-    fsauthctl_args_t   args;
+    int                       rc, outcome;
+    fsauthctl_import_write_t  w;
 
-    keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, ik->key.id);
-    name = NULL;
-    rc = FSAUTHCTL_OK;
+    memset(&w, 0, sizeof(fsauthctl_import_write_t));
+    w.ik = ik;
+    w.keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, ik->key.id);
 
-    for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
+    rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
+                            fsauthctl_import_write_watch,
+                            fsauthctl_import_write_queue, &w, &outcome);
 
-        rc = fsauthctl_redis_call(ctl, NULL, "WATCH", keyid, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            goto done;
-        }
+    free(w.keyid);
+    free(w.name);
 
-        rc = fsauthctl_redis_call(ctl, &reply, "GET", keyid, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            goto done;
-        }
-
-        existed = (reply->type == REDIS_REPLY_STRING
-                   && reply->len == FSAUTH_HEX_LEN);
-
-        if (existed) {
-            memcpy(olddigest, reply->str, FSAUTH_HEX_LEN + 1);
-        }
-
-        freeReplyObject(reply);
-
-        if (!existed && !ik->has_token) {
-            fsauthctl_redis_unwatch(ctl);
-            rc = fsauthctl_error("import: no key with id %lld to update "
-                                 "(deleted meanwhile?)", ik->key.id);
-            goto done;
-        }
-
-        digest = ik->has_token ? ik->digest : olddigest;
-        key = ik->key;
-
-        free(name);
-        name = fsauthctl_name_key(ctl, digest);
-
-        rc = fsauthctl_redis_call(ctl, NULL, "WATCH", name, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            goto done;
-        }
-
-        /* the owner of the new digest is checked again, under WATCH */
-
-        rc = fsauthctl_redis_call(ctl, &reply, "HGET", name, "id", NULL);
-        if (rc != FSAUTHCTL_OK) {
-            goto done;
-        }
-
-        if (reply->type == REDIS_REPLY_STRING
-            && (fsauthctl_parse_id(reply->str, reply->len, &id)
-                != FSAUTHCTL_OK
-                || id != ik->key.id))
-        {
-            freeReplyObject(reply);
-            fsauthctl_redis_unwatch(ctl);
-            rc = fsauthctl_error("import: api_keys[%zu]: its apikey already "
-                                 "belongs to another key", ik->index);
-            goto done;
-        }
-
-        freeReplyObject(reply);
-
-        /* no creationdate in the file: keep the stored one, else today */
-
-        if (key.creationdate == NULL) {
-            fsauthctl_today(date);
-            key.creationdate = date;
-
-            if (existed) {
-                char  *old;
-
-                old = fsauthctl_name_key(ctl, olddigest);
-
-                rc = fsauthctl_redis_call(ctl, NULL, "WATCH", old, NULL);
-
-                if (rc == FSAUTHCTL_OK) {
-                    rc = fsauthctl_redis_call(ctl, &reply, "HGET", old,
-                                              "creationdate", NULL);
-                }
-
-                free(old);
-
-                if (rc != FSAUTHCTL_OK) {
-                    goto done;
-                }
-
-                if (reply->type == REDIS_REPLY_STRING
-                    && fsauthctl_import_date(reply->str, date)
-                       != FSAUTHCTL_OK)
-                {
-                    fsauthctl_today(date);
-                }
-
-                freeReplyObject(reply);
-            }
-        }
-
-        rc = fsauthctl_redis_multi(ctl);
-        if (rc != FSAUTHCTL_OK) {
-            goto done;
-        }
-
-        fsauthctl_args_init(&args);
-        fsauthctl_args_add(&args, "DEL", 3);
-        fsauthctl_args_add(&args, name, strlen(name));
-
-        if (existed && strcmp(olddigest, digest) != 0) {
-            fsauthctl_args_add_name(&args,
-                                    fsauthctl_name_key(ctl, olddigest));
-        }
-
-        rc = fsauthctl_redis_queue(ctl, &args);
-        fsauthctl_args_free(&args);
-
-        if (rc != FSAUTHCTL_OK) {
-            goto done;
-        }
-
-        fsauthctl_args_init(&args);
-        fsauthctl_store_hset(ctl, &args, digest, &key);
-        rc = fsauthctl_redis_queue(ctl, &args);
-        fsauthctl_args_free(&args);
-
-        if (rc != FSAUTHCTL_OK) {
-            goto done;
-        }
-
-        rc = fsauthctl_redis_call(ctl, NULL, "SET", keyid, digest, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            goto done;
-        }
-
-        rc = fsauthctl_redis_commit(ctl, &aborted);
-        if (rc != FSAUTHCTL_OK) {
-            goto done;
-        }
-
-        if (!aborted) {
-            imp->replaced += existed;
-            goto done;
-        }
-
-        fsauthctl_redis_backoff(attempt);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
     }
 
-    rc = fsauthctl_error("import: key %lld keeps changing concurrently",
-                         ik->key.id);
+    if (outcome == -1) {
+        return fsauthctl_error("import: key %lld keeps changing "
+                               "concurrently", ik->key.id);
+    }
 
-done:
+    imp->replaced += w.existed;
 
-    free(keyid);
-    free(name);
-
-    return rc;
+    return FSAUTHCTL_OK;
 }
 
 
 /* grants for a key that is only in Redis: added to its grants */
 
+typedef struct {
+    fsauthctl_import_grant_t  *g;
+    size_t                     n;
+    char                       digest[FSAUTH_HEX_LEN + 1];
+} fsauthctl_import_grants_t;
+
+
+static int
+fsauthctl_import_grants_watch(fsauthctl_t *ctl, void *data)
+{
+    fsauthctl_import_grants_t  *gs;
+
+    gs = data;
+
+    return fsauthctl_store_lookup(ctl, gs->g->id, 1, gs->digest);
+}
+
+
+static int
+fsauthctl_import_grants_queue(fsauthctl_t *ctl, void *data)
+{
+    int                         rc;
+    char                        list[FSAUTH_GRANT_TEXT_SIZE];
+    size_t                      i;
+    fsauthctl_args_t            args;
+    fsauthctl_import_grant_t   *g;
+    fsauthctl_import_grants_t  *gs;
+
+    gs = data;
+    g = gs->g;
+
+    fsauthctl_args_init(&args);
+    fsauthctl_args_add(&args, "HSET", 4);
+    fsauthctl_args_add_name(&args, fsauthctl_name_key(ctl, gs->digest));
+
+    for (i = 0; i < gs->n; i++) {
+        fsauth_grant_format(g[i].grant.mask, list);
+        fsauthctl_args_addf(&args, "res:%s", g[i].grant.resource);
+        fsauthctl_args_add(&args, list, strlen(list));
+    }
+
+    rc = fsauthctl_redis_queue(ctl, &args);
+    fsauthctl_args_free(&args);
+
+    return rc;
+}
+
+
 static int
 fsauthctl_import_write_grants(fsauthctl_t *ctl, fsauthctl_import_grant_t *g,
     size_t n)
 {
-    int                rc, attempt, aborted;
-    char               digest[FSAUTH_HEX_LEN + 1];
-    char               list[32];
-    size_t             i;
-    fsauthctl_args_t   args;
+    int                        rc, outcome;
+    fsauthctl_import_grants_t  gs;
 
-    for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
+    gs.g = g;
+    gs.n = n;
 
-        rc = fsauthctl_store_lookup(ctl, g->id, 1, digest);
-        if (rc != FSAUTHCTL_OK) {
-            return rc;
-        }
+    rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
+                            fsauthctl_import_grants_watch,
+                            fsauthctl_import_grants_queue, &gs, &outcome);
 
-        rc = fsauthctl_redis_multi(ctl);
-        if (rc != FSAUTHCTL_OK) {
-            return rc;
-        }
-
-        fsauthctl_args_init(&args);
-        fsauthctl_args_add(&args, "HSET", 4);
-        fsauthctl_args_add_name(&args, fsauthctl_name_key(ctl, digest));
-
-        for (i = 0; i < n; i++) {
-            fsauth_grant_format(g[i].grant.mask, list);
-            fsauthctl_args_addf(&args, "res:%s", g[i].grant.resource);
-            fsauthctl_args_add(&args, list, strlen(list));
-        }
-
-        rc = fsauthctl_redis_queue(ctl, &args);
-        fsauthctl_args_free(&args);
-
-        if (rc != FSAUTHCTL_OK) {
-            return rc;
-        }
-
-        rc = fsauthctl_redis_commit(ctl, &aborted);
-        if (rc != FSAUTHCTL_OK || !aborted) {
-            return rc;
-        }
-
-        fsauthctl_redis_backoff(attempt);
+    if (rc == FSAUTHCTL_OK && outcome == -1) {
+        return fsauthctl_error("import: key %lld keeps changing "
+                               "concurrently", g->id);
     }
 
-    return fsauthctl_error("import: key %lld keeps changing concurrently",
-                           g->id);
+    return rc;
 }
 
 

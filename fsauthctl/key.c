@@ -85,20 +85,282 @@ fsauthctl_key_unused(fsauthctl_t *ctl, const char *keyid, const char *digest,
 }
 
 
+/* what the transactions of this file read and write */
+typedef struct {
+    fsauthctl_key_t    key;         /* create: the new record */
+    long long          id;
+    char              *keyid;       /* <prefix>keyid:<id> */
+    char              *nextid;      /* create: <prefix>nextid */
+    char              *name;        /* drop: the hash keyid:<id> names */
+    char              *activity;    /* drop: <prefix>activity:<id> */
+    const char        *only;        /* drop: only while keyid names it */
+    char              *oldname;     /* rotate: key:<olddigest> */
+    char              *newname;     /* rotate: key:<digest> */
+    char               token[FSAUTHCTL_TOKEN_LEN + 1];
+    char               olddigest[FSAUTH_HEX_LEN + 1];
+    char               digest[FSAUTH_HEX_LEN + 1];
+} fsauthctl_key_tx_t;
+
+
+static void
+fsauthctl_key_tx_free(fsauthctl_key_tx_t *tx)
+{
+    explicit_bzero(tx->token, sizeof(tx->token));
+    free(tx->keyid);
+    free(tx->nextid);
+    free(tx->name);
+    free(tx->activity);
+    free(tx->oldname);
+    free(tx->newname);
+}
+
+
+/* a new token and its digest */
+
+static int
+fsauthctl_key_new_token(fsauthctl_key_tx_t *tx)
+{
+    if (fsauthctl_token_generate(tx->token) != FSAUTHCTL_OK
+        || fsauthctl_token_digest(tx->token, FSAUTHCTL_TOKEN_LEN, tx->digest)
+           != FSAUTHCTL_OK)
+    {
+        return FSAUTHCTL_ERROR;
+    }
+
+    return FSAUTHCTL_OK;
+}
+
+
+/* create: a new id and token, neither taken (WATCHed) */
+
+static int
+fsauthctl_key_create_watch(fsauthctl_t *ctl, void *data)
+{
+    int                  rc, unused;
+    redisReply          *reply;
+    fsauthctl_key_tx_t  *tx;
+
+    tx = data;
+
+    rc = fsauthctl_redis_call(ctl, &reply, "INCR", tx->nextid, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    tx->key.id = reply->integer;
+    freeReplyObject(reply);
+
+    if (fsauthctl_key_new_token(tx) != FSAUTHCTL_OK) {
+        return FSAUTHCTL_ERROR;
+    }
+
+    free(tx->keyid);
+    tx->keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, tx->key.id);
+
+    rc = fsauthctl_key_unused(ctl, tx->keyid, tx->digest, &unused);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    return unused ? FSAUTHCTL_OK : FSAUTHCTL_TX_AGAIN;
+}
+
+
+static int
+fsauthctl_key_create_queue(fsauthctl_t *ctl, void *data)
+{
+    int                  rc;
+    fsauthctl_args_t     args;
+    fsauthctl_key_tx_t  *tx;
+
+    tx = data;
+
+    fsauthctl_args_init(&args);
+    fsauthctl_store_hset(ctl, &args, tx->digest, &tx->key);
+    rc = fsauthctl_redis_queue(ctl, &args);
+    fsauthctl_args_free(&args);
+
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    return fsauthctl_redis_call(ctl, NULL, "SET", tx->keyid, tx->digest,
+                                NULL);
+}
+
+
+/* rotate: the key as it is (WATCHed), and a new digest nobody has */
+
+static int
+fsauthctl_key_rotate_watch(fsauthctl_t *ctl, void *data)
+{
+    int                  rc, unused;
+    fsauthctl_key_tx_t  *tx;
+
+    tx = data;
+
+    rc = fsauthctl_store_lookup(ctl, tx->id, 1, tx->olddigest);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (fsauthctl_key_new_token(tx) != FSAUTHCTL_OK) {
+        return FSAUTHCTL_ERROR;
+    }
+
+    free(tx->oldname);
+    free(tx->newname);
+    tx->oldname = fsauthctl_name_key(ctl, tx->olddigest);
+    tx->newname = fsauthctl_name_key(ctl, tx->digest);
+
+    /* another key has this digest: draw another token */
+
+    rc = fsauthctl_key_unused(ctl, NULL, tx->digest, &unused);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    return unused ? FSAUTHCTL_OK : FSAUTHCTL_TX_AGAIN;
+}
+
+
+static int
+fsauthctl_key_rotate_queue(fsauthctl_t *ctl, void *data)
+{
+    int                  rc;
+    fsauthctl_key_tx_t  *tx;
+
+    tx = data;
+
+    rc = fsauthctl_redis_call(ctl, NULL, "RENAME", tx->oldname, tx->newname,
+                              NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    return fsauthctl_redis_call(ctl, NULL, "SET", tx->keyid, tx->digest,
+                                NULL);
+}
+
+
+/* unrotate: only while the key is as the rotation left it (WATCHed) */
+
+static int
+fsauthctl_key_unrotate_watch(fsauthctl_t *ctl, void *data)
+{
+    int                  rc, same;
+    redisReply          *reply;
+    fsauthctl_key_tx_t  *tx;
+
+    tx = data;
+
+    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", tx->keyid, tx->oldname,
+                              tx->newname, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_redis_call(ctl, &reply, "GET", tx->keyid, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    same = (reply->type == REDIS_REPLY_STRING
+            && strcmp(reply->str, tx->digest) == 0);
+    freeReplyObject(reply);
+
+    if (!same) {
+        return FSAUTHCTL_TX_SKIP;
+    }
+
+    rc = fsauthctl_redis_call(ctl, &reply, "EXISTS", tx->oldname, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    same = (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
+    freeReplyObject(reply);
+
+    return same ? FSAUTHCTL_OK : FSAUTHCTL_TX_SKIP;
+}
+
+
+static int
+fsauthctl_key_unrotate_queue(fsauthctl_t *ctl, void *data)
+{
+    int                  rc;
+    fsauthctl_key_tx_t  *tx;
+
+    tx = data;
+
+    rc = fsauthctl_redis_call(ctl, NULL, "RENAME", tx->newname, tx->oldname,
+                              NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    return fsauthctl_redis_call(ctl, NULL, "SET", tx->keyid, tx->olddigest,
+                                NULL);
+}
+
+
+/* drop: keyid:<id> WATCHed, so that a rotation meanwhile makes EXEC fail */
+
+static int
+fsauthctl_key_drop_watch(fsauthctl_t *ctl, void *data)
+{
+    int                  rc;
+    redisReply          *reply;
+    fsauthctl_key_tx_t  *tx;
+
+    tx = data;
+
+    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", tx->keyid, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_redis_call(ctl, &reply, "GET", tx->keyid, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING
+        || (tx->only && strcmp(reply->str, tx->only) != 0))
+    {
+        freeReplyObject(reply);
+        return FSAUTHCTL_TX_SKIP;
+    }
+
+    free(tx->name);
+    tx->name = fsauthctl_name_key(ctl, reply->str);
+    freeReplyObject(reply);
+
+    return FSAUTHCTL_OK;
+}
+
+
+static int
+fsauthctl_key_drop_queue(fsauthctl_t *ctl, void *data)
+{
+    fsauthctl_key_tx_t  *tx;
+
+    tx = data;
+
+    return fsauthctl_redis_call(ctl, NULL, "DEL", tx->name, tx->keyid,
+                                tx->activity, NULL);
+}
+
+
 int
 fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
 {
-    int                rc, npos, full, attempt, aborted, unused;
-    char              *keyid, *keyname;
-    char               date[11];
-    char               token[FSAUTHCTL_TOKEN_LEN + 1];
-    char               digest[FSAUTH_HEX_LEN + 1];
-    const char        *description, *nick;
-    redisReply        *reply;
-    fsauthctl_key_t    key;
-    fsauthctl_args_t   args;
-    fsauthctl_opt_t    opts[] = {
+    int                  rc, npos, full, outcome;
+    char                 date[11];
+    const char          *description, *nick;
+    fsauthctl_key_tx_t   tx;
+    fsauthctl_opt_t      opts[] = {
         { "description", 0, 1, &description, NULL },
         { "nick", 0, 1, &nick, NULL },
         { "full-access", 0, 0, NULL, &full },
@@ -108,7 +370,6 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     description = NULL;
     nick = NULL;
     full = 0;
-    aborted = 0;
 
     rc = fsauthctl_opt_parse(cmd, argc, argv, opts, NULL, 0, 0, &npos);
     if (rc != FSAUTHCTL_OK) {
@@ -134,79 +395,26 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
     fsauthctl_today(date);
 
-    memset(&key, 0, sizeof(fsauthctl_key_t));
-    key.nick = (char *) (nick ? nick : "");
-    key.description = (char *) description;
-    key.enabled = 1;
-    key.fullaccess = full;
-    key.creationdate = date;
+    memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
+    tx.key.nick = (char *) (nick ? nick : "");
+    tx.key.description = (char *) description;
+    tx.key.enabled = 1;
+    tx.key.fullaccess = full;
+    tx.key.creationdate = date;
 
-    keyname = fsauthctl_name(ctl, FSAUTH_NAME_NEXTID);
+    tx.nextid = fsauthctl_name(ctl, FSAUTH_NAME_NEXTID);
 
-    for (attempt = 0; attempt < FSAUTHCTL_CREATE_TRIES; attempt++) {
+    rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_CREATE_TRIES,
+                            fsauthctl_key_create_watch,
+                            fsauthctl_key_create_queue, &tx, &outcome);
 
-        rc = fsauthctl_redis_call(ctl, &reply, "INCR", keyname, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            break;
-        }
-
-        key.id = reply->integer;
-        freeReplyObject(reply);
-
-        if (fsauthctl_token_generate(token) != FSAUTHCTL_OK
-            || fsauthctl_token_digest(token, FSAUTHCTL_TOKEN_LEN, digest)
-               != FSAUTHCTL_OK)
-        {
-            rc = FSAUTHCTL_ERROR;
-            break;
-        }
-
-        keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, key.id);
-
-        rc = fsauthctl_key_unused(ctl, keyid, digest, &unused);
-        if (rc != FSAUTHCTL_OK) {
-            free(keyid);
-            break;
-        }
-
-        if (!unused) {
-            free(keyid);
-            continue;
-        }
-
-        rc = fsauthctl_redis_multi(ctl);
-
-        if (rc == FSAUTHCTL_OK) {
-            fsauthctl_args_init(&args);
-            fsauthctl_store_hset(ctl, &args, digest, &key);
-            rc = fsauthctl_redis_queue(ctl, &args);
-            fsauthctl_args_free(&args);
-        }
-
-        if (rc == FSAUTHCTL_OK) {
-            rc = fsauthctl_redis_call(ctl, NULL, "SET", keyid, digest, NULL);
-        }
-
-        free(keyid);
-
-        if (rc == FSAUTHCTL_OK) {
-            rc = fsauthctl_redis_commit(ctl, &aborted);
-        }
-
-        if (rc != FSAUTHCTL_OK) {
-            break;
-        }
-
-        if (!aborted) {
-            free(keyname);
-            return fsauthctl_key_created(ctl, key.id, token, digest);
-        }
-
-        fsauthctl_redis_backoff(attempt);
+    if (rc == FSAUTHCTL_OK && outcome == 1) {
+        rc = fsauthctl_key_created(ctl, tx.key.id, tx.token, tx.digest);
+        fsauthctl_key_tx_free(&tx);
+        return rc;
     }
 
-    explicit_bzero(token, sizeof(token));
-    free(keyname);
+    fsauthctl_key_tx_free(&tx);
 
     if (rc != FSAUTHCTL_OK) {
         return rc;
@@ -513,13 +721,11 @@ int
 fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv)
 {
-    int               rc, npos, attempt, aborted, unused;
-    char             *pos[1], *oldname, *newname, *keyid;
-    char              token[FSAUTHCTL_TOKEN_LEN + 1];
-    char              olddigest[FSAUTH_HEX_LEN + 1];
-    char              digest[FSAUTH_HEX_LEN + 1];
-    long long         id;
-    fsauthctl_opt_t   opts[] = {
+    int                  rc, npos, outcome;
+    char                *pos[1];
+    long long            id;
+    fsauthctl_key_tx_t   tx;
+    fsauthctl_opt_t      opts[] = {
         { NULL, 0, 0, NULL, NULL }
     };
 
@@ -538,66 +744,22 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return rc;
     }
 
-    keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
+    memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
+    tx.id = id;
+    tx.keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
 
-    for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
+    rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
+                            fsauthctl_key_rotate_watch,
+                            fsauthctl_key_rotate_queue, &tx, &outcome);
 
-        rc = fsauthctl_store_lookup(ctl, id, 1, olddigest);
-        if (rc != FSAUTHCTL_OK) {
-            break;
-        }
-
-        if (fsauthctl_token_generate(token) != FSAUTHCTL_OK
-            || fsauthctl_token_digest(token, FSAUTHCTL_TOKEN_LEN, digest)
-               != FSAUTHCTL_OK)
-        {
-            rc = FSAUTHCTL_ERROR;
-            break;
-        }
-
-        oldname = fsauthctl_name_key(ctl, olddigest);
-        newname = fsauthctl_name_key(ctl, digest);
-
-        rc = fsauthctl_key_unused(ctl, NULL, digest, &unused);
-
-        /* another key has this digest: draw another token */
-        aborted = !unused;
-
-        if (rc == FSAUTHCTL_OK && unused) {
-            rc = fsauthctl_redis_multi(ctl);
-
-            if (rc == FSAUTHCTL_OK) {
-                rc = fsauthctl_redis_call(ctl, NULL, "RENAME", oldname,
-                                          newname, NULL);
-            }
-
-            if (rc == FSAUTHCTL_OK) {
-                rc = fsauthctl_redis_call(ctl, NULL, "SET", keyid, digest,
-                                          NULL);
-            }
-
-            if (rc == FSAUTHCTL_OK) {
-                rc = fsauthctl_redis_commit(ctl, &aborted);
-            }
-        }
-
-        free(oldname);
-        free(newname);
-
-        if (rc != FSAUTHCTL_OK) {
-            break;
-        }
-
-        if (!aborted) {
-            free(keyid);
-            return fsauthctl_key_rotated(ctl, id, token, olddigest, digest);
-        }
-
-        fsauthctl_redis_backoff(attempt);
+    if (rc == FSAUTHCTL_OK && outcome == 1) {
+        rc = fsauthctl_key_rotated(ctl, id, tx.token, tx.olddigest,
+                                   tx.digest);
+        fsauthctl_key_tx_free(&tx);
+        return rc;
     }
 
-    explicit_bzero(token, sizeof(token));
-    free(keyid);
+    fsauthctl_key_tx_free(&tx);
 
     if (rc != FSAUTHCTL_OK) {
         return rc;
@@ -732,82 +894,24 @@ static int
 fsauthctl_key_unrotate(fsauthctl_t *ctl, long long id, const char *olddigest,
     const char *digest, int *restored)
 {
-    int          rc, attempt, aborted, same;
-    char        *keyid, *oldname, *newname;
-    redisReply  *reply;
+    int                  rc, outcome;
+    fsauthctl_key_tx_t   tx;
 
-    *restored = 0;
-    aborted = 1;
+    memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
+    tx.id = id;
+    tx.keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
+    tx.oldname = fsauthctl_name_key(ctl, olddigest);
+    tx.newname = fsauthctl_name_key(ctl, digest);
+    memcpy(tx.olddigest, olddigest, FSAUTH_HEX_LEN + 1);
+    memcpy(tx.digest, digest, FSAUTH_HEX_LEN + 1);
 
-    keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
-    oldname = fsauthctl_name_key(ctl, olddigest);
-    newname = fsauthctl_name_key(ctl, digest);
+    rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
+                            fsauthctl_key_unrotate_watch,
+                            fsauthctl_key_unrotate_queue, &tx, &outcome);
 
-    for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
+    fsauthctl_key_tx_free(&tx);
 
-        rc = fsauthctl_redis_call(ctl, NULL, "WATCH", keyid, oldname,
-                                  newname, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            break;
-        }
-
-        rc = fsauthctl_redis_call(ctl, &reply, "GET", keyid, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            break;
-        }
-
-        same = (reply->type == REDIS_REPLY_STRING
-                && strcmp(reply->str, digest) == 0);
-        freeReplyObject(reply);
-
-        if (same) {
-            rc = fsauthctl_redis_call(ctl, &reply, "EXISTS", oldname, NULL);
-            if (rc != FSAUTHCTL_OK) {
-                break;
-            }
-
-            same = (reply->type == REDIS_REPLY_INTEGER
-                    && reply->integer == 0);
-            freeReplyObject(reply);
-        }
-
-        if (!same) {
-            fsauthctl_redis_unwatch(ctl);
-            aborted = 0;
-            break;
-        }
-
-        rc = fsauthctl_redis_multi(ctl);
-
-        if (rc == FSAUTHCTL_OK) {
-            rc = fsauthctl_redis_call(ctl, NULL, "RENAME", newname, oldname,
-                                      NULL);
-        }
-
-        if (rc == FSAUTHCTL_OK) {
-            rc = fsauthctl_redis_call(ctl, NULL, "SET", keyid, olddigest,
-                                      NULL);
-        }
-
-        if (rc == FSAUTHCTL_OK) {
-            rc = fsauthctl_redis_commit(ctl, &aborted);
-        }
-
-        if (rc != FSAUTHCTL_OK) {
-            break;
-        }
-
-        if (!aborted) {
-            *restored = 1;
-            break;
-        }
-
-        fsauthctl_redis_backoff(attempt);
-    }
-
-    free(keyid);
-    free(oldname);
-    free(newname);
+    *restored = (rc == FSAUTHCTL_OK && outcome == 1);
 
     return rc;
 }
@@ -826,73 +930,20 @@ static int
 fsauthctl_key_drop(fsauthctl_t *ctl, long long id, const char *digest,
     int *found)
 {
-    int          rc, attempt, aborted;
-    char        *keyid, *activity, *name;
-    redisReply  *reply;
+    int                  rc;
+    fsauthctl_key_tx_t   tx;
 
-    *found = 0;
-    aborted = 1;
+    memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
+    tx.id = id;
+    tx.only = digest;
+    tx.keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
+    tx.activity = fsauthctl_name_id(ctl, FSAUTH_NAME_ACTIVITY, id);
 
-    keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
-    activity = fsauthctl_name_id(ctl, FSAUTH_NAME_ACTIVITY, id);
+    rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
+                            fsauthctl_key_drop_watch,
+                            fsauthctl_key_drop_queue, &tx, found);
 
-    for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
-
-        /* keyid:<id> WATCHed: a rotation meanwhile makes EXEC fail */
-
-        rc = fsauthctl_redis_call(ctl, NULL, "WATCH", keyid, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            break;
-        }
-
-        rc = fsauthctl_redis_call(ctl, &reply, "GET", keyid, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            break;
-        }
-
-        if (reply->type != REDIS_REPLY_STRING
-            || (digest && strcmp(reply->str, digest) != 0))
-        {
-            freeReplyObject(reply);
-            fsauthctl_redis_unwatch(ctl);
-            aborted = 0;
-            break;
-        }
-
-        name = fsauthctl_name_key(ctl, reply->str);
-        freeReplyObject(reply);
-
-        rc = fsauthctl_redis_multi(ctl);
-
-        if (rc == FSAUTHCTL_OK) {
-            rc = fsauthctl_redis_call(ctl, NULL, "DEL", name, keyid,
-                                      activity, NULL);
-        }
-
-        free(name);
-
-        if (rc == FSAUTHCTL_OK) {
-            rc = fsauthctl_redis_commit(ctl, &aborted);
-        }
-
-        if (rc != FSAUTHCTL_OK) {
-            break;
-        }
-
-        if (!aborted) {
-            *found = 1;
-            break;
-        }
-
-        fsauthctl_redis_backoff(attempt);
-    }
-
-    free(keyid);
-    free(activity);
-
-    if (rc == FSAUTHCTL_OK && aborted) {
-        *found = -1;
-    }
+    fsauthctl_key_tx_free(&tx);
 
     return rc;
 }

@@ -21,6 +21,8 @@
 
 
 static int fsauthctl_redis_password(const char *path, char **password);
+static int fsauthctl_redis_multi(fsauthctl_t *ctl);
+static int fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted);
 static int fsauthctl_redis_lost(fsauthctl_t *ctl);
 static int fsauthctl_redis_reply_error(const char *cmd, redisReply *reply);
 
@@ -362,7 +364,7 @@ fsauthctl_redis_free_replies(redisReply **replies, size_t n)
 }
 
 
-int
+static int
 fsauthctl_redis_multi(fsauthctl_t *ctl)
 {
     return fsauthctl_redis_call(ctl, NULL, "MULTI", NULL);
@@ -391,7 +393,7 @@ fsauthctl_redis_queue(fsauthctl_t *ctl, fsauthctl_args_t *args)
  * caller starts over with fresh reads.
  */
 
-int
+static int
 fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted)
 {
     int                rc;
@@ -440,6 +442,75 @@ fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted)
     freeReplyObject(reply);
 
     return rc;
+}
+
+
+/*
+ * One optimistic transaction, retried while it loses a WATCH race:
+ *
+ *   watch(ctl, data)   WATCHes and reads what the write depends on, then
+ *                      returns FSAUTHCTL_OK to write, FSAUTHCTL_TX_SKIP
+ *                      when there is nothing to write, FSAUTHCTL_TX_AGAIN
+ *                      to start over at once (an id or digest taken), or
+ *                      an error, already reported; NULL: nothing to watch;
+ *   queue(ctl, data)   queues the writes between MULTI and EXEC (the
+ *                      commit adds <prefix>schema).
+ *
+ * Nothing stays WATCHed after a skip or a retry.  *outcome: 1 committed,
+ * 0 skipped, -1 every one of "tries" attempts was aborted or retried
+ * (nothing written, no message: the caller says what kept changing).
+ */
+
+int
+fsauthctl_redis_tx(fsauthctl_t *ctl, int tries, fsauthctl_tx_pt watch,
+    fsauthctl_tx_pt queue, void *data, int *outcome)
+{
+    int  rc, attempt, aborted;
+
+    *outcome = -1;
+
+    for (attempt = 0; attempt < tries; attempt++) {
+
+        rc = watch ? watch(ctl, data) : FSAUTHCTL_OK;
+
+        if (rc == FSAUTHCTL_TX_SKIP) {
+            fsauthctl_redis_unwatch(ctl);
+            *outcome = 0;
+            return FSAUTHCTL_OK;
+        }
+
+        if (rc == FSAUTHCTL_TX_AGAIN) {
+            fsauthctl_redis_unwatch(ctl);
+            continue;
+        }
+
+        if (rc != FSAUTHCTL_OK) {
+            return rc;
+        }
+
+        rc = fsauthctl_redis_multi(ctl);
+
+        if (rc == FSAUTHCTL_OK) {
+            rc = queue(ctl, data);
+        }
+
+        if (rc == FSAUTHCTL_OK) {
+            rc = fsauthctl_redis_commit(ctl, &aborted);
+        }
+
+        if (rc != FSAUTHCTL_OK) {
+            return rc;
+        }
+
+        if (!aborted) {
+            *outcome = 1;
+            return FSAUTHCTL_OK;
+        }
+
+        fsauthctl_redis_backoff(attempt);
+    }
+
+    return FSAUTHCTL_OK;
 }
 
 

@@ -573,6 +573,75 @@ fsauthctl_store_free(fsauthctl_key_t *keys, size_t nkeys)
 }
 
 
+typedef struct {
+    long long          id;
+    const char        *field;
+    const char        *value;
+    int                existed;
+    char              *key;
+} fsauthctl_store_field_t;
+
+
+static int
+fsauthctl_store_field_watch(fsauthctl_t *ctl, void *data)
+{
+    int                       rc;
+    char                      digest[FSAUTH_HEX_LEN + 1];
+    redisReply               *reply;
+    fsauthctl_store_field_t  *sf;
+
+    sf = data;
+
+    rc = fsauthctl_store_lookup(ctl, sf->id, 1, digest);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    free(sf->key);
+    sf->key = fsauthctl_name_key(ctl, digest);
+
+    rc = fsauthctl_redis_call(ctl, &reply, "HEXISTS", sf->key, sf->field,
+                              NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    sf->existed = (reply->type == REDIS_REPLY_INTEGER && reply->integer);
+    freeReplyObject(reply);
+
+    if (sf->value == NULL && !sf->existed) {
+        return FSAUTHCTL_TX_SKIP;
+    }
+
+    return FSAUTHCTL_OK;
+}
+
+
+static int
+fsauthctl_store_field_queue(fsauthctl_t *ctl, void *data)
+{
+    int                       rc;
+    fsauthctl_args_t          args;
+    fsauthctl_store_field_t  *sf;
+
+    sf = data;
+
+    fsauthctl_args_init(&args);
+    fsauthctl_args_add(&args, sf->value ? "HSET" : "HDEL", 4);
+    fsauthctl_args_add(&args, sf->key, strlen(sf->key));
+    fsauthctl_args_add(&args, sf->field, strlen(sf->field));
+
+    if (sf->value) {
+        fsauthctl_args_add(&args, sf->value, strlen(sf->value));
+    }
+
+    rc = fsauthctl_redis_queue(ctl, &args);
+    fsauthctl_args_free(&args);
+
+    return rc;
+}
+
+
 /*
  * Sets (value != NULL) or deletes one field of key "id", atomically and
  * only if the key exists; *existed tells whether the field was there.
@@ -583,70 +652,28 @@ int
 fsauthctl_store_set_field(fsauthctl_t *ctl, long long id, const char *field,
     const char *value, int *existed)
 {
-    int                rc, attempt, aborted;
-    char              *key;
-    char               digest[FSAUTH_HEX_LEN + 1];
-    redisReply        *reply;
-    fsauthctl_args_t   args;
+    int                      rc, outcome;
+    fsauthctl_store_field_t  sf;
 
-    for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
+    sf.id = id;
+    sf.field = field;
+    sf.value = value;
+    sf.existed = 0;
+    sf.key = NULL;
 
-        rc = fsauthctl_store_lookup(ctl, id, 1, digest);
-        if (rc != FSAUTHCTL_OK) {
-            return rc;
-        }
+    rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
+                            fsauthctl_store_field_watch,
+                            fsauthctl_store_field_queue, &sf, &outcome);
+    free(sf.key);
 
-        key = fsauthctl_name_key(ctl, digest);
+    *existed = sf.existed;
 
-        rc = fsauthctl_redis_call(ctl, &reply, "HEXISTS", key, field, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            free(key);
-            return rc;
-        }
-
-        *existed = (reply->type == REDIS_REPLY_INTEGER && reply->integer);
-        freeReplyObject(reply);
-
-        if (value == NULL && !*existed) {
-            free(key);
-            fsauthctl_redis_unwatch(ctl);
-            return FSAUTHCTL_OK;
-        }
-
-        rc = fsauthctl_redis_multi(ctl);
-        if (rc != FSAUTHCTL_OK) {
-            free(key);
-            return rc;
-        }
-
-        fsauthctl_args_init(&args);
-        fsauthctl_args_add(&args, value ? "HSET" : "HDEL", 4);
-        fsauthctl_args_add(&args, key, strlen(key));
-        fsauthctl_args_add(&args, field, strlen(field));
-
-        if (value) {
-            fsauthctl_args_add(&args, value, strlen(value));
-        }
-
-        free(key);
-
-        rc = fsauthctl_redis_queue(ctl, &args);
-        fsauthctl_args_free(&args);
-
-        if (rc != FSAUTHCTL_OK) {
-            return rc;
-        }
-
-        rc = fsauthctl_redis_commit(ctl, &aborted);
-        if (rc != FSAUTHCTL_OK || !aborted) {
-            return rc;
-        }
-
-        fsauthctl_redis_backoff(attempt);
+    if (rc == FSAUTHCTL_OK && outcome == -1) {
+        return fsauthctl_error("key %lld keeps changing concurrently, "
+                               "nothing written", id);
     }
 
-    return fsauthctl_error("key %lld keeps changing concurrently, "
-                           "nothing written", id);
+    return rc;
 }
 
 
