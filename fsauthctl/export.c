@@ -1,5 +1,11 @@
 
 /*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/*
  * fsauthctl: "export", every key and grant in the shape of the
  * FacturaScripts api_keys and api_access tables.
  *

@@ -1,5 +1,11 @@
 
 /*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/*
  * fsauthctl: administration of the fsauth keys kept in Redis.
  * Shared declarations of every fsauthctl source file.
  */
@@ -116,6 +122,8 @@ int fsauthctl_text_valid(const char *s, size_t len);
 void fsauthctl_today(char date[11]);
 int fsauthctl_read_file(const char *path, const char *what, char **data,
     size_t *len);
+int fsauthctl_read_secret(const char *path, const char *what,
+    char **secret);
 
 
 /* Redis connection and transactions (redis.c) */

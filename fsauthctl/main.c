@@ -1,5 +1,11 @@
 
 /*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/*
  * fsauthctl: global options, help texts and command dispatch.
  */
 

@@ -1,5 +1,11 @@
 
 /*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/*
  * fsauthctl: command line option parser shared by every command.
  *
  * getopt_long() keeps global state and stops or permutes differently

@@ -1,5 +1,11 @@
 
 /*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/*
  * fsauthctl: text tables and JSON output.
  *
  * Text output is for people: values written by hand into Redis may hold
@@ -145,6 +151,19 @@ fsauthctl_output_width(const char *s)
  * terminals that read 8-bit controls.  At most 4 bytes out per byte in.
  */
 
+/* "\xNN", lower-case */
+
+static char *
+fsauthctl_output_hex(char *p, unsigned char byte)
+{
+    *p++ = '\\';
+    *p++ = 'x';
+    fsauth_hex_encode(p, &byte, 1);
+
+    return p + 2;
+}
+
+
 char *
 fsauthctl_output_escape(const char *s)
 {
@@ -166,7 +185,7 @@ fsauthctl_output_escape(const char *s)
             n = n ? n : 1;
 
             for (i = 0; i < n; i++) {
-                p += sprintf(p, "\\x%02x", (unsigned char) s[i]);
+                p = fsauthctl_output_hex(p, (unsigned char) s[i]);
             }
 
         } else if (c == '\\') {
@@ -182,7 +201,7 @@ fsauthctl_output_escape(const char *s)
             *p++ = 't';
 
         } else if (c < 0x20 || c == 0x7f) {
-            p += sprintf(p, "\\x%02x", c);
+            p = fsauthctl_output_hex(p, (unsigned char) c);
 
         } else {
             memcpy(p, s, n);

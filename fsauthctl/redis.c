@@ -1,5 +1,11 @@
 
 /*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/*
  * fsauthctl: Redis connection, commands and MULTI/EXEC transactions.
  *
  * The synchronous hiredis API is enough for a command line tool.  Every
@@ -20,7 +26,6 @@
 #define FSAUTHCTL_COMMAND_TIMEOUT  10
 
 
-static int fsauthctl_redis_password(const char *path, char **password);
 static int fsauthctl_redis_multi(fsauthctl_t *ctl);
 static int fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted);
 static int fsauthctl_redis_lost(fsauthctl_t *ctl);
@@ -39,7 +44,8 @@ fsauthctl_redis_connect(fsauthctl_t *ctl)
     password = NULL;
 
     if (ctl->password_file) {
-        rc = fsauthctl_redis_password(ctl->password_file, &password);
+        rc = fsauthctl_read_secret(ctl->password_file, "password file",
+                                   &password);
         if (rc != FSAUTHCTL_OK) {
             return rc;
         }
@@ -136,50 +142,6 @@ fsauthctl_redis_close(fsauthctl_t *ctl)
         redisFree(ctl->redis);
         ctl->redis = NULL;
     }
-}
-
-
-/* the password is the first line of the file, spaces around it trimmed */
-
-static int
-fsauthctl_redis_password(const char *path, char **password)
-{
-    int      rc;
-    char    *data, *p, *end;
-    size_t   len;
-
-    rc = fsauthctl_read_file(path, "password file", &data, &len);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    p = data;
-    end = memchr(data, '\n', len);
-    if (end == NULL) {
-        end = data + len;
-    }
-
-    while (p < end && (*p == ' ' || *p == '\t')) {
-        p++;
-    }
-
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) {
-        end--;
-    }
-
-    if (p == end || memchr(p, '\0', end - p)) {
-        explicit_bzero(data, len);
-        free(data);
-        return fsauthctl_error("password file %s: the first line is empty "
-                               "or not text", path);
-    }
-
-    *password = fsauthctl_strndup(p, end - p);
-
-    explicit_bzero(data, len);
-    free(data);
-
-    return FSAUTHCTL_OK;
 }
 
 

@@ -1,5 +1,11 @@
 
 /*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/*
  * fsauthctl: reading and updating key records (Redis schema 1).
  *
  *     <prefix>key:<D>       hash: id nick description enabled fullaccess

@@ -1,5 +1,11 @@
 
 /*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/*
  * fsauthctl: token generation, validation and digests.
  *
  * Tokens exist only in this process: Redis holds the SHA-256 digest, and

@@ -1,5 +1,11 @@
 
 /*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/*
  * fsauthctl: error reporting, memory, number and date helpers.
  */
 
@@ -419,6 +425,56 @@ fsauthctl_read_file(const char *path, const char *what, char **data,
 
     *data = buf;
     *len = n;
+
+    return FSAUTHCTL_OK;
+}
+
+
+/*
+ * A secret kept in a file (the Redis password): the first line, spaces
+ * and tabs around it (and a CR) trimmed; empty or holding a NUL is an
+ * error.  Every copy of the file but the returned secret is wiped; the
+ * caller wipes and frees *secret.
+ */
+
+int
+fsauthctl_read_secret(const char *path, const char *what, char **secret)
+{
+    int      rc;
+    char    *data, *p, *end;
+    size_t   len;
+
+    rc = fsauthctl_read_file(path, what, &data, &len);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    p = data;
+    end = memchr(data, '\n', len);
+    if (end == NULL) {
+        end = data + len;
+    }
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+    {
+        end--;
+    }
+
+    if (p == end || memchr(p, '\0', end - p)) {
+        explicit_bzero(data, len);
+        free(data);
+        return fsauthctl_error("%s %s: the first line is empty or not text",
+                               what, path);
+    }
+
+    *secret = fsauthctl_strndup(p, end - p);
+
+    explicit_bzero(data, len);
+    free(data);
 
     return FSAUTHCTL_OK;
 }
