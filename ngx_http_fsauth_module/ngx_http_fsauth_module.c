@@ -880,6 +880,10 @@ ngx_http_fsauth_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (ngx_http_fsauth_lookup_init_worker(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_fsauth_redis_init_worker(cycle, fmcf->redis);
 }
 
@@ -895,5 +899,8 @@ ngx_http_fsauth_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    /* answers the fetches on the wire first: then they can be freed */
+
     ngx_http_fsauth_redis_exit_worker(fmcf->redis);
+    ngx_http_fsauth_lookup_exit_worker();
 }
