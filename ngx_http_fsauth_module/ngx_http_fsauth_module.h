@@ -148,6 +148,7 @@ typedef struct {
 typedef struct ngx_http_fsauth_peer_s      ngx_http_fsauth_peer_t;
 typedef struct ngx_http_fsauth_pending_s   ngx_http_fsauth_pending_t;
 typedef struct ngx_http_fsauth_cache_sh_s  ngx_http_fsauth_cache_sh_t;
+typedef struct ngx_http_fsauth_ban_sh_s    ngx_http_fsauth_ban_sh_t;
 typedef struct ngx_http_fsauth_fetch_s     ngx_http_fsauth_fetch_t;
 
 
@@ -167,6 +168,7 @@ typedef struct ngx_http_fsauth_cache_s {
     ngx_shm_zone_t                 *shm_zone;
     ngx_slab_pool_t                *shpool;
     ngx_http_fsauth_cache_sh_t     *sh;
+    ngx_http_fsauth_ban_sh_t       *ban;          /* in the same zone */
     ngx_msec_t                      ttl;
     ngx_msec_t                      negative_ttl;
     ngx_msec_t                      stale;
@@ -364,6 +366,13 @@ ngx_int_t ngx_http_fsauth_cache_subscribed(ngx_http_fsauth_cache_t *cache,
     ngx_uint_t on, ngx_uint_t reconnect);
 void ngx_http_fsauth_cache_stats(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_stats_t *stats, ngx_uint_t *keys, ngx_uint_t *bans);
+void ngx_http_fsauth_cache_nomem_locked(ngx_http_fsauth_cache_t *cache);
+
+/* ngx_http_fsauth_ban.c */
+ngx_http_fsauth_ban_sh_t *ngx_http_fsauth_ban_init_zone(
+    ngx_slab_pool_t *shpool);
+ngx_uint_t ngx_http_fsauth_ban_stats_locked(ngx_http_fsauth_ban_sh_t *sh,
+    ngx_http_fsauth_stats_t *stats);
 ngx_int_t ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
     ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window);
 void ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
