@@ -21,6 +21,9 @@
 #define NGX_HTTP_FSAUTH_RESOURCE_MAX      255
 #define NGX_HTTP_FSAUTH_GRANTS_MAX        816
 
+/* Redis ACL passwords have no length limit; this one is generous */
+#define NGX_HTTP_FSAUTH_PASSWORD_MAX      4096
+
 /* grant words, as bits */
 #define NGX_HTTP_FSAUTH_GET               0x01
 #define NGX_HTTP_FSAUTH_POST              0x02
@@ -290,6 +293,8 @@ typedef struct {
 
 /* ngx_http_fsauth_module.c */
 extern ngx_module_t  ngx_http_fsauth_module;
+ngx_int_t ngx_http_fsauth_read_secret(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *path, size_t max, const char *what, ngx_str_t *secret);
 
 /* ngx_http_fsauth_handler.c */
 ngx_int_t ngx_http_fsauth_handler(ngx_http_request_t *r);

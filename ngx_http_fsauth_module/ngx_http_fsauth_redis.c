@@ -19,8 +19,6 @@
 
 static ngx_int_t ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
     ngx_http_fsauth_redis_addr_t *ra);
-static ngx_int_t ngx_http_fsauth_redis_read_password(ngx_conf_t *cf,
-    ngx_str_t *path, ngx_str_t *password);
 static void ngx_http_fsauth_conn_init(ngx_http_fsauth_peer_t *peer,
     ngx_http_fsauth_conn_t *conn, ngx_uint_t kind, ngx_log_t *log);
 static void ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn);
@@ -70,7 +68,7 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_fsauth_main_conf_t *fmcf = conf;
 
     ngx_int_t                      n;
-    ngx_str_t                     *value, s;
+    ngx_str_t                     *value, s, name;
     ngx_url_t                      u;
     ngx_uint_t                     i;
     ngx_http_fsauth_redis_conf_t  *rcf;
@@ -148,9 +146,20 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             s.data = value[i].data + 14;
             s.len = value[i].len - 14;
 
-            if (ngx_http_fsauth_redis_read_password(cf, &s, &rcf->password)
+            ngx_str_set(&name, "fsauth_redis");
+
+            if (ngx_http_fsauth_read_secret(cf, &name, &s,
+                                            NGX_HTTP_FSAUTH_PASSWORD_MAX,
+                                            "password", &rcf->password)
                 != NGX_OK)
             {
+                return NGX_CONF_ERROR;
+            }
+
+            if (rcf->password.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "fsauth_redis: empty password in \"%s\"",
+                                   s.data);
                 return NGX_CONF_ERROR;
             }
 
@@ -263,91 +272,6 @@ ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
     }
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_fsauth_redis_read_password(ngx_conf_t *cf, ngx_str_t *path,
-    ngx_str_t *password)
-{
-    u_char      *p, *start, *last, buf[NGX_HTTP_FSAUTH_PASSWORD_MAX + 1];
-    ssize_t      n;
-    ngx_fd_t     fd;
-    ngx_int_t    rc;
-    ngx_str_t    name;
-
-    name = *path;
-
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "fsauth_redis: " ngx_open_file_n " \"%s\" failed",
-                           name.data);
-        return NGX_ERROR;
-    }
-
-    n = ngx_read_fd(fd, buf, sizeof(buf));
-    ngx_close_file(fd);
-
-    rc = NGX_ERROR;
-
-    if (n == -1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "fsauth_redis: " ngx_read_fd_n " \"%s\" failed",
-                           name.data);
-        goto done;
-    }
-
-    start = buf;
-    last = buf + n;
-
-    for (p = start; p < last && *p != LF && *p != CR; p++) {
-        /* void */
-    }
-
-    /* a longer first line is refused, never cut short */
-
-    if (p == last && n == (ssize_t) sizeof(buf)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "fsauth_redis: the password in \"%s\" is longer "
-                           "than %d bytes", name.data,
-                           NGX_HTTP_FSAUTH_PASSWORD_MAX);
-        goto done;
-    }
-
-    while (start < p && (*start == ' ' || *start == '\t')) {
-        start++;
-    }
-
-    while (p > start && (p[-1] == ' ' || p[-1] == '\t')) {
-        p--;
-    }
-
-    if (p == start) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "fsauth_redis: empty password in \"%s\"",
-                           name.data);
-        goto done;
-    }
-
-    password->len = p - start;
-    password->data = ngx_pnalloc(cf->pool, password->len);
-    if (password->data == NULL) {
-        goto done;
-    }
-
-    ngx_memcpy(password->data, start, password->len);
-    rc = NGX_OK;
-
-done:
-
-    ngx_explicit_memzero(buf, sizeof(buf));
-
-    return rc;
 }
 
 

@@ -24,9 +24,6 @@
 /* a longer reply array is read to its end, but kept without elements */
 #define NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX  65536
 
-/* Redis ACL passwords have no length limit; this one is generous */
-#define NGX_HTTP_FSAUTH_PASSWORD_MAX      4096
-
 /* activity records go out in batches of up to 64, at most 100 ms late */
 #define NGX_HTTP_FSAUTH_ACTIVITY_BATCH    64
 #define NGX_HTTP_FSAUTH_ACTIVITY_DELAY    100
