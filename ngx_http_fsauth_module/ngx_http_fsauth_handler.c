@@ -250,9 +250,15 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_fsauth_module);
 
-    /* the kill switch may have been read while this lookup was queued */
+    /*
+     * The kill switch may have been read while the request waited; an
+     * answer straight from the cache follows the check in start.
+     */
 
-    if (ngx_http_fsauth_redis_api_enabled(fmcf->redis) == 0) {
+    if (ctx->cache_status != NGX_HTTP_FSAUTH_CACHE_HIT
+        && ctx->cache_status != NGX_HTTP_FSAUTH_CACHE_NEGATIVE
+        && ngx_http_fsauth_redis_api_enabled(fmcf->redis) == 0)
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "fsauth: API disabled");
         return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_DISABLED,
