@@ -186,7 +186,10 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     ngx_http_fsauth_token_digest(token.data, token.len, ctx->digest);
 
-    ngx_memzero(&ctx->result, sizeof(ngx_http_fsauth_result_t));
+    /* a hit sets the rest (see record_extract), a negative entry found */
+
+    ctx->result.found = 0;
+    ctx->result.activity = 0;
     ctx->has_stale = 0;
 
     if (fmcf->cache) {
@@ -212,6 +215,10 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     }
 
     ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_MISS;
+
+    ctx->wait.handler = ngx_http_fsauth_wake;
+    ctx->wait.data = ctx;
+    ctx->wait.log = r->connection->log;
 
     if (ngx_http_fsauth_lookup_start(r, ctx, fmcf->redis) == NGX_AGAIN) {
 
@@ -510,10 +517,6 @@ ngx_http_fsauth_create_ctx(ngx_http_request_t *r)
     ngx_memzero(ctx, sizeof(ngx_http_fsauth_ctx_t));
 
     ctx->request = r;
-
-    ctx->wait.handler = ngx_http_fsauth_wake;
-    ctx->wait.data = ctx;
-    ctx->wait.log = r->connection->log;
 
     cln->handler = ngx_http_fsauth_cleanup;
 
