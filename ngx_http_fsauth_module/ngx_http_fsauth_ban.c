@@ -30,9 +30,9 @@
 #define NGX_HTTP_FSAUTH_BAN_EVICT_MAX     16
 
 
+/* keyed by crc32 and the address, which sn.str points to (addr[]) */
 typedef struct {
-    u_char                          color;
-    u_char                          len;
+    ngx_str_node_t                  sn;
     u_char                          count;
     u_char                          next;
     u_char                          threshold;       /* of the last incident */
@@ -67,10 +67,8 @@ static ngx_msec_t ngx_http_fsauth_ban_lift(ngx_http_fsauth_ban_node_t *bn,
     ngx_uint_t threshold, ngx_msec_t window);
 static ngx_uint_t ngx_http_fsauth_ban_in_force(ngx_http_fsauth_ban_node_t *bn,
     ngx_uint_t threshold, ngx_msec_t window, ngx_msec_t now);
-static void *ngx_http_fsauth_ban_alloc(ngx_http_fsauth_cache_t *cache,
-    ngx_msec_t now);
-static void ngx_http_fsauth_ban_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_fsauth_ban_node_t *ngx_http_fsauth_ban_alloc(
+    ngx_http_fsauth_cache_t *cache, ngx_msec_t now);
 static ngx_http_fsauth_ban_node_t *ngx_http_fsauth_ban_find(
     ngx_http_fsauth_ban_sh_t *sh, u_char *addr, size_t len, uint32_t hash);
 static ngx_int_t ngx_http_fsauth_ban_evict(ngx_http_fsauth_cache_t *cache,
@@ -93,7 +91,7 @@ ngx_http_fsauth_ban_init_zone(ngx_slab_pool_t *shpool)
     }
 
     ngx_rbtree_init(&sh->tree, &sh->sentinel,
-                    ngx_http_fsauth_ban_insert_value);
+                    ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->lru);
     ngx_queue_init(&sh->active);
 
@@ -163,7 +161,7 @@ ngx_http_fsauth_ban_stats_locked(ngx_http_fsauth_ban_sh_t *sh,
 
 /* a new counter; room is made from other counters only */
 
-static void *
+static ngx_http_fsauth_ban_node_t *
 ngx_http_fsauth_ban_alloc(ngx_http_fsauth_cache_t *cache, ngx_msec_t now)
 {
     void        *p;
@@ -171,8 +169,7 @@ ngx_http_fsauth_ban_alloc(ngx_http_fsauth_cache_t *cache, ngx_msec_t now)
 
     for (i = 0; /* void */; i++) {
         p = ngx_slab_alloc_locked(cache->shpool,
-                                  offsetof(ngx_rbtree_node_t, color)
-                                  + sizeof(ngx_http_fsauth_ban_node_t));
+                                  sizeof(ngx_http_fsauth_ban_node_t));
         if (p) {
             return p;
         }
@@ -260,75 +257,15 @@ static ngx_http_fsauth_ban_node_t *
 ngx_http_fsauth_ban_find(ngx_http_fsauth_ban_sh_t *sh, u_char *addr,
     size_t len, uint32_t hash)
 {
-    ngx_int_t                    rc;
-    ngx_rbtree_node_t           *node, *sentinel;
-    ngx_http_fsauth_ban_node_t  *bn;
+    ngx_str_t  key;
 
-    node = sh->tree.root;
-    sentinel = sh->tree.sentinel;
+    key.len = len;
+    key.data = addr;
 
-    while (node != sentinel) {
+    /* the tree node is the first member */
 
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        bn = (ngx_http_fsauth_ban_node_t *) &node->color;
-
-        rc = ngx_memn2cmp(addr, bn->addr, len, bn->len);
-
-        if (rc == 0) {
-            return bn;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-static void
-ngx_http_fsauth_ban_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t           **p;
-    ngx_http_fsauth_ban_node_t   *bn, *bnt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            bn = (ngx_http_fsauth_ban_node_t *) &node->color;
-            bnt = (ngx_http_fsauth_ban_node_t *) &temp->color;
-
-            p = (ngx_memn2cmp(bn->addr, bnt->addr, bn->len, bnt->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    return (ngx_http_fsauth_ban_node_t *)
+           ngx_str_rbtree_lookup(&sh->tree, &key, hash);
 }
 
 
@@ -384,7 +321,6 @@ ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
     uint32_t                     hash;
     ngx_msec_t                   now, lift;
     ngx_uint_t                   full, log, refused;
-    ngx_rbtree_node_t           *node;
     ngx_http_fsauth_ban_sh_t    *sh;
     ngx_http_fsauth_ban_node_t  *bn;
 
@@ -414,19 +350,19 @@ ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
 
         /* a failure here is logged as the zone being full */
 
-        node = ngx_http_fsauth_ban_alloc(cache, now);
-        if (node == NULL) {
+        bn = ngx_http_fsauth_ban_alloc(cache, now);
+        if (bn == NULL) {
             goto refused;
         }
 
-        bn = (ngx_http_fsauth_ban_node_t *) &node->color;
-        bn->len = (u_char) len;
         bn->count = 0;
         bn->next = 0;
         ngx_memcpy(bn->addr, addr, len);
+        bn->sn.str.len = len;
+        bn->sn.str.data = bn->addr;
 
-        node->key = hash;
-        ngx_rbtree_insert(&sh->tree, node);
+        bn->sn.node.key = hash;
+        ngx_rbtree_insert(&sh->tree, &bn->sn.node);
         sh->n++;
 
     } else {
@@ -567,13 +503,8 @@ static void
 ngx_http_fsauth_ban_remove(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_ban_node_t *bn)
 {
-    ngx_rbtree_node_t  *node;
-
-    node = (ngx_rbtree_node_t *)
-           ((u_char *) bn - offsetof(ngx_rbtree_node_t, color));
-
     ngx_queue_remove(&bn->queue);
-    ngx_rbtree_delete(&cache->ban->tree, node);
-    ngx_slab_free_locked(cache->shpool, node);
+    ngx_rbtree_delete(&cache->ban->tree, &bn->sn.node);
+    ngx_slab_free_locked(cache->shpool, bn);
     cache->ban->n--;
 }

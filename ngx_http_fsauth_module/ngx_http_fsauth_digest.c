@@ -86,8 +86,8 @@ ngx_http_fsauth_digest_insert(ngx_rbtree_node_t *temp,
 
 
 /*
- * Lower-case hex, two characters per table entry: on a miss this is half
- * the cost of ngx_hex_dump()'s digit at a time.
+ * Lower-case hex, two characters per table entry, four entries per store:
+ * a miss writes 64 digits, a few times faster than ngx_hex_dump().
  */
 
 u_char *
@@ -103,8 +103,32 @@ ngx_http_fsauth_digest_hex(u_char *dst, u_char *src, size_t len)
         "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
         "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
-    while (len--) {
-        ngx_memcpy(dst, &hex[*src++ * 2], 2);
+    u_char  *last;
+
+#if (NGX_HAVE_LITTLE_ENDIAN)
+    uint16_t  a, b, c, d;
+    uint64_t  v;
+
+    /* four bytes, eight digits, one store */
+
+    for (last = src + (len & ~(size_t) 3); src < last; src += 4) {
+        ngx_memcpy(&a, &hex[src[0] * 2], 2);
+        ngx_memcpy(&b, &hex[src[1] * 2], 2);
+        ngx_memcpy(&c, &hex[src[2] * 2], 2);
+        ngx_memcpy(&d, &hex[src[3] * 2], 2);
+
+        v = (uint64_t) a | (uint64_t) b << 16 | (uint64_t) c << 32
+            | (uint64_t) d << 48;
+
+        ngx_memcpy(dst, &v, 8);
+        dst += 8;
+    }
+
+    len &= 3;
+#endif
+
+    for (last = src + len; src < last; src++) {
+        ngx_memcpy(dst, &hex[*src * 2], 2);
         dst += 2;
     }
 

@@ -77,14 +77,14 @@ ngx_http_fsauth_lookup_init_worker(ngx_cycle_t *cycle)
 void
 ngx_http_fsauth_lookup_exit_worker(void)
 {
-    ngx_http_fsauth_pending_t  *p;
+    ngx_http_fsauth_pending_t  *p, *next;
 
-    while (ngx_http_fsauth_free_pending) {
-        p = ngx_http_fsauth_free_pending;
-        ngx_http_fsauth_free_pending = p->next_free;
+    for (p = ngx_http_fsauth_free_pending; p; p = next) {
+        next = p->next_free;
         ngx_free(p);
     }
 
+    ngx_http_fsauth_free_pending = NULL;
     ngx_http_fsauth_nfree_pending = 0;
 }
 

@@ -69,6 +69,7 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_int_t                      n;
     ngx_str_t                     *value, s, name;
+    ngx_msec_t                    *msp;
     ngx_url_t                      u;
     ngx_uint_t                     i;
     ngx_http_fsauth_redis_conf_t  *rcf;
@@ -186,31 +187,22 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
             s.data = value[i].data + 16;
-            s.len = value[i].len - 16;
+            msp = &rcf->connect_timeout;
 
-            rcf->connect_timeout = ngx_parse_time(&s, 0);
-            if (rcf->connect_timeout == (ngx_msec_t) NGX_ERROR
-                || rcf->connect_timeout == 0)
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+        } else if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
             s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
+            msp = &rcf->timeout;
 
-            rcf->timeout = ngx_parse_time(&s, 0);
-            if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
-                goto invalid;
-            }
-
-            continue;
+        } else {
+            goto invalid;
         }
 
-        goto invalid;
+        s.len = value[i].data + value[i].len - s.data;
+
+        *msp = ngx_parse_time(&s, 0);
+        if (*msp == (ngx_msec_t) NGX_ERROR || *msp == 0) {
+            goto invalid;
+        }
     }
 
     fmcf->redis = rcf;
