@@ -241,7 +241,17 @@ ngx_http_fsauth_lookup_reply(ngx_http_fsauth_fetch_t *f, ngx_int_t rc,
     ngx_rbtree_delete(&ngx_http_fsauth_pending, &p->node);
 
     if (rc == NGX_ABORT) {
-        /* the worker is exiting: nobody is woken any more */
+
+        /* the worker is exiting: nobody is woken, nobody points at p */
+
+        while (!ngx_queue_empty(&p->waiters)) {
+            q = ngx_queue_head(&p->waiters);
+            ngx_queue_remove(q);
+
+            ctx = ngx_queue_data(q, ngx_http_fsauth_ctx_t, link);
+            ctx->pending = NULL;
+        }
+
         ngx_http_fsauth_lookup_free(p);
         return;
     }
