@@ -54,6 +54,8 @@ static ngx_int_t ngx_http_fsauth_redis_api_query(
     ngx_http_fsauth_peer_t *peer);
 static void ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac,
     void *reply, void *privdata);
+static int ngx_http_fsauth_redis_command2(redisAsyncContext *ac,
+    redisCallbackFn *fn, char *cmd, char *arg, size_t len);
 
 
 /*
@@ -431,8 +433,6 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
 {
     int                            n;
     char                           db[NGX_INT_T_LEN];
-    const char                    *argv[2];
-    size_t                         argvlen[2];
     redisAsyncContext             *ac;
     ngx_http_fsauth_peer_t        *peer;
     ngx_http_fsauth_redis_addr_t  *ra;
@@ -495,13 +495,10 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     /* hiredis keeps command order: AUTH, SELECT, then the first query */
 
     if (rcf->password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (char *) rcf->password.data;
-        argvlen[1] = rcf->password.len;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_conn_handshake_cb,
-                                  (void *) "AUTH", 2, argv, argvlen)
+        if (ngx_http_fsauth_redis_command2(ac,
+                                           ngx_http_fsauth_conn_handshake_cb,
+                                           "AUTH", (char *) rcf->password.data,
+                                           rcf->password.len)
             != REDIS_OK)
         {
             goto failed;
@@ -509,13 +506,8 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     }
 
     if (conn->kind == NGX_HTTP_FSAUTH_CONN_TRACKING) {
-        argv[0] = "CLIENT";
-        argvlen[0] = 6;
-        argv[1] = "ID";
-        argvlen[1] = 2;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_tracking_id_cb, NULL,
-                                  2, argv, argvlen)
+        if (ngx_http_fsauth_redis_command2(ac, ngx_http_fsauth_tracking_id_cb,
+                                           "CLIENT", "ID", 2)
             != REDIS_OK)
         {
             goto failed;
@@ -528,13 +520,9 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     if (rcf->db) {
         n = ngx_sprintf((u_char *) db, "%ui", rcf->db) - (u_char *) db;
 
-        argv[0] = "SELECT";
-        argvlen[0] = 6;
-        argv[1] = db;
-        argvlen[1] = n;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_conn_handshake_cb,
-                                  (void *) "SELECT", 2, argv, argvlen)
+        if (ngx_http_fsauth_redis_command2(ac,
+                                           ngx_http_fsauth_conn_handshake_cb,
+                                           "SELECT", db, n)
             != REDIS_OK)
         {
             goto failed;
@@ -882,8 +870,6 @@ ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
     redisReply              *rr = reply;
-    const char              *argv[2];
-    size_t                   argvlen[2];
     ngx_http_fsauth_conn_t  *conn = ac->data;
 
     if (rr == NULL || conn == NULL || ac != conn->ac) {
@@ -896,13 +882,9 @@ ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    argv[0] = "SUBSCRIBE";
-    argvlen[0] = 9;
-    argv[1] = "__redis__:invalidate";
-    argvlen[1] = 20;
-
-    if (redisAsyncCommandArgv(ac, ngx_http_fsauth_tracking_message_cb, NULL,
-                              2, argv, argvlen)
+    if (ngx_http_fsauth_redis_command2(ac, ngx_http_fsauth_tracking_message_cb,
+                                       "SUBSCRIBE", "__redis__:invalidate",
+                                       20)
         != REDIS_OK)
     {
         ngx_http_fsauth_conn_reset(conn, "cannot queue SUBSCRIBE");
@@ -1397,4 +1379,25 @@ ngx_http_fsauth_redis_decimal(u_char *p, uint64_t n)
     }
 
     return p;
+}
+
+
+/*
+ * A command of two words; the callback's data is the command's name, for
+ * the handshake's messages.
+ */
+
+static int
+ngx_http_fsauth_redis_command2(redisAsyncContext *ac, redisCallbackFn *fn,
+    char *cmd, char *arg, size_t len)
+{
+    const char  *argv[2];
+    size_t       argvlen[2];
+
+    argv[0] = cmd;
+    argvlen[0] = ngx_strlen(cmd);
+    argv[1] = arg;
+    argvlen[1] = len;
+
+    return redisAsyncCommandArgv(ac, fn, cmd, 2, argv, argvlen);
 }
