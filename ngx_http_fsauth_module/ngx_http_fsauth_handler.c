@@ -194,9 +194,10 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     if (fmcf->cache) {
         rc = ngx_http_fsauth_cache_lookup(fmcf->cache, ctx->digest,
-                                             &ctx->resource, &ctx->result,
+                                          &ctx->resource, &ctx->result,
                                           flcf->activity
                                           ? flcf->activity_interval : 0);
+
         switch (rc) {
         case NGX_HTTP_FSAUTH_CACHE_HIT:
         case NGX_HTTP_FSAUTH_CACHE_NEGATIVE:
