@@ -86,41 +86,41 @@ ngx_http_fsauth_digest_insert(ngx_rbtree_node_t *temp,
 
 
 /*
- * Lower-case hex.  A miss writes 64 digits: four bytes at a time, the
- * nibbles are spread into eight lanes and made digits together, a few
- * times fewer instructions than ngx_hex_dump()'s digit at a time.
+ * Lower-case hex, two digits per table entry, four entries per store: a
+ * miss writes 64 digits, in fewer than half the instructions of
+ * ngx_hex_dump()'s digit at a time.
  */
 
 u_char *
 ngx_http_fsauth_digest_hex(u_char *dst, u_char *src, size_t len)
 {
-    u_char         *last;
+    u_char             *last;
 #if (NGX_HAVE_LITTLE_ENDIAN)
-    uint32_t        x;
-    uint64_t        y, n, m;
+    uint16_t            a, b, c, d;
+    uint64_t            v;
 #endif
-    static u_char   digits[] = "0123456789abcdef";
+    static const char   hex[] =
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+        "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+        "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+        "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
 #if (NGX_HAVE_LITTLE_ENDIAN)
 
     for (last = src + (len & ~(size_t) 3); src < last; src += 4) {
-        ngx_memcpy(&x, src, 4);
+        ngx_memcpy(&a, &hex[(size_t) src[0] * 2], 2);
+        ngx_memcpy(&b, &hex[(size_t) src[1] * 2], 2);
+        ngx_memcpy(&c, &hex[(size_t) src[2] * 2], 2);
+        ngx_memcpy(&d, &hex[(size_t) src[3] * 2], 2);
 
-        /* each byte into the low half of its own 16-bit lane */
+        v = (uint64_t) a | (uint64_t) b << 16 | (uint64_t) c << 32
+            | (uint64_t) d << 48;
 
-        y = (x & 0xffff) | (uint64_t) (x & 0xffff0000) << 16;
-        y = (y & 0x000000ff000000ff) | (y & 0x0000ff000000ff00) << 8;
-
-        /* the high nibble first in memory, then the low one */
-
-        n = (y >> 4 & 0x000f000f000f000f) | (y & 0x000f000f000f000f) << 8;
-
-        /* '0' + n, and 'a' - '0' - 10 more where n > 9 */
-
-        m = (n + 0x0606060606060606) >> 4 & 0x0101010101010101;
-        n += 0x3030303030303030 + m * 0x27;
-
-        ngx_memcpy(dst, &n, 8);
+        ngx_memcpy(dst, &v, 8);
         dst += 8;
     }
 
@@ -129,8 +129,8 @@ ngx_http_fsauth_digest_hex(u_char *dst, u_char *src, size_t len)
 #endif
 
     for (last = src + len; src < last; src++) {
-        *dst++ = digits[*src >> 4];
-        *dst++ = digits[*src & 0xf];
+        ngx_memcpy(dst, &hex[(size_t) *src * 2], 2);
+        dst += 2;
     }
 
     return dst;
