@@ -59,13 +59,6 @@ ngx_int_t
 ngx_http_fsauth_activity_init(ngx_cycle_t *cycle,
     ngx_http_fsauth_peer_t *peer)
 {
-    peer->activity = ngx_pcalloc(cycle->pool,
-                                 NGX_HTTP_FSAUTH_ACTIVITY_SLOTS
-                                 * sizeof(ngx_http_fsauth_activity_t));
-    if (peer->activity == NULL) {
-        return NGX_ERROR;
-    }
-
     peer->queued = ngx_palloc(cycle->pool,
                               NGX_HTTP_FSAUTH_ACTIVITY_BATCH
                               * sizeof(ngx_http_fsauth_activity_rec_t));
@@ -87,38 +80,23 @@ ngx_http_fsauth_activity_init(ngx_cycle_t *cycle,
 
 
 /*
- * Queues the key's last use.  The caller asked the cache whether a write
- * is due; a small per-worker table throttles as well.
+ * Queues the key's last use; whether it is due was decided by the caller
+ * (see ngx_http_fsauth_lookup_activity).  NGX_DECLINED: Redis is down.
  */
 
-void
+ngx_int_t
 ngx_http_fsauth_activity_queue(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval)
+    ngx_http_request_t *r, ngx_int_t id)
 {
     ngx_str_t                       *addr;
     ngx_http_fsauth_peer_t          *peer;
-    ngx_http_fsauth_activity_t      *slot;
     ngx_http_fsauth_activity_rec_t  *rec;
 
     peer = rcf->peer;
 
     if (peer == NULL || peer->lookup.state != NGX_HTTP_FSAUTH_REDIS_READY) {
-        return;
+        return NGX_DECLINED;
     }
-
-    slot = &peer->activity[id % NGX_HTTP_FSAUTH_ACTIVITY_SLOTS];
-
-    /*
-     * Also when the cache says a write is due: an entry evicted and filled
-     * again does not remember the last write, this worker may.
-     */
-
-    if (slot->id == id && ngx_current_msec - slot->last < interval) {
-        return;
-    }
-
-    slot->id = id;
-    slot->last = ngx_current_msec;
 
     addr = &r->connection->addr_text;
 
@@ -134,6 +112,8 @@ ngx_http_fsauth_activity_queue(ngx_http_fsauth_redis_conf_t *rcf,
     } else if (!peer->flush.timer_set) {
         ngx_add_timer(&peer->flush, NGX_HTTP_FSAUTH_ACTIVITY_DELAY);
     }
+
+    return NGX_OK;
 }
 
 

@@ -9,14 +9,14 @@
 
 
 /*
- * One shared zone holds four kinds of fixed-size nodes, each kind with
+ * One shared zone holds three kinds of fixed-size nodes, each kind with
  * its own LRU queue: key records (one slab size class), negative entries
- * for unknown tokens, the decisions for resources whose grants did not
- * fit in their key's node, and ban counters (smaller classes, each
- * bounded to a share of the zone so that a flood of bad tokens,
- * resources or addresses can only evict its own kind).  Nodes are keyed
- * by the token digest, never the token.  Everything is copied out under
- * the lock.
+ * for unknown tokens and the decisions for resources whose grants did not
+ * fit in their key's node (smaller classes, each bounded to a share of
+ * the zone so that a flood of bad tokens or resources can only evict its
+ * own kind).  The ban counters live in the same zone (see
+ * ngx_http_fsauth_ban.c).  Nodes are keyed by the token digest, never the
+ * token.  Everything is copied out under the lock.
  */
 
 
@@ -28,13 +28,6 @@
 #define NGX_HTTP_FSAUTH_CACHE_GRANT_NEEDED  ((ngx_uint_t) -1)
 
 #define NGX_HTTP_FSAUTH_EVICT_MAX         16
-#define NGX_HTTP_FSAUTH_BAN_SLOTS         32
-
-/* an IPv4 address; an IPv6 prefix and its length; a unix socket */
-#define NGX_HTTP_FSAUTH_BAN_ADDR_LEN      17
-
-/* how often a refused ban incident is logged, at most */
-#define NGX_HTTP_FSAUTH_BAN_LOG_INTERVAL  60000
 
 /* workers whose invalidation channel is up, by pid (reloads included) */
 #define NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX   256
@@ -79,39 +72,6 @@ typedef struct {
 } ngx_http_fsauth_grant_node_t;
 
 
-/*
- * Ban counters that were not a ban at their last incident are in one LRU
- * queue, bans in another (in the order they began): room for a new
- * address is made from the first queue, or from bans that have lifted,
- * never from a ban in force.
- */
-
-typedef struct {
-    u_char                          color;
-    u_char                          len;
-    u_char                          count;
-    u_char                          next;
-    u_char                          threshold;       /* of the last incident */
-    ngx_msec_t                      window;
-    ngx_queue_t                     queue;
-    u_char                          addr[NGX_HTTP_FSAUTH_BAN_ADDR_LEN];
-    ngx_msec_t                      times[NGX_HTTP_FSAUTH_BAN_SLOTS];
-} ngx_http_fsauth_ban_node_t;
-
-
-/* the oldest of the last THRESHOLD incidents, whose age lifts the ban */
-#define ngx_http_fsauth_ban_oldest(bn, threshold)                             \
-    ((bn)->times[((bn)->next + NGX_HTTP_FSAUTH_BAN_SLOTS - (threshold))      \
-                 % NGX_HTTP_FSAUTH_BAN_SLOTS])
-
-/* a ban in force, by the threshold and window of its last incident */
-#define ngx_http_fsauth_ban_active(bn, now)                                   \
-    ((bn)->threshold && (bn)->count >= (bn)->threshold                        \
-     && (ngx_msec_int_t) ((now) - ngx_http_fsauth_ban_oldest(bn,              \
-                                                   (bn)->threshold))          \
-        < (ngx_msec_int_t) (bn)->window)
-
-
 struct ngx_http_fsauth_cache_sh_s {
     ngx_rbtree_t                    rbtree;
     ngx_rbtree_node_t               sentinel;
@@ -120,15 +80,10 @@ struct ngx_http_fsauth_cache_sh_s {
     ngx_uint_t                      nnegatives;
     ngx_queue_t                     grants;          /* LRU */
     ngx_uint_t                      ngrants;
+    ngx_uint_t                      nkeys;
     uint32_t                        gen;
 
-    ngx_rbtree_t                    bans;
-    ngx_rbtree_node_t               ban_sentinel;
-    ngx_queue_t                     ban_lru;
-    ngx_queue_t                     ban_active;
-    ngx_uint_t                      nbans;
-    ngx_msec_t                      ban_full_until;  /* no ban lifts before */
-    ngx_msec_t                      ban_refused_logged;
+    ngx_http_fsauth_ban_sh_t       *ban;
 
     uint32_t                        fingerprint;
     uint32_t                        epoch;
@@ -166,19 +121,9 @@ static ngx_uint_t ngx_http_fsauth_cache_activity_due(
 static void ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_entry_t *e);
 static void *ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache,
-    size_t size, ngx_queue_t *lru, ngx_uint_t ban);
+    size_t size, ngx_queue_t *lru);
 static void ngx_http_fsauth_cache_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static void ngx_http_fsauth_ban_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_http_fsauth_ban_node_t *ngx_http_fsauth_ban_find(
-    ngx_http_fsauth_cache_sh_t *sh, u_char *addr, size_t len,
-    uint32_t hash);
-static ngx_int_t ngx_http_fsauth_ban_evict(ngx_http_fsauth_cache_t *cache,
-    ngx_msec_t now);
-static void ngx_http_fsauth_ban_remove(ngx_http_fsauth_cache_t *cache,
-    ngx_http_fsauth_ban_node_t *bn);
-static size_t ngx_http_fsauth_ban_addr(ngx_http_request_t *r, u_char *addr);
 
 
 /* fsauth_cache zone=NAME:SIZE [ttl=T] [negative_ttl=T] [stale=T] */
@@ -362,6 +307,7 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* reload with the zone kept: keep the entries if still valid */
 
         cache->sh = ocache->sh;
+        cache->ban = cache->sh->ban;
 
         if (cache->sh->fingerprint != cache->fingerprint) {
             ngx_shmtx_lock(&cache->shpool->mutex);
@@ -379,6 +325,7 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (shm_zone->shm.exists) {
         cache->sh = cache->shpool->data;
+        cache->ban = cache->sh->ban;
         return NGX_OK;
     }
 
@@ -396,10 +343,12 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_queue_init(&cache->sh->negatives);
     ngx_queue_init(&cache->sh->grants);
 
-    ngx_rbtree_init(&cache->sh->bans, &cache->sh->ban_sentinel,
-                    ngx_http_fsauth_ban_insert_value);
-    ngx_queue_init(&cache->sh->ban_lru);
-    ngx_queue_init(&cache->sh->ban_active);
+    cache->sh->ban = ngx_http_fsauth_ban_init_zone(cache->shpool);
+    if (cache->sh->ban == NULL) {
+        return NGX_ERROR;
+    }
+
+    cache->ban = cache->sh->ban;
 
     cache->sh->fingerprint = cache->fingerprint;
 
@@ -675,7 +624,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
         goto done;
     }
 
-    node = ngx_http_fsauth_cache_alloc(cache, size, lru, 0);
+    node = ngx_http_fsauth_cache_alloc(cache, size, lru);
     if (node == NULL) {
         goto done;
     }
@@ -703,6 +652,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
         }
 
         kn->gen = gen;
+        sh->nkeys++;
 
         if (interval) {
             rc = ngx_http_fsauth_cache_activity_due(kn, now, interval);
@@ -784,7 +734,7 @@ ngx_http_fsauth_cache_insert_grant(ngx_http_fsauth_cache_t *cache,
     size = offsetof(ngx_rbtree_node_t, color)
            + sizeof(ngx_http_fsauth_grant_node_t);
 
-    node = ngx_http_fsauth_cache_alloc(cache, size, &sh->grants, 0);
+    node = ngx_http_fsauth_cache_alloc(cache, size, &sh->grants);
     if (node == NULL) {
         goto done;
     }
@@ -911,48 +861,19 @@ ngx_http_fsauth_cache_flush(ngx_http_fsauth_cache_t *cache)
 }
 
 
+/* the zone's counters and sizes, for the metrics: no walk of an LRU */
+
 void
 ngx_http_fsauth_cache_stats(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_stats_t *stats, ngx_uint_t *keys, ngx_uint_t *bans)
 {
-    ngx_uint_t   n, b;
-    ngx_msec_t   now;
-    ngx_queue_t *q;
-
-    ngx_http_fsauth_ban_node_t  *bn;
-
-    now = ngx_current_msec;
-
     ngx_shmtx_lock(&cache->shpool->mutex);
 
     *stats = cache->sh->stats;
-
-    n = 0;
-    for (q = ngx_queue_head(&cache->sh->keys);
-         q != ngx_queue_sentinel(&cache->sh->keys);
-         q = ngx_queue_next(q))
-    {
-        n++;
-    }
-
-    /* a counter that was not a ban at its last incident is not one now */
-
-    b = 0;
-    for (q = ngx_queue_head(&cache->sh->ban_active);
-         q != ngx_queue_sentinel(&cache->sh->ban_active);
-         q = ngx_queue_next(q))
-    {
-        bn = ngx_queue_data(q, ngx_http_fsauth_ban_node_t, queue);
-
-        if (ngx_http_fsauth_ban_active(bn, now)) {
-            b++;
-        }
-    }
+    *keys = cache->sh->nkeys;
+    *bans = ngx_http_fsauth_ban_stats_locked(cache->ban, stats);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
-
-    *keys = n;
-    *bans = b;
 }
 
 
@@ -1059,10 +980,13 @@ static void
 ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_entry_t *e)
 {
-    if (e->kind == NGX_HTTP_FSAUTH_NODE_NEGATIVE) {
+    if (e->kind == NGX_HTTP_FSAUTH_NODE_KEY) {
+        cache->sh->nkeys--;
+
+    } else if (e->kind == NGX_HTTP_FSAUTH_NODE_NEGATIVE) {
         cache->sh->nnegatives--;
 
-    } else if (e->kind == NGX_HTTP_FSAUTH_NODE_GRANT) {
+    } else {
         cache->sh->ngrants--;
     }
 
@@ -1079,7 +1003,7 @@ ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
 
 static void *
 ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache, size_t size,
-    ngx_queue_t *lru, ngx_uint_t ban)
+    ngx_queue_t *lru)
 {
     void                     *p;
     ngx_uint_t                i;
@@ -1096,26 +1020,28 @@ ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache, size_t size,
             break;
         }
 
-        if (ban) {
-            if (ngx_http_fsauth_ban_evict(cache, ngx_current_msec)
-                != NGX_OK)
-            {
-                break;
-            }
-
-        } else {
-            if (ngx_queue_empty(lru)) {
-                break;
-            }
-
-            e = ngx_queue_data(ngx_queue_last(lru), ngx_http_fsauth_entry_t,
-                               queue);
-            ngx_http_fsauth_cache_remove(cache, e);
+        if (ngx_queue_empty(lru)) {
+            break;
         }
+
+        e = ngx_queue_data(ngx_queue_last(lru), ngx_http_fsauth_entry_t,
+                           queue);
+        ngx_http_fsauth_cache_remove(cache, e);
 
         cache->sh->stats.evictions++;
     }
 
+    ngx_http_fsauth_cache_nomem_locked(cache);
+
+    return NULL;
+}
+
+
+/* the zone is full: said at most once a minute */
+
+void
+ngx_http_fsauth_cache_nomem_locked(ngx_http_fsauth_cache_t *cache)
+{
     if (ngx_current_msec - cache->sh->nomem_logged > 60000
         || cache->sh->nomem_logged == 0)
     {
@@ -1124,8 +1050,6 @@ ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache, size_t size,
                       "fsauth: cache zone \"%V\" is full, entry not cached",
                       &cache->shm_zone->shm.name);
     }
-
-    return NULL;
 }
 
 
@@ -1135,472 +1059,4 @@ ngx_http_fsauth_cache_insert_value(ngx_rbtree_node_t *temp,
 {
     ngx_http_fsauth_digest_insert(temp, node, sentinel,
                                   NGX_HTTP_FSAUTH_ENTRY_DIGEST);
-}
-
-
-/*
- * Trees keyed by a SHA-256 digest (the cache, the pending lookups): the
- * first four bytes are the tree key, the whole digest breaks ties.
- * "offset" is where a node's digest lies, counted from the node.
- */
-
-ngx_rbtree_node_t *
-ngx_http_fsauth_digest_find(ngx_rbtree_t *tree, u_char *digest,
-    size_t offset)
-{
-    ngx_int_t           rc;
-    ngx_rbtree_key_t    key;
-    ngx_rbtree_node_t  *node, *sentinel;
-
-    key = ngx_http_fsauth_digest_key(digest);
-
-    node = tree->root;
-    sentinel = tree->sentinel;
-
-    while (node != sentinel) {
-
-        if (key != node->key) {
-            node = (key < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        rc = ngx_memcmp(digest, (u_char *) node + offset,
-                        NGX_HTTP_FSAUTH_DIGEST_LEN);
-
-        if (rc == 0) {
-            return node;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-void
-ngx_http_fsauth_digest_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel, size_t offset)
-{
-    ngx_rbtree_node_t  **p;
-
-    for ( ;; ) {
-
-        if (node->key != temp->key) {
-            p = (node->key < temp->key) ? &temp->left : &temp->right;
-
-        } else {
-            p = (ngx_memcmp((u_char *) node + offset, (u_char *) temp + offset,
-                            NGX_HTTP_FSAUTH_DIGEST_LEN) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-/* ban counters: the last THRESHOLD incident times of an address */
-
-static size_t
-ngx_http_fsauth_ban_addr(ngx_http_request_t *r, u_char *addr)
-{
-    struct sockaddr_in          *sin;
-#if (NGX_HAVE_INET6)
-    u_char                      *p;
-    ngx_uint_t                   i, bits;
-    struct sockaddr_in6         *sin6;
-    ngx_http_fsauth_loc_conf_t  *flcf;
-#endif
-
-    switch (r->connection->sockaddr->sa_family) {
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
-        p = sin6->sin6_addr.s6_addr;
-
-        /* an IPv4 client seen through an IPv6 socket */
-
-        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-            ngx_memcpy(addr, p + 12, 4);
-            return 4;
-        }
-
-        /*
-         * An IPv6 client usually holds a whole /64 or more, and a new
-         * address costs it nothing: the prefix is counted.  Its length
-         * is part of the key, so that locations counting other lengths
-         * never share a counter.
-         */
-
-        flcf = ngx_http_get_module_loc_conf(r, ngx_http_fsauth_module);
-        bits = flcf->ban_ipv6_prefix;
-
-        for (i = 0; i < 16; i++) {
-            if (bits >= 8) {
-                addr[i] = p[i];
-                bits -= 8;
-
-            } else {
-                addr[i] = (u_char) (p[i] & (0xff00 >> bits));
-                bits = 0;
-            }
-        }
-
-        addr[16] = (u_char) flcf->ban_ipv6_prefix;
-
-        return 17;
-#endif
-
-    case AF_INET:
-        sin = (struct sockaddr_in *) r->connection->sockaddr;
-        ngx_memcpy(addr, &sin->sin_addr, 4);
-        return 4;
-
-    default:
-        /* unix sockets: one shared identity */
-        ngx_memzero(addr, 1);
-        return 1;
-    }
-}
-
-
-static ngx_http_fsauth_ban_node_t *
-ngx_http_fsauth_ban_find(ngx_http_fsauth_cache_sh_t *sh, u_char *addr,
-    size_t len, uint32_t hash)
-{
-    ngx_int_t                    rc;
-    ngx_rbtree_node_t           *node, *sentinel;
-    ngx_http_fsauth_ban_node_t  *bn;
-
-    node = sh->bans.root;
-    sentinel = sh->bans.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        bn = (ngx_http_fsauth_ban_node_t *) &node->color;
-
-        rc = ngx_memn2cmp(addr, bn->addr, len, bn->len);
-
-        if (rc == 0) {
-            return bn;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-static void
-ngx_http_fsauth_ban_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t           **p;
-    ngx_http_fsauth_ban_node_t   *bn, *bnt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            bn = (ngx_http_fsauth_ban_node_t *) &node->color;
-            bnt = (ngx_http_fsauth_ban_node_t *) &temp->color;
-
-            p = (ngx_memn2cmp(bn->addr, bnt->addr, bn->len, bnt->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-/* is the client address banned: THRESHOLD incidents within WINDOW? */
-
-ngx_int_t
-ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
-    ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window)
-{
-    u_char                       addr[NGX_HTTP_FSAUTH_BAN_ADDR_LEN];
-    size_t                       len;
-    uint32_t                     hash;
-    ngx_int_t                    banned;
-    ngx_http_fsauth_ban_node_t  *bn;
-
-    /* no incident anywhere yet: nothing to look up (a racy read is fine,
-     * an incident being recorded now cannot ban this request anyway) */
-
-    if (cache->sh->nbans == 0) {
-        return 0;
-    }
-
-    len = ngx_http_fsauth_ban_addr(r, addr);
-    hash = ngx_crc32_short(addr, len);
-
-    banned = 0;
-
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    bn = ngx_http_fsauth_ban_find(cache->sh, addr, len, hash);
-
-    /* times[next] is the oldest of the last THRESHOLD incidents */
-
-    if (bn && bn->count >= threshold) {
-        banned = (ngx_msec_int_t) (ngx_current_msec
-                  - ngx_http_fsauth_ban_oldest(bn, threshold))
-                 < (ngx_msec_int_t) window;
-    }
-
-    if (banned) {
-        cache->sh->stats.banned++;
-    }
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-
-    return banned;
-}
-
-
-void
-ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
-    ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window)
-{
-    u_char                       addr[NGX_HTTP_FSAUTH_BAN_ADDR_LEN];
-    size_t                       len, size;
-    uint32_t                     hash;
-    ngx_msec_t                   now, lift;
-    ngx_uint_t                   full, log, refused;
-    ngx_rbtree_node_t           *node;
-    ngx_http_fsauth_cache_sh_t  *sh;
-    ngx_http_fsauth_ban_node_t  *bn;
-
-    len = ngx_http_fsauth_ban_addr(r, addr);
-    hash = ngx_crc32_short(addr, len);
-
-    now = ngx_current_msec;
-    sh = cache->sh;
-    full = 0;
-    log = 0;
-    refused = 0;
-
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    bn = ngx_http_fsauth_ban_find(sh, addr, len, hash);
-
-    if (bn == NULL) {
-
-        if (sh->nbans >= cache->max_bans) {
-            if (ngx_http_fsauth_ban_evict(cache, now) != NGX_OK) {
-                full = 1;
-                goto refused;
-            }
-
-            sh->stats.evictions++;
-        }
-
-        size = offsetof(ngx_rbtree_node_t, color)
-               + sizeof(ngx_http_fsauth_ban_node_t);
-
-        /* a failure here is logged as the zone being full */
-
-        node = ngx_http_fsauth_cache_alloc(cache, size, NULL, 1);
-        if (node == NULL) {
-            goto refused;
-        }
-
-        bn = (ngx_http_fsauth_ban_node_t *) &node->color;
-        bn->len = (u_char) len;
-        bn->count = 0;
-        bn->next = 0;
-        ngx_memcpy(bn->addr, addr, len);
-
-        node->key = hash;
-        ngx_rbtree_insert(&sh->bans, node);
-        sh->nbans++;
-
-    } else {
-        ngx_queue_remove(&bn->queue);
-    }
-
-    /* for the "bans in force" gauge and for eviction */
-
-    bn->threshold = (u_char) threshold;
-    bn->window = window;
-
-    bn->times[bn->next] = now;
-    bn->next = (bn->next + 1) % NGX_HTTP_FSAUTH_BAN_SLOTS;
-
-    if (bn->count < NGX_HTTP_FSAUTH_BAN_SLOTS) {
-        bn->count++;
-    }
-
-    if (ngx_http_fsauth_ban_active(bn, now)) {
-        ngx_queue_insert_head(&sh->ban_active, &bn->queue);
-
-        /* a ban with a shorter window may lift before the others */
-
-        lift = ngx_http_fsauth_ban_oldest(bn, threshold) + window;
-
-        if ((ngx_msec_int_t) (lift - sh->ban_full_until) < 0) {
-            sh->ban_full_until = lift;
-        }
-
-    } else {
-        ngx_queue_insert_head(&sh->ban_lru, &bn->queue);
-    }
-
-    goto done;
-
-refused:
-
-    /*
-     * No room without lifting a ban in force (or the zone is full): the
-     * new address is not counted, and the bans stay.
-     */
-
-    refused = ++sh->stats.ban_refused;
-
-    if (full
-        && (sh->ban_refused_logged == 0
-            || now - sh->ban_refused_logged
-               >= NGX_HTTP_FSAUTH_BAN_LOG_INTERVAL))
-    {
-        sh->ban_refused_logged = now ? now : 1;
-        log = 1;
-    }
-
-done:
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-
-    if (log) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "fsauth: ban table of cache zone \"%V\" is full of "
-                      "bans in force, incidents from new addresses are not "
-                      "counted (%ui refused so far)",
-                      &cache->shm_zone->shm.name, refused);
-    }
-}
-
-
-/*
- * Makes room for a new address: the oldest counter that is not a ban, or
- * failing that a ban that has lifted, never a ban in force.  NGX_DECLINED
- * when every counter is a ban in force.
- */
-
-static ngx_int_t
-ngx_http_fsauth_ban_evict(ngx_http_fsauth_cache_t *cache, ngx_msec_t now)
-{
-    ngx_msec_t                   lift, first;
-    ngx_queue_t                 *q;
-    ngx_http_fsauth_cache_sh_t  *sh;
-    ngx_http_fsauth_ban_node_t  *bn;
-
-    sh = cache->sh;
-
-    /* the oldest ban is usually the first to lift */
-
-    if (!ngx_queue_empty(&sh->ban_active)) {
-        bn = ngx_queue_data(ngx_queue_last(&sh->ban_active),
-                            ngx_http_fsauth_ban_node_t, queue);
-
-        if (!ngx_http_fsauth_ban_active(bn, now)) {
-            ngx_http_fsauth_ban_remove(cache, bn);
-            return NGX_OK;
-        }
-    }
-
-    if (!ngx_queue_empty(&sh->ban_lru)) {
-        bn = ngx_queue_data(ngx_queue_last(&sh->ban_lru),
-                            ngx_http_fsauth_ban_node_t, queue);
-        ngx_http_fsauth_ban_remove(cache, bn);
-        return NGX_OK;
-    }
-
-    /*
-     * Only bans: one with other settings may have lifted out of order.
-     * The whole queue is read at most once until the first ban lifts.
-     */
-
-    if ((ngx_msec_int_t) (sh->ban_full_until - now) > 0) {
-        return NGX_DECLINED;
-    }
-
-    first = now + NGX_MAX_INT32_VALUE;
-
-    for (q = ngx_queue_last(&sh->ban_active);
-         q != ngx_queue_sentinel(&sh->ban_active);
-         q = ngx_queue_prev(q))
-    {
-        bn = ngx_queue_data(q, ngx_http_fsauth_ban_node_t, queue);
-
-        if (!ngx_http_fsauth_ban_active(bn, now)) {
-            ngx_http_fsauth_ban_remove(cache, bn);
-            return NGX_OK;
-        }
-
-        lift = ngx_http_fsauth_ban_oldest(bn, bn->threshold) + bn->window;
-
-        if ((ngx_msec_int_t) (lift - first) < 0) {
-            first = lift;
-        }
-    }
-
-    sh->ban_full_until = first;
-
-    return NGX_DECLINED;
-}
-
-
-static void
-ngx_http_fsauth_ban_remove(ngx_http_fsauth_cache_t *cache,
-    ngx_http_fsauth_ban_node_t *bn)
-{
-    ngx_rbtree_node_t  *node;
-
-    node = (ngx_rbtree_node_t *)
-           ((u_char *) bn - offsetof(ngx_rbtree_node_t, color));
-
-    ngx_queue_remove(&bn->queue);
-    ngx_rbtree_delete(&cache->sh->bans, node);
-    ngx_slab_free_locked(cache->shpool, node);
-    cache->sh->nbans--;
 }

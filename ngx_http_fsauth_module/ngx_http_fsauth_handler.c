@@ -26,6 +26,7 @@ static ngx_int_t ngx_http_fsauth_resource_read(ngx_http_request_t *r,
 static ngx_http_fsauth_ctx_t *ngx_http_fsauth_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_fsauth_cleanup(void *data);
+static void ngx_http_fsauth_waiting(ngx_http_request_t *r);
 static void ngx_http_fsauth_wake(ngx_event_t *ev);
 
 
@@ -49,15 +50,16 @@ ngx_http_fsauth_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-    } else if (ctx->waiting) {
-        /* a write event while the lookup is pending */
-        return NGX_AGAIN;
-
-    } else if (ctx->answered || ctx->failed) {
+    } else if (ctx->state != NGX_HTTP_FSAUTH_STATE_NEW) {
+        /* woken up with the lookup's answer or failure */
         return ngx_http_fsauth_decide(r, ctx, flcf);
     }
 
     /* a new request, or a new location after an internal redirect */
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "fsauth: check \"%V\"%s", &r->uri,
+                   r->internal ? " again, after a redirect" : "");
 
     ctx->status = NGX_HTTP_FSAUTH_ST_NONE;
     ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_NONE;
@@ -184,23 +186,23 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     ngx_http_fsauth_token_digest(token.data, token.len, ctx->digest);
 
-    ngx_memzero(&ctx->result, sizeof(ngx_http_fsauth_result_t));
+    /* a hit sets the rest (see record_extract), a negative entry found */
+
+    ctx->result.found = 0;
+    ctx->result.activity = 0;
     ctx->has_stale = 0;
 
     if (fmcf->cache) {
-        switch (ngx_http_fsauth_cache_lookup(fmcf->cache, ctx->digest,
-                                             &ctx->resource, &ctx->result,
-                                             flcf->activity
-                                             ? flcf->activity_interval : 0))
-        {
-        case NGX_HTTP_FSAUTH_CACHE_HIT:
-            ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_HIT;
-            ctx->answered = 1;
-            return ngx_http_fsauth_decide(r, ctx, flcf);
+        rc = ngx_http_fsauth_cache_lookup(fmcf->cache, ctx->digest,
+                                          &ctx->resource, &ctx->result,
+                                          flcf->activity
+                                          ? flcf->activity_interval : 0);
 
+        switch (rc) {
+        case NGX_HTTP_FSAUTH_CACHE_HIT:
         case NGX_HTTP_FSAUTH_CACHE_NEGATIVE:
-            ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_NEGATIVE;
-            ctx->answered = 1;
+            ctx->cache_status = rc;
+            ctx->state = NGX_HTTP_FSAUTH_STATE_ANSWERED;
             return ngx_http_fsauth_decide(r, ctx, flcf);
 
         case NGX_HTTP_FSAUTH_CACHE_STALE:
@@ -213,22 +215,29 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
         }
     }
 
-    ctx->activity = flcf->activity ? flcf->activity_interval : 0;
+    ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_MISS;
 
-    rc = ngx_http_fsauth_redis_lookup(fmcf->redis, ctx);
+    ctx->wait.handler = ngx_http_fsauth_wake;
+    ctx->wait.data = ctx;
+    ctx->wait.log = r->connection->log;
 
-    if (rc == NGX_AGAIN) {
-        ctx->waiting = 1;
+    if (ngx_http_fsauth_lookup_start(r, ctx, fmcf->redis) == NGX_AGAIN) {
+
+        /* as limit_req's delay: the request sleeps until ctx->wait */
+
+        ctx->state = NGX_HTTP_FSAUTH_STATE_WAITING;
         r->read_event_handler = ngx_http_test_reading;
-        r->write_event_handler = ngx_http_core_run_phases;
+        r->write_event_handler = ngx_http_fsauth_waiting;
         return NGX_AGAIN;
     }
+
+    ctx->state = NGX_HTTP_FSAUTH_STATE_FAILED;
 
     return ngx_http_fsauth_decide(r, ctx, flcf);
 }
 
 
-/* the lookup has an answer (ctx->answered) or has failed (ctx->failed) */
+/* the lookup has an answer (ANSWERED) or has failed (FAILED) */
 
 static ngx_int_t
 ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
@@ -239,19 +248,25 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_http_fsauth_result_t     *res;
     ngx_http_fsauth_main_conf_t  *fmcf;
 
-    if (!ctx->answered) {
-        ctx->failed = 0;
+    if (ctx->state == NGX_HTTP_FSAUTH_STATE_FAILED) {
+        ctx->state = NGX_HTTP_FSAUTH_STATE_NEW;
         return ngx_http_fsauth_outage(r, ctx, flcf);
     }
 
-    ctx->answered = 0;
+    ctx->state = NGX_HTTP_FSAUTH_STATE_NEW;
     res = &ctx->result;
 
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_fsauth_module);
 
-    /* the kill switch may have been read while this lookup was queued */
+    /*
+     * The kill switch may have been read while the request waited; an
+     * answer straight from the cache follows the check in start.
+     */
 
-    if (ngx_http_fsauth_redis_api_enabled(fmcf->redis) == 0) {
+    if (ctx->cache_status != NGX_HTTP_FSAUTH_CACHE_HIT
+        && ctx->cache_status != NGX_HTTP_FSAUTH_CACHE_NEGATIVE
+        && ngx_http_fsauth_redis_api_enabled(fmcf->redis) == 0)
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "fsauth: API disabled");
         return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_DISABLED,
@@ -259,7 +274,7 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     }
 
     if (!res->found || !res->enabled) {
-        ngx_hex_dump(hex, ctx->digest, sizeof(hex) / 2);
+        ngx_http_fsauth_digest_hex(hex, ctx->digest, sizeof(hex) / 2);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "fsauth: %s key %*s...",
                       res->found ? "disabled" : "unknown",
@@ -273,15 +288,11 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ctx->nick.len = res->nick_len;
     ctx->full_access = res->fullaccess;
 
-    /*
-     * Whether an activity write is due was decided with the answer: by
-     * the cache entry, which knows when any worker last wrote it, or, if
-     * nothing is cached, by this worker's table in the write itself.
-     */
+    /* only a fresh hit says so: a miss's write went with its reply */
 
-    if (flcf->activity && res->activity) {
-        ngx_http_fsauth_activity_queue(fmcf->redis, r, res->id,
-                                       flcf->activity_interval);
+    if (res->activity) {
+        ngx_http_fsauth_lookup_activity(r, fmcf->redis, res->id,
+                                        flcf->activity_interval, 1);
     }
 
     if (ctx->resource.len == 0 || res->fullaccess) {
@@ -321,7 +332,7 @@ ngx_http_fsauth_outage(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
         ctx->result = ctx->stale;
         ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_STALE;
-        ctx->answered = 1;
+        ctx->state = NGX_HTTP_FSAUTH_STATE_ANSWERED;
         return ngx_http_fsauth_decide(r, ctx, flcf);
     }
 
@@ -344,6 +355,9 @@ static ngx_int_t
 ngx_http_fsauth_grant(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_http_fsauth_loc_conf_t *flcf, ngx_uint_t status)
 {
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "fsauth: granted, status %ui", status);
+
     ctx->status = status;
     ngx_http_fsauth_count_decision(ctx, status);
 
@@ -374,6 +388,9 @@ ngx_http_fsauth_deny(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_int_t                     rc;
     ngx_http_fsauth_loc_conf_t   *flcf;
     ngx_http_fsauth_main_conf_t  *fmcf;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "fsauth: denied, status %ui", status);
 
     ctx->status = status;
     ngx_http_fsauth_count_decision(ctx, status);
@@ -502,10 +519,6 @@ ngx_http_fsauth_create_ctx(ngx_http_request_t *r)
 
     ctx->request = r;
 
-    ctx->wait.handler = ngx_http_fsauth_wake;
-    ctx->wait.data = ctx;
-    ctx->wait.log = r->connection->log;
-
     cln->handler = ngx_http_fsauth_cleanup;
 
     ngx_http_set_ctx(r, ctx, ngx_http_fsauth_module);
@@ -551,8 +564,8 @@ ngx_http_fsauth_cleanup(void *data)
 {
     ngx_http_fsauth_ctx_t  *ctx = data;
 
-    if (ctx->op) {
-        ngx_http_fsauth_redis_detach(ctx);
+    if (ctx->pending) {
+        ngx_http_fsauth_lookup_detach(ctx);
     }
 
     if (ctx->wait.timer_set) {
@@ -561,6 +574,23 @@ ngx_http_fsauth_cleanup(void *data)
 
     if (ctx->wait.posted) {
         ngx_delete_posted_event(&ctx->wait);
+    }
+}
+
+
+/*
+ * The request's write handler while it waits: a write event is not its
+ * wake-up (ctx->wait is), so it only keeps the event armed.
+ */
+
+static void
+ngx_http_fsauth_waiting(ngx_http_request_t *r)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "fsauth: write event while waiting");
+
+    if (ngx_handle_write_event(r->connection->write, 0) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 }
 
@@ -587,19 +617,21 @@ ngx_http_fsauth_wake(ngx_event_t *ev)
                       "fsauth: redis lookup timed out");
         ngx_http_fsauth_count(timeouts);
 
-        if (ctx->op) {
-            ngx_http_fsauth_redis_detach(ctx);
+        if (ctx->pending) {
+            ngx_http_fsauth_lookup_detach(ctx);
         }
 
-        ctx->answered = 0;
-        ctx->failed = 1;
+        ctx->state = NGX_HTTP_FSAUTH_STATE_FAILED;
     }
 
     if (ev->timer_set) {
         ngx_del_timer(ev);
     }
 
-    ctx->waiting = 0;
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "fsauth: woken up, lookup %s",
+                   ctx->state == NGX_HTTP_FSAUTH_STATE_ANSWERED
+                   ? "answered" : "failed");
 
     r->read_event_handler = ngx_http_block_reading;
     r->write_event_handler = ngx_http_core_run_phases;

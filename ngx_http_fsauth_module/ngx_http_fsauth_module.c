@@ -379,11 +379,7 @@ ngx_http_fsauth_global_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_fsauth_loc_conf_t *flcf = conf;
 
-    char        *rv;
-    u_char      *p, *last, buf[NGX_HTTP_FSAUTH_TOKEN_MAX + 2];
-    ssize_t      n;
-    ngx_fd_t     fd;
-    ngx_str_t   *value, key;
+    ngx_str_t  *value, key;
 
     if (flcf->global_key.data) {
         return "is duplicate";
@@ -391,74 +387,108 @@ ngx_http_fsauth_global_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_conf_full_name(cf->cycle, &value[1], 1) != NGX_OK) {
+    if (ngx_http_fsauth_read_secret(cf, &cmd->name, &value[1],
+                                    NGX_HTTP_FSAUTH_TOKEN_MAX, "key", &key)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
-
-    fd = ngx_open_file(value[1].data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "%V: " ngx_open_file_n " \"%s\" failed",
-                           &cmd->name, value[1].data);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_fd(fd, buf, sizeof(buf));
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
-                           ngx_close_file_n " \"%s\" failed", value[1].data);
-    }
-
-    if (n == -1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "%V: " ngx_read_fd_n " \"%s\" failed",
-                           &cmd->name, value[1].data);
-        return NGX_CONF_ERROR;
-    }
-
-    /* first line, trimmed */
-
-    p = buf;
-    last = buf + n;
-
-    key.data = p;
-    while (p < last && *p != LF && *p != CR) {
-        p++;
-    }
-
-    if (p == last && n == (ssize_t) sizeof(buf)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%V: key in \"%s\" is longer than %d bytes",
-                           &cmd->name, value[1].data,
-                           NGX_HTTP_FSAUTH_TOKEN_MAX);
-        rv = NGX_CONF_ERROR;
-        goto done;
-    }
-
-    while (key.data < p && (*key.data == ' ' || *key.data == '\t')) {
-        key.data++;
-    }
-
-    while (p > key.data && (p[-1] == ' ' || p[-1] == '\t')) {
-        p--;
-    }
-
-    key.len = p - key.data;
-
-    rv = NGX_CONF_OK;
 
     if (ngx_http_fsauth_set_global_key(cf, flcf, &key, &cmd->name, &value[1])
         != NGX_OK)
     {
-        rv = NGX_CONF_ERROR;
+        return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The first line of a secret file (fsauth_global_key_file, password_file=),
+ * trimmed of blanks, copied into the pool; the read buffer is wiped.  A
+ * line longer than max is refused, never cut short.  An empty secret is
+ * returned empty: the caller says why that is wrong.  "path" is made a
+ * full name, for the caller's messages.
+ */
+
+ngx_int_t
+ngx_http_fsauth_read_secret(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *path, size_t max, const char *what, ngx_str_t *secret)
+{
+    u_char     *p, *start, *last, buf[NGX_HTTP_FSAUTH_PASSWORD_MAX + 1];
+    ssize_t     n;
+    ngx_fd_t    fd;
+    ngx_int_t   rc;
+
+    if (max > NGX_HTTP_FSAUTH_PASSWORD_MAX) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V: " ngx_open_file_n " \"%s\" failed",
+                           name, path->data);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, max + 1);
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%s\" failed", path->data);
+    }
+
+    rc = NGX_ERROR;
+
+    if (n == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "%V: " ngx_read_fd_n " \"%s\" failed",
+                           name, path->data);
+        goto done;
+    }
+
+    start = buf;
+    last = buf + n;
+
+    for (p = start; p < last && *p != LF && *p != CR; p++) {
+        /* void */
+    }
+
+    if (p == last && (size_t) n == max + 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: the %s in \"%s\" is longer than %uz bytes",
+                           name, what, path->data, max);
+        goto done;
+    }
+
+    while (start < p && (*start == ' ' || *start == '\t')) {
+        start++;
+    }
+
+    while (p > start && (p[-1] == ' ' || p[-1] == '\t')) {
+        p--;
+    }
+
+    secret->len = p - start;
+    secret->data = ngx_pnalloc(cf->pool, secret->len + 1);
+    if (secret->data == NULL) {
+        goto done;
+    }
+
+    ngx_memcpy(secret->data, start, secret->len);
+    rc = NGX_OK;
 
 done:
 
     ngx_explicit_memzero(buf, sizeof(buf));
 
-    return rv;
+    return rc;
 }
 
 
@@ -880,6 +910,10 @@ ngx_http_fsauth_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (ngx_http_fsauth_lookup_init_worker(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_fsauth_redis_init_worker(cycle, fmcf->redis);
 }
 
@@ -895,5 +929,8 @@ ngx_http_fsauth_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    /* answers the fetches on the wire first: then they can be freed */
+
     ngx_http_fsauth_redis_exit_worker(fmcf->redis);
+    ngx_http_fsauth_lookup_exit_worker();
 }

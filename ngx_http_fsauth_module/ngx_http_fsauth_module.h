@@ -24,6 +24,9 @@
 #define NGX_HTTP_FSAUTH_RESOURCE_MAX      FSAUTH_RESOURCE_MAX
 #define NGX_HTTP_FSAUTH_GRANTS_MAX        816
 
+/* Redis ACL passwords have no length limit; this one is generous */
+#define NGX_HTTP_FSAUTH_PASSWORD_MAX      4096
+
 /* grant words, as bits */
 #define NGX_HTTP_FSAUTH_GET               FSAUTH_GRANT_GET
 #define NGX_HTTP_FSAUTH_POST              FSAUTH_GRANT_POST
@@ -136,7 +139,7 @@ typedef struct {
     unsigned                        enabled:1;
     unsigned                        fullaccess:1;
     unsigned                        has_grant:1;
-    unsigned                        activity:1;      /* write due (cache) */
+    unsigned                        activity:1;      /* cache: write due */
     u_char                          nick[NGX_HTTP_FSAUTH_NICK_MAX];
 } ngx_http_fsauth_result_t;
 
@@ -149,8 +152,10 @@ typedef struct {
 
 
 typedef struct ngx_http_fsauth_peer_s      ngx_http_fsauth_peer_t;
-typedef struct ngx_http_fsauth_op_s        ngx_http_fsauth_op_t;
+typedef struct ngx_http_fsauth_pending_s   ngx_http_fsauth_pending_t;
 typedef struct ngx_http_fsauth_cache_sh_s  ngx_http_fsauth_cache_sh_t;
+typedef struct ngx_http_fsauth_ban_sh_s    ngx_http_fsauth_ban_sh_t;
+typedef struct ngx_http_fsauth_fetch_s     ngx_http_fsauth_fetch_t;
 
 
 /* counters kept in the cache zone, shared by all workers */
@@ -169,6 +174,7 @@ typedef struct ngx_http_fsauth_cache_s {
     ngx_shm_zone_t                 *shm_zone;
     ngx_slab_pool_t                *shpool;
     ngx_http_fsauth_cache_sh_t     *sh;
+    ngx_http_fsauth_ban_sh_t       *ban;          /* in the same zone */
     ngx_msec_t                      ttl;
     ngx_msec_t                      negative_ttl;
     ngx_msec_t                      stale;
@@ -200,6 +206,28 @@ typedef struct {
 } ngx_http_fsauth_redis_conf_t;
 
 
+/*
+ * One record fetch, shaped like auth_request's ngx_http_post_subrequest_t:
+ * the owner sets handler and data and keeps the structure until the
+ * handler has been called, exactly once, with NGX_OK and the record,
+ * NGX_DECLINED (unknown key, or a record refused), NGX_ERROR (no answer),
+ * or NGX_ABORT (the worker is exiting: free it, nothing else).
+ */
+
+typedef void (*ngx_http_fsauth_fetch_handler_pt)(ngx_http_fsauth_fetch_t *f,
+    ngx_int_t rc, ngx_http_fsauth_record_t *rec);
+
+struct ngx_http_fsauth_fetch_s {
+    ngx_http_fsauth_fetch_handler_pt  handler;
+    void                             *data;
+
+    /* set by the Redis layer */
+    ngx_http_fsauth_redis_conf_t     *conf;
+    void                             *reply;      /* during the handler */
+    ngx_msec_t                        sent;
+};
+
+
 typedef struct {
     ngx_http_fsauth_redis_conf_t   *redis;
     ngx_http_fsauth_cache_t        *cache;
@@ -227,25 +255,33 @@ typedef struct {
 } ngx_http_fsauth_loc_conf_t;
 
 
+/* where a request is in its check (of the current location) */
+typedef enum {
+    NGX_HTTP_FSAUTH_STATE_NEW = 0,     /* to be checked */
+    NGX_HTTP_FSAUTH_STATE_WAITING,     /* for a lookup; ctx->wait wakes */
+    NGX_HTTP_FSAUTH_STATE_ANSWERED,    /* ctx->result is to be decided */
+    NGX_HTTP_FSAUTH_STATE_FAILED       /* no answer: the outage policy */
+} ngx_http_fsauth_state_e;
+
+
 typedef struct {
     ngx_http_request_t             *request;
     ngx_str_t                       resource;
     ngx_str_t                       nick;
     ngx_int_t                       key_id;
 
+    ngx_uint_t                      state;
     ngx_uint_t                      status;
     ngx_uint_t                      cache_status;
-    ngx_int_t                       rc;
 
     u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
     ngx_http_fsauth_result_t        result;
     ngx_http_fsauth_result_t        stale;
 
-    /* pending Redis lookup */
-    ngx_http_fsauth_op_t           *op;
-    ngx_queue_t                     link;
+    /* a lookup being waited for */
+    ngx_http_fsauth_pending_t      *pending;
+    ngx_queue_t                     link;            /* in its waiters */
     ngx_event_t                     wait;
-    ngx_msec_t                      activity;        /* interval, 0: off */
 
     /* the request headers as sent, before fsauth_hide_credentials */
     ngx_list_t                      headers;
@@ -254,15 +290,14 @@ typedef struct {
     unsigned                        counted:1;       /* in the metrics */
     unsigned                        incident:1;      /* ban incident */
     unsigned                        hidden:1;        /* headers saved */
-    unsigned                        waiting:1;
-    unsigned                        answered:1;
-    unsigned                        failed:1;
-    unsigned                        has_stale:1;
+    unsigned                        has_stale:1;     /* ctx->stale is set */
 } ngx_http_fsauth_ctx_t;
 
 
 /* ngx_http_fsauth_module.c */
 extern ngx_module_t  ngx_http_fsauth_module;
+ngx_int_t ngx_http_fsauth_read_secret(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *path, size_t max, const char *what, ngx_str_t *secret);
 
 /* ngx_http_fsauth_handler.c */
 ngx_int_t ngx_http_fsauth_handler(ngx_http_request_t *r);
@@ -293,7 +328,7 @@ ngx_int_t ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec,
 void ngx_http_fsauth_record_extract(ngx_http_fsauth_record_t *rec,
     ngx_str_t *resource, ngx_http_fsauth_result_t *res);
 
-/* ngx_http_fsauth_cache.c */
+/* ngx_http_fsauth_digest.c */
 
 #define ngx_http_fsauth_digest_key(d)                                         \
     ((ngx_rbtree_key_t) ((uint32_t) (d)[0] << 24 | (uint32_t) (d)[1] << 16   \
@@ -303,6 +338,20 @@ ngx_rbtree_node_t *ngx_http_fsauth_digest_find(ngx_rbtree_t *tree,
     u_char *digest, size_t offset);
 void ngx_http_fsauth_digest_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel, size_t offset);
+u_char *ngx_http_fsauth_digest_hex(u_char *dst, u_char *src, size_t len);
+ngx_int_t ngx_http_fsauth_digest_unhex(u_char *dst, u_char *src, size_t len);
+
+/* ngx_http_fsauth_lookup.c */
+ngx_int_t ngx_http_fsauth_lookup_init_worker(ngx_cycle_t *cycle);
+void ngx_http_fsauth_lookup_exit_worker(void);
+ngx_int_t ngx_http_fsauth_lookup_start(ngx_http_request_t *r,
+    ngx_http_fsauth_ctx_t *ctx, ngx_http_fsauth_redis_conf_t *rcf);
+void ngx_http_fsauth_lookup_detach(ngx_http_fsauth_ctx_t *ctx);
+void ngx_http_fsauth_lookup_activity(ngx_http_request_t *r,
+    ngx_http_fsauth_redis_conf_t *rcf, ngx_int_t id, ngx_msec_t interval,
+    ngx_int_t due);
+
+/* ngx_http_fsauth_cache.c */
 char *ngx_http_fsauth_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_fsauth_cache_set_fingerprint(ngx_http_fsauth_cache_t *cache,
@@ -325,6 +374,13 @@ ngx_int_t ngx_http_fsauth_cache_subscribed(ngx_http_fsauth_cache_t *cache,
     ngx_uint_t on, ngx_uint_t reconnect);
 void ngx_http_fsauth_cache_stats(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_stats_t *stats, ngx_uint_t *keys, ngx_uint_t *bans);
+void ngx_http_fsauth_cache_nomem_locked(ngx_http_fsauth_cache_t *cache);
+
+/* ngx_http_fsauth_ban.c */
+ngx_http_fsauth_ban_sh_t *ngx_http_fsauth_ban_init_zone(
+    ngx_slab_pool_t *shpool);
+ngx_uint_t ngx_http_fsauth_ban_stats_locked(ngx_http_fsauth_ban_sh_t *sh,
+    ngx_http_fsauth_stats_t *stats);
 ngx_int_t ngx_http_fsauth_ban_check(ngx_http_fsauth_cache_t *cache,
     ngx_http_request_t *r, ngx_uint_t threshold, ngx_msec_t window);
 void ngx_http_fsauth_ban_incident(ngx_http_fsauth_cache_t *cache,
@@ -351,13 +407,17 @@ char *ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
     ngx_http_fsauth_redis_conf_t *rcf);
 void ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf);
-ngx_int_t ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_fsauth_ctx_t *ctx);
-void ngx_http_fsauth_redis_detach(ngx_http_fsauth_ctx_t *ctx);
+ngx_int_t ngx_http_fsauth_redis_get_record(ngx_http_fsauth_redis_conf_t *rcf,
+    u_char *digest, ngx_http_fsauth_fetch_t *f);
+void ngx_http_fsauth_redis_overdue(ngx_http_fsauth_fetch_t *f);
+ngx_int_t ngx_http_fsauth_redis_reply_grant(ngx_http_fsauth_fetch_t *f,
+    ngx_str_t *resource, ngx_uint_t *mask);
 ngx_int_t ngx_http_fsauth_redis_api_enabled(
     ngx_http_fsauth_redis_conf_t *rcf);
-void ngx_http_fsauth_activity_queue(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_request_t *r, ngx_int_t id, ngx_msec_t interval);
+
+/* ngx_http_fsauth_activity.c */
+ngx_int_t ngx_http_fsauth_activity_queue(ngx_http_fsauth_redis_conf_t *rcf,
+    ngx_http_request_t *r, ngx_int_t id);
 
 
 #endif /* _NGX_HTTP_FSAUTH_MODULE_H_INCLUDED_ */

@@ -17,34 +17,8 @@
 #define NGX_HTTP_FSAUTH_INFLIGHT_MAX      8192
 
 
-/* lower-case hex of a digest, two characters per table entry */
-
-static u_char *
-ngx_http_fsauth_redis_hex(u_char *dst, u_char *src, size_t len)
-{
-    static const char  hex[] =
-        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
-        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-        "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
-        "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
-        "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
-        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
-
-    while (len--) {
-        ngx_memcpy(dst, &hex[*src++ * 2], 2);
-        dst += 2;
-    }
-
-    return dst;
-}
-
-
 static ngx_int_t ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
     ngx_http_fsauth_redis_addr_t *ra);
-static ngx_int_t ngx_http_fsauth_redis_read_password(ngx_conf_t *cf,
-    ngx_str_t *path, ngx_str_t *password);
 static void ngx_http_fsauth_conn_init(ngx_http_fsauth_peer_t *peer,
     ngx_http_fsauth_conn_t *conn, ngx_uint_t kind, ngx_log_t *log);
 static void ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn);
@@ -78,14 +52,10 @@ static void ngx_http_fsauth_redis_api_cb(redisAsyncContext *ac, void *reply,
     void *privdata);
 static ngx_int_t ngx_http_fsauth_redis_api_query(
     ngx_http_fsauth_peer_t *peer);
-static void ngx_http_fsauth_redis_free_op(ngx_http_fsauth_peer_t *peer,
-    ngx_http_fsauth_op_t *op);
-static void ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac,
+static void ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac,
     void *reply, void *privdata);
-static ngx_http_fsauth_op_t *ngx_http_fsauth_redis_find_op(
-    ngx_http_fsauth_peer_t *peer, u_char *digest);
-static void ngx_http_fsauth_redis_op_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static int ngx_http_fsauth_redis_command2(redisAsyncContext *ac,
+    redisCallbackFn *fn, char *cmd, char *arg, size_t len);
 
 
 /*
@@ -100,7 +70,8 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_fsauth_main_conf_t *fmcf = conf;
 
     ngx_int_t                      n;
-    ngx_str_t                     *value, s;
+    ngx_str_t                     *value, s, name;
+    ngx_msec_t                    *msp;
     ngx_url_t                      u;
     ngx_uint_t                     i;
     ngx_http_fsauth_redis_conf_t  *rcf;
@@ -178,9 +149,20 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             s.data = value[i].data + 14;
             s.len = value[i].len - 14;
 
-            if (ngx_http_fsauth_redis_read_password(cf, &s, &rcf->password)
+            ngx_str_set(&name, "fsauth_redis");
+
+            if (ngx_http_fsauth_read_secret(cf, &name, &s,
+                                            NGX_HTTP_FSAUTH_PASSWORD_MAX,
+                                            "password", &rcf->password)
                 != NGX_OK)
             {
+                return NGX_CONF_ERROR;
+            }
+
+            if (rcf->password.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "fsauth_redis: empty password in \"%s\"",
+                                   s.data);
                 return NGX_CONF_ERROR;
             }
 
@@ -207,31 +189,22 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
             s.data = value[i].data + 16;
-            s.len = value[i].len - 16;
+            msp = &rcf->connect_timeout;
 
-            rcf->connect_timeout = ngx_parse_time(&s, 0);
-            if (rcf->connect_timeout == (ngx_msec_t) NGX_ERROR
-                || rcf->connect_timeout == 0)
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+        } else if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
             s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
+            msp = &rcf->timeout;
 
-            rcf->timeout = ngx_parse_time(&s, 0);
-            if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
-                goto invalid;
-            }
-
-            continue;
+        } else {
+            goto invalid;
         }
 
-        goto invalid;
+        s.len = value[i].data + value[i].len - s.data;
+
+        *msp = ngx_parse_time(&s, 0);
+        if (*msp == (ngx_msec_t) NGX_ERROR || *msp == 0) {
+            goto invalid;
+        }
     }
 
     fmcf->redis = rcf;
@@ -296,91 +269,6 @@ ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
 }
 
 
-static ngx_int_t
-ngx_http_fsauth_redis_read_password(ngx_conf_t *cf, ngx_str_t *path,
-    ngx_str_t *password)
-{
-    u_char      *p, *start, *last, buf[NGX_HTTP_FSAUTH_PASSWORD_MAX + 1];
-    ssize_t      n;
-    ngx_fd_t     fd;
-    ngx_int_t    rc;
-    ngx_str_t    name;
-
-    name = *path;
-
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "fsauth_redis: " ngx_open_file_n " \"%s\" failed",
-                           name.data);
-        return NGX_ERROR;
-    }
-
-    n = ngx_read_fd(fd, buf, sizeof(buf));
-    ngx_close_file(fd);
-
-    rc = NGX_ERROR;
-
-    if (n == -1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "fsauth_redis: " ngx_read_fd_n " \"%s\" failed",
-                           name.data);
-        goto done;
-    }
-
-    start = buf;
-    last = buf + n;
-
-    for (p = start; p < last && *p != LF && *p != CR; p++) {
-        /* void */
-    }
-
-    /* a longer first line is refused, never cut short */
-
-    if (p == last && n == (ssize_t) sizeof(buf)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "fsauth_redis: the password in \"%s\" is longer "
-                           "than %d bytes", name.data,
-                           NGX_HTTP_FSAUTH_PASSWORD_MAX);
-        goto done;
-    }
-
-    while (start < p && (*start == ' ' || *start == '\t')) {
-        start++;
-    }
-
-    while (p > start && (p[-1] == ' ' || p[-1] == '\t')) {
-        p--;
-    }
-
-    if (p == start) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "fsauth_redis: empty password in \"%s\"",
-                           name.data);
-        goto done;
-    }
-
-    password->len = p - start;
-    password->data = ngx_pnalloc(cf->pool, password->len);
-    if (password->data == NULL) {
-        goto done;
-    }
-
-    ngx_memcpy(password->data, start, password->len);
-    rc = NGX_OK;
-
-done:
-
-    ngx_explicit_memzero(buf, sizeof(buf));
-
-    return rc;
-}
-
-
 ngx_int_t
 ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
     ngx_http_fsauth_redis_conf_t *rcf)
@@ -412,9 +300,6 @@ ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
                     &rcf->prefix);
     peer->lookup_head.len = p - peer->lookup_head.data;
 
-    ngx_rbtree_init(&peer->ops, &peer->sentinel,
-                    ngx_http_fsauth_redis_op_insert);
-
     /* worker timers must not hold up a graceful shutdown */
 
     peer->poll.handler = ngx_http_fsauth_redis_poll_handler;
@@ -439,7 +324,6 @@ ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
 void
 ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
 {
-    ngx_http_fsauth_op_t    *op;
     ngx_http_fsauth_peer_t  *peer;
 
     peer = rcf->peer;
@@ -474,12 +358,6 @@ ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
 
     ngx_http_fsauth_conn_free(&peer->lookup);
     ngx_http_fsauth_conn_free(&peer->tracking);
-
-    while (peer->free_ops) {
-        op = peer->free_ops;
-        peer->free_ops = op->next_free;
-        ngx_free(op);
-    }
 
     if (peer->batch) {
         ngx_free(peer->batch);
@@ -555,8 +433,6 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
 {
     int                            n;
     char                           db[NGX_INT_T_LEN];
-    const char                    *argv[2];
-    size_t                         argvlen[2];
     redisAsyncContext             *ac;
     ngx_http_fsauth_peer_t        *peer;
     ngx_http_fsauth_redis_addr_t  *ra;
@@ -619,13 +495,10 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     /* hiredis keeps command order: AUTH, SELECT, then the first query */
 
     if (rcf->password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (char *) rcf->password.data;
-        argvlen[1] = rcf->password.len;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_conn_handshake_cb,
-                                  (void *) "AUTH", 2, argv, argvlen)
+        if (ngx_http_fsauth_redis_command2(ac,
+                                           ngx_http_fsauth_conn_handshake_cb,
+                                           "AUTH", (char *) rcf->password.data,
+                                           rcf->password.len)
             != REDIS_OK)
         {
             goto failed;
@@ -633,13 +506,8 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     }
 
     if (conn->kind == NGX_HTTP_FSAUTH_CONN_TRACKING) {
-        argv[0] = "CLIENT";
-        argvlen[0] = 6;
-        argv[1] = "ID";
-        argvlen[1] = 2;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_tracking_id_cb, NULL,
-                                  2, argv, argvlen)
+        if (ngx_http_fsauth_redis_command2(ac, ngx_http_fsauth_tracking_id_cb,
+                                           "CLIENT", "ID", 2)
             != REDIS_OK)
         {
             goto failed;
@@ -652,13 +520,9 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     if (rcf->db) {
         n = ngx_sprintf((u_char *) db, "%ui", rcf->db) - (u_char *) db;
 
-        argv[0] = "SELECT";
-        argvlen[0] = 6;
-        argv[1] = db;
-        argvlen[1] = n;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_conn_handshake_cb,
-                                  (void *) "SELECT", 2, argv, argvlen)
+        if (ngx_http_fsauth_redis_command2(ac,
+                                           ngx_http_fsauth_conn_handshake_cb,
+                                           "SELECT", db, n)
             != REDIS_OK)
         {
             goto failed;
@@ -1006,8 +870,6 @@ ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
     redisReply              *rr = reply;
-    const char              *argv[2];
-    size_t                   argvlen[2];
     ngx_http_fsauth_conn_t  *conn = ac->data;
 
     if (rr == NULL || conn == NULL || ac != conn->ac) {
@@ -1020,13 +882,9 @@ ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    argv[0] = "SUBSCRIBE";
-    argvlen[0] = 9;
-    argv[1] = "__redis__:invalidate";
-    argvlen[1] = 20;
-
-    if (redisAsyncCommandArgv(ac, ngx_http_fsauth_tracking_message_cb, NULL,
-                              2, argv, argvlen)
+    if (ngx_http_fsauth_redis_command2(ac, ngx_http_fsauth_tracking_message_cb,
+                                       "SUBSCRIBE", "__redis__:invalidate",
+                                       20)
         != REDIS_OK)
     {
         ngx_http_fsauth_conn_reset(conn, "cannot queue SUBSCRIBE");
@@ -1207,8 +1065,7 @@ static void
 ngx_http_fsauth_tracking_invalidate(ngx_http_fsauth_peer_t *peer,
     redisReply *key)
 {
-    u_char                         *p, c, hi, lo;
-    size_t                          i;
+    u_char                         *p;
     u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
     ngx_str_t                      *prefix;
     ngx_http_fsauth_redis_conf_t   *rcf;
@@ -1240,19 +1097,11 @@ ngx_http_fsauth_tracking_invalidate(ngx_http_fsauth_peer_t *peer,
         return;
     }
 
-    p += 4;
-
-    for (i = 0; i < NGX_HTTP_FSAUTH_DIGEST_LEN; i++) {
-        c = ngx_tolower(p[2 * i]);
-        hi = (c >= 'a') ? c - 'a' + 10 : c - '0';
-        c = ngx_tolower(p[2 * i + 1]);
-        lo = (c >= 'a') ? c - 'a' + 10 : c - '0';
-
-        if (hi > 15 || lo > 15) {
-            return;
-        }
-
-        digest[i] = (u_char) (hi << 4 | lo);
+    if (ngx_http_fsauth_digest_unhex(digest, p + 4,
+                                     NGX_HTTP_FSAUTH_DIGEST_LEN)
+        != NGX_OK)
+    {
+        return;
     }
 
     ngx_http_fsauth_cache_delete(rcf->cache, digest);
@@ -1368,232 +1217,125 @@ ngx_http_fsauth_redis_api_enabled(ngx_http_fsauth_redis_conf_t *rcf)
 
 
 /*
- * Starts or joins the lookup of ctx->digest.  NGX_AGAIN: the request waits
- * on ctx->wait, which is posted by the reply or fires at the deadline.
- * NGX_DECLINED: Redis is not usable now (ctx->failed is set).
+ * Sends HGETALL <prefix>key:<hex digest>; f->handler is called with the
+ * record, later, exactly once.  NGX_DECLINED: Redis is not usable now.
  */
 
 ngx_int_t
-ngx_http_fsauth_redis_lookup(ngx_http_fsauth_redis_conf_t *rcf,
-    ngx_http_fsauth_ctx_t *ctx)
+ngx_http_fsauth_redis_get_record(ngx_http_fsauth_redis_conf_t *rcf,
+    u_char *digest, ngx_http_fsauth_fetch_t *f)
 {
     u_char                  *p;
     u_char                   cmd[64 + 256 + NGX_HTTP_FSAUTH_HEX_LEN];
-    ngx_http_fsauth_op_t    *op;
     ngx_http_fsauth_peer_t  *peer;
 
     peer = rcf->peer;
 
-    ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_MISS;
-
     if (peer == NULL || peer->lookup.ac == NULL
-        || peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_DOWN)
+        || peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_DOWN
+        || peer->inflight >= NGX_HTTP_FSAUTH_INFLIGHT_MAX
+        || rcf->prefix.len > 256 - 4)
     {
-        ctx->failed = 1;
         return NGX_DECLINED;
     }
 
-    op = ngx_http_fsauth_redis_find_op(peer, ctx->digest);
+    /* the command in RESP, without hiredis's formatting machinery */
 
-    if (op == NULL) {
+    p = ngx_cpymem(cmd, peer->lookup_head.data, peer->lookup_head.len);
+    p = ngx_http_fsauth_digest_hex(p, digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
+    *p++ = CR;
+    *p++ = LF;
 
-        if (peer->inflight >= NGX_HTTP_FSAUTH_INFLIGHT_MAX
-            || rcf->prefix.len > 256 - 4)
-        {
-            ctx->failed = 1;
-            return NGX_DECLINED;
-        }
-
-        /* ops are recycled: a miss costs no malloc() of ours */
-
-        if (peer->free_ops) {
-            op = peer->free_ops;
-            peer->free_ops = op->next_free;
-            peer->nfree_ops--;
-
-        } else {
-            op = ngx_alloc(sizeof(ngx_http_fsauth_op_t), ngx_cycle->log);
-            if (op == NULL) {
-                ctx->failed = 1;
-                return NGX_DECLINED;
-            }
-        }
-
-        /* the command in RESP, without hiredis's formatting machinery */
-
-        p = ngx_cpymem(cmd, peer->lookup_head.data, peer->lookup_head.len);
-        p = ngx_http_fsauth_redis_hex(p, ctx->digest,
-                                      NGX_HTTP_FSAUTH_DIGEST_LEN);
-        *p++ = CR;
-        *p++ = LF;
-
-        /* taken before the command leaves: see the cache's epoch */
-
-        op->epoch = rcf->cache ? ngx_http_fsauth_cache_epoch(rcf->cache) : 0;
-
-        if (redisAsyncFormattedCommand(peer->lookup.ac,
-                                       ngx_http_fsauth_redis_lookup_cb, op,
-                                       (char *) cmd, p - cmd)
-            != REDIS_OK)
-        {
-            ngx_http_fsauth_redis_free_op(peer, op);
-            ctx->failed = 1;
-            return NGX_DECLINED;
-        }
-
-        ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_LOOKUP]);
-
-        ngx_memcpy(op->digest, ctx->digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
-        ngx_queue_init(&op->waiters);
-        op->peer = peer;
-        op->sent = ngx_current_msec;
-
-        op->node.key = ngx_http_fsauth_digest_key(op->digest);
-        ngx_rbtree_insert(&peer->ops, &op->node);
-        op->in_tree = 1;
-
-        peer->inflight++;
+    if (redisAsyncFormattedCommand(peer->lookup.ac,
+                                   ngx_http_fsauth_redis_record_cb, f,
+                                   (char *) cmd, p - cmd)
+        != REDIS_OK)
+    {
+        return NGX_DECLINED;
     }
 
-    ctx->op = op;
-    ngx_queue_insert_tail(&op->waiters, &ctx->link);
+    ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_LOOKUP]);
 
-    ngx_add_timer(&ctx->wait, rcf->timeout);
+    f->conf = rcf;
+    f->reply = NULL;
+    f->sent = ngx_current_msec;
 
-    return NGX_AGAIN;
+    peer->inflight++;
+
+    return NGX_OK;
 }
 
 
-/* the request stopped waiting; its op may still get a reply */
+/*
+ * The owner of an unanswered fetch stopped waiting for it.  A command
+ * unanswered for a whole timeout means the connection is not healthy
+ * (Redis hangs or the path is broken): it is dropped, so that the next
+ * requests fail fast instead of queueing behind it, and f is answered
+ * with NGX_ERROR before this returns.
+ */
 
 void
-ngx_http_fsauth_redis_detach(ngx_http_fsauth_ctx_t *ctx)
+ngx_http_fsauth_redis_overdue(ngx_http_fsauth_fetch_t *f)
 {
-    ngx_http_fsauth_op_t    *op;
     ngx_http_fsauth_peer_t  *peer;
 
-    op = ctx->op;
-    ctx->op = NULL;
+    peer = f->conf->peer;
 
-    ngx_queue_remove(&ctx->link);
-
-    peer = op->peer;
-
-    /*
-     * A command unanswered for a whole timeout means the connection is
-     * not healthy (Redis hangs or the path is broken): drop it, so that
-     * the next requests fail fast instead of queueing behind it.
-     */
-
-    if (op->in_tree && peer->lookup.ac
-        && ngx_current_msec - op->sent >= peer->conf->timeout)
-    {
+    if (peer->lookup.ac && ngx_current_msec - f->sent >= f->conf->timeout) {
         ngx_http_fsauth_conn_reset(&peer->lookup, "lookup timed out");
     }
 }
 
 
-static void
-ngx_http_fsauth_redis_free_op(ngx_http_fsauth_peer_t *peer,
-    ngx_http_fsauth_op_t *op)
-{
-    /* at exit the list is not needed any more */
+/* a grant that did not fit in the record, read from the reply itself */
 
-    if (peer->exiting || peer->nfree_ops >= 64) {
-        ngx_free(op);
-        return;
+ngx_int_t
+ngx_http_fsauth_redis_reply_grant(ngx_http_fsauth_fetch_t *f,
+    ngx_str_t *resource, ngx_uint_t *mask)
+{
+    if (f->reply == NULL) {
+        return NGX_DECLINED;
     }
 
-    op->next_free = peer->free_ops;
-    peer->free_ops = op;
-    peer->nfree_ops++;
+    return ngx_http_fsauth_record_reply_grant(f->reply, resource, mask);
 }
 
 
 static void
-ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
+ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
-    ngx_http_fsauth_op_t *op = privdata;
+    ngx_http_fsauth_fetch_t *f = privdata;
 
-    ngx_int_t                  rc, due;
-    ngx_msec_t                 interval;
-    ngx_uint_t                 mask;
+    redisReply                *rr = reply;
+    ngx_int_t                  rc;
     const char                *err;
-    ngx_queue_t               *q;
-    ngx_http_fsauth_ctx_t     *ctx;
     ngx_http_fsauth_peer_t    *peer;
     ngx_http_fsauth_record_t   rec;
 
-    peer = op->peer;
-
-    if (op->in_tree) {
-        ngx_rbtree_delete(&peer->ops, &op->node);
-        op->in_tree = 0;
-        peer->inflight--;
-    }
+    peer = f->conf->peer;
+    peer->inflight--;
 
     if (peer->exiting) {
-        ngx_http_fsauth_redis_free_op(peer, op);
+        f->handler(f, NGX_ABORT, NULL);
         return;
     }
 
-    rc = ngx_http_fsauth_record_from_reply(reply, &rec, &err);
+    rc = ngx_http_fsauth_record_from_reply(rr, &rec, &err);
 
-    if (reply) {
-        ngx_http_fsauth_metrics_latency(ngx_current_msec - op->sent);
-
-        if (rc == NGX_ERROR) {
-            ngx_http_fsauth_count(errors);
-        }
+    if (rr) {
+        ngx_http_fsauth_metrics_latency(ngx_current_msec - f->sent);
     }
 
-    /*
-     * An answer fills the cache even when nobody waits for it any more.
-     * The entry also decides the activity write, if a waiting request
-     * will make it: one with fsauth_activity on, for an enabled key.
-     * Without a decision, each worker's table throttles alone.
-     */
+    if (rc == NGX_ERROR && rr) {
+        ngx_http_fsauth_count(errors);
 
-    interval = 0;
-
-    if (rc == NGX_OK && rec.enabled) {
-        for (q = ngx_queue_head(&op->waiters);
-             q != ngx_queue_sentinel(&op->waiters);
-             q = ngx_queue_next(q))
-        {
-            ctx = ngx_queue_data(q, ngx_http_fsauth_ctx_t, link);
-
-            if (ctx->activity) {
-                interval = ctx->activity;
-                break;
-            }
-        }
-    }
-
-    due = NGX_DECLINED;
-
-    if (peer->conf->cache && rc != NGX_ERROR) {
-        due = ngx_http_fsauth_cache_insert(peer->conf->cache, op->digest,
-                                           rc == NGX_OK ? &rec : NULL,
-                                           op->epoch, interval);
-    }
-
-    if (ngx_queue_empty(&op->waiters)) {
-        ngx_http_fsauth_redis_free_op(peer, op);
-        return;
-    }
-
-    if (rc == NGX_ERROR && reply) {
         ngx_log_error(NGX_LOG_ERR, peer->log, 0,
                       "fsauth: redis lookup failed: %s%s%*s", err,
-                      ((redisReply *) reply)->type == REDIS_REPLY_ERROR
-                      ? ": " : "",
-                      (size_t) (((redisReply *) reply)->type
-                                == REDIS_REPLY_ERROR
-                                ? ngx_min(((redisReply *) reply)->len, 200)
-                                : 0),
-                      ((redisReply *) reply)->str);
+                      rr->type == REDIS_REPLY_ERROR ? ": " : "",
+                      (size_t) (rr->type == REDIS_REPLY_ERROR
+                                ? ngx_min(rr->len, 200) : 0),
+                      rr->str);
 
     } else if (rc == NGX_DECLINED && err) {
         if (rec.id) {
@@ -1608,79 +1350,8 @@ ngx_http_fsauth_redis_lookup_cb(redisAsyncContext *ac, void *reply,
         }
     }
 
-    while (!ngx_queue_empty(&op->waiters)) {
-        q = ngx_queue_head(&op->waiters);
-        ngx_queue_remove(q);
-
-        ctx = ngx_queue_data(q, ngx_http_fsauth_ctx_t, link);
-        ctx->op = NULL;
-
-        if (rc == NGX_ERROR) {
-            ctx->failed = 1;
-
-        } else {
-            ngx_memzero(&ctx->result, sizeof(ngx_http_fsauth_result_t));
-
-            if (rc == NGX_OK) {
-                ngx_http_fsauth_record_extract(&rec, &ctx->resource,
-                                               &ctx->result);
-
-                if (!ctx->result.has_grant && rec.incomplete) {
-
-                    if (ngx_http_fsauth_record_reply_grant(reply,
-                                                           &ctx->resource,
-                                                           &mask)
-                        == NGX_OK)
-                    {
-                        ctx->result.has_grant = 1;
-                        ctx->result.mask = mask;
-                    }
-
-                    /* not in the cached node: cached on its own */
-
-                    if (peer->conf->cache) {
-                        ngx_http_fsauth_cache_insert_grant(
-                            peer->conf->cache, op->digest, &ctx->resource,
-                            &ctx->result, op->epoch);
-                    }
-                }
-
-                ctx->result.activity = (ctx->activity && due != 0);
-            }
-
-            ctx->answered = 1;
-        }
-
-        /* the handler decides, later, on its own stack */
-
-        if (ctx->wait.timer_set) {
-            ngx_del_timer(&ctx->wait);
-        }
-
-        ngx_post_event(&ctx->wait, &ngx_posted_events);
-    }
-
-    ngx_http_fsauth_redis_free_op(peer, op);
-}
-
-
-static ngx_http_fsauth_op_t *
-ngx_http_fsauth_redis_find_op(ngx_http_fsauth_peer_t *peer, u_char *digest)
-{
-    /* the op's tree node is its first member */
-
-    return (ngx_http_fsauth_op_t *)
-           ngx_http_fsauth_digest_find(&peer->ops, digest,
-                                       offsetof(ngx_http_fsauth_op_t, digest));
-}
-
-
-static void
-ngx_http_fsauth_redis_op_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_http_fsauth_digest_insert(temp, node, sentinel,
-                                  offsetof(ngx_http_fsauth_op_t, digest));
+    f->reply = rr;
+    f->handler(f, rc, &rec);
 }
 
 
@@ -1708,4 +1379,25 @@ ngx_http_fsauth_redis_decimal(u_char *p, uint64_t n)
     }
 
     return p;
+}
+
+
+/*
+ * A command of two words; the callback's data is the command's name, for
+ * the handshake's messages.
+ */
+
+static int
+ngx_http_fsauth_redis_command2(redisAsyncContext *ac, redisCallbackFn *fn,
+    char *cmd, char *arg, size_t len)
+{
+    const char  *argv[2];
+    size_t       argvlen[2];
+
+    argv[0] = cmd;
+    argvlen[0] = ngx_strlen(cmd);
+    argv[1] = arg;
+    argvlen[1] = len;
+
+    return redisAsyncCommandArgv(ac, fn, cmd, 2, argv, argvlen);
 }

@@ -24,11 +24,6 @@
 /* a longer reply array is read to its end, but kept without elements */
 #define NGX_HTTP_FSAUTH_REPLY_ELEMENTS_MAX  65536
 
-/* Redis ACL passwords have no length limit; this one is generous */
-#define NGX_HTTP_FSAUTH_PASSWORD_MAX      4096
-
-#define NGX_HTTP_FSAUTH_ACTIVITY_SLOTS    1024
-
 /* activity records go out in batches of up to 64, at most 100 ms late */
 #define NGX_HTTP_FSAUTH_ACTIVITY_BATCH    64
 #define NGX_HTTP_FSAUTH_ACTIVITY_DELAY    100
@@ -36,12 +31,6 @@
 
 /* appends a string literal */
 #define ngx_http_fsauth_put(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
-
-
-typedef struct {
-    ngx_int_t                       id;
-    ngx_msec_t                      last;
-} ngx_http_fsauth_activity_t;
 
 
 /* a queued activity record */
@@ -92,18 +81,11 @@ struct ngx_http_fsauth_peer_s {
 
     ngx_event_t                     poll;            /* kill switch */
 
-    ngx_rbtree_t                    ops;             /* pending lookups */
-    ngx_rbtree_node_t               sentinel;
-
-    ngx_http_fsauth_activity_t     *activity;        /* throttle */
     ngx_http_fsauth_activity_rec_t *queued;
     ngx_uint_t                      nqueued;
     ngx_event_t                     flush;
     u_char                         *batch;           /* the EVAL command */
     ngx_int_t                       activity_eval;   /* -1: not known yet */
-
-    ngx_http_fsauth_op_t           *free_ops;
-    ngx_uint_t                      nfree_ops;
 
     /* "*2\r\n$7\r\nHGETALL\r\n$<n>\r\n<prefix>key:", built once */
     ngx_str_t                       lookup_head;
@@ -113,18 +95,6 @@ struct ngx_http_fsauth_peer_s {
     unsigned                        api_warned:1;
     unsigned                        activity_failing:1;
     unsigned                        eval_warned:1;
-};
-
-
-struct ngx_http_fsauth_op_s {
-    ngx_rbtree_node_t               node;            /* key: digest bytes */
-    u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
-    ngx_queue_t                     waiters;         /* ctx->link */
-    ngx_http_fsauth_peer_t         *peer;
-    ngx_http_fsauth_op_t           *next_free;
-    ngx_msec_t                      sent;
-    uint32_t                        epoch;
-    unsigned                        in_tree:1;
 };
 
 

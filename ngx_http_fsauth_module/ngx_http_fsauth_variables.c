@@ -20,27 +20,28 @@ static ngx_int_t ngx_http_fsauth_variable(ngx_http_request_t *r,
 #define NGX_HTTP_FSAUTH_VAR_CACHE_STATUS  5
 
 
+/* not cacheable: a check run again after a redirect changes them */
+#define ngx_http_fsauth_variable_entry(name, index)                           \
+    { ngx_string(name), NULL, ngx_http_fsauth_variable, index,                \
+      NGX_HTTP_VAR_NOCACHEABLE, 0 }
+
+
 static ngx_http_variable_t  ngx_http_fsauth_vars[] = {
 
-    { ngx_string("fsauth_status"), NULL, ngx_http_fsauth_variable,
-      NGX_HTTP_FSAUTH_VAR_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    ngx_http_fsauth_variable_entry("fsauth_status",
+                                   NGX_HTTP_FSAUTH_VAR_STATUS),
+    ngx_http_fsauth_variable_entry("fsauth_key_id",
+                                   NGX_HTTP_FSAUTH_VAR_KEY_ID),
+    ngx_http_fsauth_variable_entry("fsauth_nick",
+                                   NGX_HTTP_FSAUTH_VAR_NICK),
+    ngx_http_fsauth_variable_entry("fsauth_resource",
+                                   NGX_HTTP_FSAUTH_VAR_RESOURCE),
+    ngx_http_fsauth_variable_entry("fsauth_full_access",
+                                   NGX_HTTP_FSAUTH_VAR_FULL_ACCESS),
+    ngx_http_fsauth_variable_entry("fsauth_cache_status",
+                                   NGX_HTTP_FSAUTH_VAR_CACHE_STATUS),
 
-    { ngx_string("fsauth_key_id"), NULL, ngx_http_fsauth_variable,
-      NGX_HTTP_FSAUTH_VAR_KEY_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("fsauth_nick"), NULL, ngx_http_fsauth_variable,
-      NGX_HTTP_FSAUTH_VAR_NICK, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("fsauth_resource"), NULL, ngx_http_fsauth_variable,
-      NGX_HTTP_FSAUTH_VAR_RESOURCE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("fsauth_full_access"), NULL, ngx_http_fsauth_variable,
-      NGX_HTTP_FSAUTH_VAR_FULL_ACCESS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("fsauth_cache_status"), NULL, ngx_http_fsauth_variable,
-      NGX_HTTP_FSAUTH_VAR_CACHE_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
+    ngx_http_null_variable
 };
 
 
