@@ -244,7 +244,6 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     ngx_http_fsauth_loc_conf_t *flcf)
 {
     u_char                        hex[8];
-    ngx_uint_t                    mask;
     ngx_http_fsauth_result_t     *res;
     ngx_http_fsauth_main_conf_t  *fmcf;
 
@@ -295,14 +294,12 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
                                         flcf->activity_interval, 1);
     }
 
-    if (ctx->resource.len == 0 || res->fullaccess) {
-        return ngx_http_fsauth_grant(r, ctx, flcf,
-                                     NGX_HTTP_FSAUTH_ST_GRANTED);
-    }
+    /* the same decision as "fsauthctl access check": one rule, shared */
 
-    mask = ngx_http_fsauth_method_mask(r->method);
-
-    if (mask == 0 || !res->has_grant || (res->mask & mask) == 0) {
+    if (fsauth_decide(1, res->fullaccess, ctx->resource.len, res->has_grant,
+                      res->mask, ngx_http_fsauth_method_mask(r->method))
+        != FSAUTH_ALLOW)
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "fsauth: key %i may not %V \"%V\"",
                       res->id, &r->method_name, &ctx->resource);
