@@ -1,4 +1,4 @@
-# The resource rule (SPEC section 3) and the variables that carry it.
+# The resource rule and the variables that carry it.
 
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';

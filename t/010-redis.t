@@ -1,4 +1,4 @@
-# User keys and grants from a real redis-server (SPEC section 2, steps 7-9),
+# User keys and grants from a real redis-server (steps 7-9 of the decision),
 # AUTH, db selection, unix socket, the kill switch and activity tracking.
 
 use lib 't/lib';

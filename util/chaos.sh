@@ -1,6 +1,5 @@
 #!/bin/bash
-# util/chaos.sh: Redis killed under load (SPEC section 8, "Redis killed
-# under load").
+# util/chaos.sh: Redis killed under load (a quality bar in README.md).
 #
 # Starts a private redis-server (append-only file, so that the keys survive
 # SIGKILL) and an nginx with 2 workers, fsauth_cache and timeout=200ms on

@@ -1,5 +1,5 @@
 # fsauthctl access grant|revoke|list|check: grants are res:<resource>
-# fields, and "check" makes the module's decision (SPEC section 2).
+# fields, and "check" makes the module's decision.
 
 use strict;
 use warnings;

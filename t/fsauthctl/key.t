@@ -1,5 +1,5 @@
 # fsauthctl key create|list|show|enable|disable|full-access|rotate|delete
-# against a real Redis (SPEC sections 4 and 7).
+# against a real Redis (schema 1).
 
 use strict;
 use warnings;
