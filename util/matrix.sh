@@ -147,7 +147,8 @@ EOF
         versions=$(sed -n 's/^fsauth: nginx /nginx /p' "$out" | tail -n1)
         skipped=$(sed -n 's/^fsauth: \(.* mode skipped: .*\)/\1/p' "$out")
         result=$(grep -E '^(Files=|Result: )' "$out" | tr '\n' ' ' |
-                 sed 's/ wallclock secs.*Result:/ s, Result:/; s/ *$//')
+                 sed 's/ wallclock secs.*Result:/ s, Result:/; s/ *$//' ||
+                 true)
         if [ -n "$skipped" ] && [ $rc -eq 0 ]; then
             line="$label: $skipped"
         elif [ $rc -eq 0 ]; then
@@ -158,7 +159,7 @@ EOF
                 s && /^t\// { f = $1 }
                 s && /Failed tests?:|Parse errors:|Non-zero exit/ {
                     sub(/^ +/, ""); print f " " $0 }' "$out" |
-                    tr -s ' ' | paste -sd';' -)
+                    tr -s ' ' | paste -sd';' - || true)
             line="$label: ${versions:-no version line}: FAIL (exit $rc)"
             line+="${result:+ $result}${fails:+; $fails} ($((r1 - r0)) s)"
         fi

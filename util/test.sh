@@ -108,9 +108,9 @@ export PERL5LIB=$root/t/lib${PERL5LIB:+:$PERL5LIB}
 if [ $# -eq 0 ]; then
     set -- -r t
 fi
+mode=${TEST_NGINX_USE_HTTP2:+, HTTP/2}${TEST_NGINX_USE_HTTP3:+, HTTP/3}
 echo "fsauth: nginx $nginx_version," \
     "hiredis $(dpkg-query -W -f='${Version}' libhiredis-dev 2>/dev/null)," \
     "$("$FSAUTH_REDIS_SERVER" --version | sed 's/ sha=.*//; s/ server v=/ /')," \
-    "Test::Nginx $(perl -MTest::Nginx::Socket -e 'print $Test::Nginx::Socket::VERSION')" \
-    "${TEST_NGINX_USE_HTTP2:+HTTP/2}${TEST_NGINX_USE_HTTP3:+HTTP/3}"
+    "Test::Nginx $(perl -MTest::Nginx::Socket -e 'print $Test::Nginx::Socket::VERSION')$mode"
 prove "$@"
