@@ -85,6 +85,16 @@ start_redis() {
     exit 1
 }
 
+# HTTP/3 mode: Test::Nginx wants a certificate for its QUIC listener
+if [ -n "${TEST_NGINX_USE_HTTP3:-}" ] && [ -z "${TEST_NGINX_HTTP3_CRT:-}" ]
+then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout "$work/http3.key" -out "$work/http3.crt" -days 2 -nodes \
+        -subj /CN=localhost 2>/dev/null
+    export TEST_NGINX_HTTP3_CRT=$work/http3.crt
+    export TEST_NGINX_HTTP3_KEY=$work/http3.key
+fi
+
 password=fsauth-test-$RANDOM$RANDOM
 printf '%s\n' "$password" > "$work/redis.password"
 
