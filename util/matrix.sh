@@ -36,10 +36,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Runs after the full one, per suite: "ENV=VALUE ... [-- prove arguments]".
-# HTTP/2 and HTTP/3 go through the Test::Nginx files of the request
-# handler, client aborts and discarded bodies; Valkey through every file.
-h2files="t/001-basics.t t/002-resource.t t/003-order.t t/010-redis.t"
-h2files+=" t/011-redis-faults.t t/020-cache.t t/040-hostile.t"
+# HTTP/2 and HTTP/3 go through every Test::Nginx file (request handler,
+# client aborts, discarded bodies, the cache, hostile requests); Valkey
+# through every file.
+h2files="t/001-basics.t t/002-resource.t t/003-order.t t/004-config.t"
+h2files+=" t/010-redis.t t/011-redis-faults.t t/020-cache.t t/040-hostile.t"
 declare -A runs=(
     [bookworm]="TEST_NGINX_USE_HTTP2=1"
     [trixie]="FSAUTH_TEST_SERVER=valkey|TEST_NGINX_USE_HTTP2=1 -- $h2files|TEST_NGINX_USE_HTTP3=1 -- $h2files"
