@@ -42,7 +42,7 @@ fi
 h2files="t/001-basics.t t/002-resource.t t/003-order.t t/004-config.t"
 h2files+=" t/010-redis.t t/011-redis-faults.t t/020-cache.t t/040-hostile.t"
 declare -A runs=(
-    [bookworm]="TEST_NGINX_USE_HTTP2=1"
+    [bookworm]="TEST_NGINX_USE_HTTP2=1|TEST_NGINX_USE_HTTP3=1"
     [trixie]="FSAUTH_TEST_SERVER=valkey|TEST_NGINX_USE_HTTP2=1 -- $h2files|TEST_NGINX_USE_HTTP3=1 -- $h2files"
     [sid]="FSAUTH_TEST_SERVER=valkey|TEST_NGINX_USE_HTTP2=1 -- $h2files|TEST_NGINX_USE_HTTP3=1 -- $h2files"
 )
