@@ -49,7 +49,7 @@ ngx_http_fsauth_adapter_attach(redisAsyncContext *ac, ngx_log_t *log)
     ac->ev.delWrite = ngx_http_fsauth_adapter_del_write;
     ac->ev.cleanup = ngx_http_fsauth_adapter_cleanup;
 #if (NGX_HTTP_FSAUTH_HIREDIS_V1)
-    /* timeouts are nginx timers owned by the module */
+    /* hiredis 1.x only; timeouts are nginx timers owned by the module */
     ac->ev.scheduleTimer = NULL;
 #endif
 
@@ -382,6 +382,7 @@ ngx_http_fsauth_reply_string(const redisReadTask *task, char *str,
 }
 
 
+/* the element count is a size_t in hiredis 1.x, an int in hiredis 0.14 */
 static void *
 #if (NGX_HTTP_FSAUTH_HIREDIS_V1)
 ngx_http_fsauth_reply_array(const redisReadTask *task, size_t elements)

@@ -2,6 +2,7 @@
 
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
+use FsauthSelfProxy;
 
 repeat_each(1);
 no_shuffle();
@@ -87,6 +88,7 @@ X-Resource: []
 === TEST 7: dot segments are refused, never guessed
 --- request
 GET /api/3/clientes/../facturas
+--- curl_options: --path-as-is
 --- error_code: 403
 --- response_headers
 X-Fsauth: forbidden
@@ -100,6 +102,7 @@ fsauth: ambiguous request path refused
 === TEST 8: a "." segment
 --- request
 GET /api/3/./clientes
+--- curl_options: --path-as-is
 --- error_code: 403
 
 
@@ -107,6 +110,7 @@ GET /api/3/./clientes
 === TEST 9: encoded dot segments
 --- request eval
 ["GET /api/3/%2e%2e/clientes", "GET /api/3/.%2E/x", "GET /api/3/%2E/x"]
+--- curl_options: --path-as-is
 --- error_code eval
 [403, 403, 403]
 
@@ -154,6 +158,8 @@ GET /api/3/clientes%00
 === TEST 15: bytes PHP's URL filter would delete are refused
 --- request eval
 "GET /a\xffpi/3/clientes"
+--- no_http2: curl (the HTTP/2 client) sends the byte percent-encoded
+--- no_http3: curl (the HTTP/3 client) sends the byte percent-encoded
 --- error_code: 403
 
 
@@ -179,6 +185,7 @@ X-Auth-Token: 0
 GET /api/3/../x
 --- more_headers
 X-Auth-Token: some-user-token
+--- curl_options: --path-as-is
 --- error_code: 403
 --- no_error_log
 fsauth: unknown token

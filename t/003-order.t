@@ -3,6 +3,7 @@
 
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
+use FsauthSelfProxy;
 
 repeat_each(1);
 no_shuffle();

@@ -5,6 +5,7 @@ use lib 't/lib';
 use FsauthTest;
 use File::Temp qw(tempdir);
 use Test::Nginx::Socket 'no_plan';
+use FsauthSelfProxy;
 
 my $dir = tempdir(CLEANUP => 1);
 $ENV{TEST_NGINX_KEY_FILE} = write_file("$dir/key", "  FILE-KEY-9 \nsecond line\n");

@@ -4,6 +4,7 @@
 use lib 't/lib';
 use FakeRedis;
 use Test::Nginx::Socket 'no_plan';
+use FsauthSelfProxy;
 
 our $Fake = FakeRedis->start(
     'tok-ok-000000001' => 'ok',
@@ -199,6 +200,7 @@ X-Auth-Token: tok-hang-0000001
 --- timeout: 0.2
 --- abort
 --- ignore_response
+--- curl_error: Operation timed out
 --- wait: 1.2
 --- no_error_log
 [alert]

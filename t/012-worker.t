@@ -1,6 +1,7 @@
 # What a Test::Nginx block cannot show: a worker is never blocked by a
 # hanging Redis, a client may leave while its lookup is pending, Redis may
 # restart under a running nginx, and two workers serve concurrent clients.
+# Plain Test::More, not Test::Nginx: two workers, clients held open while Redis hangs or restarts.
 
 use strict;
 use warnings;

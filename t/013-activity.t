@@ -2,6 +2,7 @@
 # most 100 ms after the first), one write per key per interval across
 # workers, a failing write is logged once and does not stop the others,
 # and records still queued when a worker exits are sent before it goes.
+# Plain Test::More, not Test::Nginx: two workers and timing of writes seen in Redis between requests.
 
 use strict;
 use warnings;

@@ -2,6 +2,7 @@
 # eviction, reload, revocation by direct redis-cli edits on every worker
 # within 100 ms, flush when the invalidation channel reconnects, shared
 # lookups, and Redis commands bounded by the negative cache.
+# Plain Test::More, not Test::Nginx: several workers, reloads and Redis edits between requests, timing.
 
 use strict;
 use warnings;

@@ -1,5 +1,6 @@
 # fsauthctl end to end with the module: keys it creates are granted through
 # nginx, and its changes reach every worker's cache at once.
+# Plain Test::More, not Test::Nginx: fsauthctl runs between requests to one running nginx with two workers.
 
 use strict;
 use warnings;

@@ -12,6 +12,7 @@
 # (and counted, to show the finding), and everything else must be clean;
 # fsauth's own entries are checked separately, and the access log must be
 # clean as a whole.
+# Plain Test::More, not Test::Nginx: the debug error log and access log are read whole across one nginx run.
 
 use strict;
 use warnings;

@@ -22,6 +22,7 @@
 # Client addresses: the loopback network is all local on Linux, so a
 # client can connect from 127.0.0.2 (the "load balancer" the examples
 # trust after rewriting) or from 127.0.0.3 (anyone else).
+# Plain Test::More, not Test::Nginx: nginx starts from the conf-examples files as written, not from a Test::Nginx config.
 
 use strict;
 use warnings;

@@ -1,4 +1,5 @@
 # fsauth_metrics: Prometheus text exposition of the shared counters.
+# Plain Test::More, not Test::Nginx: counters shared by two workers of one running nginx, read between requests.
 
 use strict;
 use warnings;

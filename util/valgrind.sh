@@ -9,11 +9,12 @@
 # Each nginx started by a Test::Nginx block runs as
 #   valgrind -q --tool=memcheck --leak-check=full --show-possibly-lost=no
 #            --gen-suppressions=all --suppressions=valgrind.suppress ...
-# (t/lib/compat/Test/Nginx/Util.pm, or the CPAN module when installed);
-# an error or a definite leak fails the block.  ./valgrind.suppress holds
-# the narrow suppressions for third-party false positives, and
-# t/lib/compat/nginx-core.supp those for nginx core's own exit-time
-# allocations.  TEST_NGINX_USE_VALGRIND may carry other valgrind options.
+# (Test::Nginx::Socket's own command for TEST_NGINX_USE_VALGRIND=1).  Test::Nginx
+# only lets memcheck print its reports on stderr; this script keeps a copy
+# of the output and fails when any report ("==PID== ...") is in it.
+# ./valgrind.suppress holds the narrow suppressions for third-party false
+# positives and nginx core's own exit-time allocations.
+# TEST_NGINX_USE_VALGRIND may carry other valgrind options instead.
 #
 # The plain Test::More files (t/005, t/012, t/021, t/04x, t/fsauthctl)
 # start nginx themselves and do not run it under valgrind; their
@@ -31,4 +32,12 @@ export TEST_NGINX_USE_VALGRIND=${TEST_NGINX_USE_VALGRIND:-1}
 # nginx starts and answers about 20 times slower under memcheck
 export TEST_NGINX_TIMEOUT=${TEST_NGINX_TIMEOUT:-15}
 
-exec ./util/test.sh "$@"
+log=$(mktemp /tmp/fsauth-valgrind.XXXXXX)
+trap 'rm -f "$log"' EXIT
+rc=0
+./util/test.sh "$@" 2>&1 | tee "$log" || rc=$?
+if grep -Eq '^==[0-9]+== ' "$log"; then
+    echo "util/valgrind.sh: memcheck reported errors or leaks (above)" >&2
+    rc=1
+fi
+exit $rc

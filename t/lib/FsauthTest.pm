@@ -2,8 +2,9 @@ package FsauthTest;
 
 # Helpers shared by the fsauth test files: Redis seeding with redis-cli,
 # token digests, throwaway redis-servers and a scripted fake Redis.
-# Used the same way under the CPAN Test::Nginx::Socket and under the
-# project's runner in t/lib/compat.
+# FSAUTH_REDIS_SERVER and FSAUTH_REDIS_CLI (set by util/test.sh) name the
+# server and client commands: redis-server and redis-cli by default,
+# valkey-server and valkey-cli under FSAUTH_TEST_SERVER=valkey.
 
 use strict;
 use warnings;
@@ -24,7 +25,7 @@ sub digest { sha256_hex($_[0]) }
 
 sub redis_at {
     my ($port, @args) = @_;
-    my @cmd = ('redis-cli', '--no-auth-warning', '-p', $port, @args);
+    my @cmd = ($ENV{FSAUTH_REDIS_CLI} || 'redis-cli', '--no-auth-warning', '-p', $port, @args);
     open my $fh, '-|', @cmd or die "redis-cli: $!";
     local $/;
     my $out = <$fh>;
@@ -109,7 +110,7 @@ sub start_redis {
     if ($pid == 0) {
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', '/dev/null';
-        exec 'redis-server', '--port', $port, '--bind', '127.0.0.1',
+        exec $ENV{FSAUTH_REDIS_SERVER} || 'redis-server', '--port', $port, '--bind', '127.0.0.1',
              '--save', '', '--appendonly', 'no', '--dir', $dir,
              @{ $o{args} // [] };
         exit 1;
