@@ -9,6 +9,7 @@ use lib 't/lib';
 use FsauthTest;
 use Test::More;
 use Test::Nginx::Socket 'no_plan';
+use FsauthSelfProxy;
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (run util/test.sh)'
     unless $ENV{TEST_NGINX_REDIS_PORT};
