@@ -38,7 +38,7 @@ fsauth_chroot_make() {
     # what Debian's installer writes, ::1 included
     cat > "$dir/etc/hosts" <<'EOF'
 127.0.0.1	localhost
-127.0.1.1	fsauth-chroot
+127.0.1.1	chroot
 
 # The following lines are desirable for IPv6 capable hosts
 ::1     localhost ip6-localhost ip6-loopback
