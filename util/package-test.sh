@@ -54,6 +54,7 @@ pass=0 fail=0
 ok()  { pass=$((pass + 1)); echo "ok $((pass + fail)) - $1"; }
 nok() { fail=$((fail + 1)); echo "not ok $((pass + fail)) - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else nok "$what"; fi; }
+quiet() { "$@" >/dev/null; }
 finish() {
     echo "$pass passed, $fail failed"
     [ $fail -eq 0 ]
@@ -120,11 +121,11 @@ id=$(printf '%s\n' "$out" | sed -n 's/^id: //p')
 token=$(printf '%s\n' "$out" | sed -n 's/^token: //p')
 check "fsauthctl key create" test -n "$id" -a ${#token} -eq 20
 check "fsauthctl access grant $id clientes --get" \
-    $ctl access grant "$id" clientes --get
+    quiet $ctl access grant "$id" clientes --get
 check "fsauthctl access check: GET allowed" \
-    $ctl access check "$id" clientes GET
+    quiet $ctl access check "$id" clientes GET
 check "fsauthctl access check: DELETE denied" \
-    bash -c "! $ctl access check $id clientes DELETE"
+    bash -c "! $ctl access check $id clientes DELETE >/dev/null"
 
 cat > /srv/smoke/nginx.conf <<EOC
 include /etc/nginx/modules-enabled/*.conf;
