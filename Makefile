@@ -8,6 +8,7 @@ BUILD     ?= build
 CC        ?= cc
 PREFIX    ?= /usr/local
 MODDIR    ?= /usr/lib/nginx/modules
+MANDIR    ?= $(PREFIX)/share/man
 
 MODULE    = $(BUILD)/ngx_http_fsauth_module.so
 CTL       = $(BUILD)/fsauthctl
@@ -26,10 +27,12 @@ NGX_CC_OPT ?= -g -O2 -fstack-protector-strong -Wformat \
               -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
 NGX_LD_OPT ?= -Wl,-z,relro -Wl,-z,now -fPIC
 
+# CPPFLAGS, CFLAGS and LDFLAGS (empty unless given, e.g. from
+# dpkg-buildflags) are added to fsauthctl's compile and link
 CTL_CFLAGS ?= -O2 -g -Wall -Wextra -Werror -std=c99 -D_GNU_SOURCE
 CTL_LIBS   = -lhiredis -ljansson -lcrypto
 
-.PHONY: all module fsauthctl test demo install clean
+.PHONY: all module fsauthctl test demo install install-fsauthctl clean
 
 all: module fsauthctl
 
@@ -52,7 +55,8 @@ $(MODULE): $(NGXB)/Makefile $(MOD_SRCS)
 
 $(CTL): $(CTL_SRCS)
 	mkdir -p $(BUILD)
-	$(CC) $(CTL_CFLAGS) -Irules -o $@ $(filter %.c,$(CTL_SRCS)) $(CTL_LIBS)
+	$(CC) $(CPPFLAGS) $(CTL_CFLAGS) -Irules $(CFLAGS) $(LDFLAGS) -o $@ \
+	    $(filter %.c,$(CTL_SRCS)) $(CTL_LIBS)
 
 test:
 	./util/test.sh
@@ -60,10 +64,14 @@ test:
 demo:
 	./util/demo.sh
 
-install: all
-	install -d $(DESTDIR)$(MODDIR) $(DESTDIR)$(PREFIX)/bin
+install: all install-fsauthctl
+	install -d $(DESTDIR)$(MODDIR)
 	install -m 644 $(MODULE) $(DESTDIR)$(MODDIR)/
+
+install-fsauthctl: $(CTL)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(CTL) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 docs/fsauthctl.1 $(DESTDIR)$(MANDIR)/man1/
 
 clean:
 	rm -rf $(BUILD)
