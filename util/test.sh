@@ -29,9 +29,9 @@ then
         "which nginx $nginx_version rejects (it came with nginx 1.25.1)"
 fi
 if [ -n "${TEST_NGINX_USE_HTTP3:-}" ]; then
-    "$nginx_bin" -V 2>&1 | grep -q -- --with-http_v3_module ||
+    [[ $("$nginx_bin" -V 2>&1) == *--with-http_v3_module* ]] ||
         skip_mode HTTP/3 "nginx $nginx_version is built without http_v3"
-    curl -V | grep -q '^Features:.* HTTP3' ||
+    [[ $(curl -V) == *Features:*" HTTP3"* ]] ||
         skip_mode HTTP/3 "curl is built without HTTP/3"
 fi
 
