@@ -50,6 +50,11 @@ add_block_preprocessor(sub {
     $block->set_value('http_config', $::HttpConfig)
         unless defined $block->http_config;
     $block->set_value('config', $::Config) unless defined $block->config;
+
+    # a lookup sent before the worker's invalidation channel is up is not
+    # cached (a change in between would be missed): let it come up first
+    $block->set_value('init', 'select(undef, undef, undef, 0.3);')
+        unless defined $block->init;
 });
 
 run_tests();
