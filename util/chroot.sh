@@ -3,7 +3,8 @@
 # way util/matrix.sh builds its own (mmdebstrap, variant apt, from
 # Debian's mirror; FSAUTH_MATRIX_MIRROR overrides the mirror).
 #
-#   fsauth_chroot_make SUITE DIR LOG   build it, mount /proc, /sys,
+#   fsauth_chroot_make SUITE DIR LOG [MMDEBSTRAP-OPTION...]
+#                                      build it, mount /proc, /sys,
 #                                      /dev/pts and /dev/shm in it
 #   fsauth_chroot_run DIR COMMAND...   run a command inside, as root, with
 #                                      a clean environment
@@ -31,9 +32,10 @@ fsauth_need_root() {
 
 fsauth_chroot_make() {
     local suite=$1 dir=$2 log=$3
+    shift 3
     mmdebstrap --mode=root --variant=apt \
         --aptopt='Acquire::Check-Valid-Until "false"' \
-        --aptopt='Acquire::Languages "none"' \
+        --aptopt='Acquire::Languages "none"' "$@" \
         "$suite" "$dir" "$fsauth_mirror" >>"$log" 2>&1 || return 1
     # what Debian's installer writes, ::1 included
     cat > "$dir/etc/hosts" <<'EOF'

@@ -62,22 +62,10 @@ work=$(mktemp -d /var/tmp/fsauth-matrix.XXXXXX)
 mkdir -p "$logs"
 chroot_dir=
 
-unmount_all() {
-    local d=$1
-    [ -n "$d" ] && [ -d "$d" ] || return 0
-    # processes still running inside (services the tests started)
-    local p
-    for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/root" 2>/dev/null)" = "$d" ] &&
-            kill -KILL "${p#/proc/}" 2>/dev/null || true
-    done
-    local m
-    for m in dev/shm dev/pts sys proc; do
-        mountpoint -q "$d/$m" 2>/dev/null && umount -l "$d/$m" || true
-    done
-}
+. util/chroot.sh
+
 cleanup() {
-    unmount_all "$chroot_dir"
+    fsauth_chroot_remove "$chroot_dir"
     rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
@@ -92,37 +80,17 @@ for suite in "${suites[@]}"; do
     chroot_dir=$work/$suite
     t0=$(date +%s)
     echo "matrix: $suite: building the chroot from $mirror"
-    if ! mmdebstrap --mode=root --variant=apt \
-            --aptopt='Acquire::Check-Valid-Until "false"' \
-            --aptopt='Acquire::Languages "none"' \
+    # the tests need no documentation nor translations
+    if ! fsauth_chroot_make "$suite" "$chroot_dir" "$log" \
             --dpkgopt='path-exclude=/usr/share/doc/*' \
-            --dpkgopt='path-exclude=/usr/share/locale/*' \
-            "$suite" "$chroot_dir" "$mirror" >>"$log" 2>&1
+            --dpkgopt='path-exclude=/usr/share/locale/*'
     then
         summary+=("$suite: chroot not built (see $log)")
         failed=1
+        fsauth_chroot_remove "$chroot_dir"
         chroot_dir=
         continue
     fi
-    # what Debian's installer writes, ::1 included
-    cat > "$chroot_dir/etc/hosts" <<'EOF'
-127.0.0.1	localhost
-127.0.1.1	fsauth-matrix
-
-# The following lines are desirable for IPv6 capable hosts
-::1     localhost ip6-localhost ip6-loopback
-ff02::1 ip6-allnodes
-ff02::2 ip6-allrouters
-EOF
-    # packages never start their services here
-    printf '#!/bin/sh\nexit 101\n' > "$chroot_dir/usr/sbin/policy-rc.d"
-    chmod 755 "$chroot_dir/usr/sbin/policy-rc.d"
-    mount -t proc proc "$chroot_dir/proc"
-    mount -t sysfs sys "$chroot_dir/sys" 2>/dev/null || true
-    mkdir -p "$chroot_dir/dev/pts" "$chroot_dir/dev/shm"
-    mount -t devpts -o newinstance,ptmxmode=0666 devpts \
-        "$chroot_dir/dev/pts" 2>/dev/null || true
-    mount -t tmpfs -o mode=1777 shm "$chroot_dir/dev/shm"
     mkdir -p "$chroot_dir/src/fsauth"
     git archive HEAD | tar -x -C "$chroot_dir/src/fsauth"
     t1=$(date +%s)
@@ -138,9 +106,7 @@ EOF
         r0=$(date +%s)
         out=$work/run.out
         rc=0
-        chroot "$chroot_dir" /usr/bin/env -i \
-            PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-            HOME=/root LANG=C.UTF-8 TERM=dumb $envs \
+        fsauth_chroot_run "$chroot_dir" $envs \
             /bin/bash -c "cd /src/fsauth && ./util/test.sh $args" \
             > "$out" 2>&1 || rc=$?
         r1=$(date +%s)
@@ -168,8 +134,7 @@ EOF
         echo "matrix: $line"
         summary+=("$line")
     done
-    unmount_all "$chroot_dir"
-    rm -rf --one-file-system "$chroot_dir"
+    fsauth_chroot_remove "$chroot_dir"
     chroot_dir=
     echo "matrix: $suite: $(( $(date +%s) - t0 )) s in all" |
         tee -a "$log"
