@@ -40,7 +40,7 @@ module: $(MODULE)
 
 fsauthctl: $(CTL)
 
-$(NGXB)/Makefile: config Makefile
+$(NGXB)/Makefile: config Makefile VERSION
 	rm -rf $(NGXB)
 	mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(NGXB)

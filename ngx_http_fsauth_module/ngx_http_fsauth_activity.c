@@ -95,6 +95,7 @@ ngx_http_fsauth_activity_queue(ngx_http_fsauth_redis_conf_t *rcf,
     peer = rcf->peer;
 
     if (peer == NULL || peer->lookup.state != NGX_HTTP_FSAUTH_REDIS_READY) {
+        ngx_http_fsauth_metrics_dropped(1);
         return NGX_DECLINED;
     }
 
@@ -159,12 +160,14 @@ ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer)
     }
 
     if (n == 0 || peer->lookup.state != NGX_HTTP_FSAUTH_REDIS_READY) {
+        ngx_http_fsauth_metrics_dropped(n);
         return;
     }
 
     if (peer->batch == NULL) {
         peer->batch = ngx_alloc(NGX_HTTP_FSAUTH_ACTIVITY_BUF_LEN, peer->log);
         if (peer->batch == NULL) {
+            ngx_http_fsauth_metrics_dropped(n);
             return;
         }
     }
@@ -216,6 +219,9 @@ ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer)
         == REDIS_OK)
     {
         ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);
+
+    } else {
+        ngx_http_fsauth_metrics_dropped(n);
     }
 }
 
@@ -273,8 +279,15 @@ ngx_http_fsauth_activity_hsets(ngx_http_fsauth_peer_t *peer, ngx_uint_t n)
             == REDIS_OK)
         {
             ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);
+
+        } else {
+            ngx_http_fsauth_metrics_dropped(1);
         }
     }
+
+    /* the connection went while the records were written */
+
+    ngx_http_fsauth_metrics_dropped(n - i);
 }
 
 

@@ -6,6 +6,13 @@
 
 
 #include "ngx_http_fsauth_module.h"
+#include "ngx_http_fsauth_redis.h"
+
+
+/* set by "config" from the VERSION file */
+#ifndef NGX_HTTP_FSAUTH_VERSION
+#define NGX_HTTP_FSAUTH_VERSION  "unknown"
+#endif
 
 
 /*
@@ -17,6 +24,23 @@
 
 
 ngx_http_fsauth_metrics_t  *ngx_http_fsauth_metrics;
+
+
+/*
+ * The connection gauges are not counters that a worker increments and
+ * decrements: a worker killed by SIGKILL would leave its increment behind
+ * for ever.  Each worker owns the slot of its number instead, holding its
+ * pid and the state bits below; a respawned worker takes the same number,
+ * so it overwrites the dead one's slot.  Slots are only changed with a
+ * compare-and-swap that checks the pid, so that an old worker finishing
+ * its requests after a reload does not overwrite the state of the new
+ * worker of its number.  The reader skips the slots of dead processes.
+ */
+
+#define NGX_HTTP_FSAUTH_SLOT_LOOKUP     0x01
+#define NGX_HTTP_FSAUTH_SLOT_TRACKING   0x02
+#define NGX_HTTP_FSAUTH_SLOT_API_OFF    0x04
+#define NGX_HTTP_FSAUTH_SLOT_SHIFT      8
 
 
 static ngx_uint_t  ngx_http_fsauth_latency_bounds[] = {
@@ -38,15 +62,23 @@ static char *ngx_http_fsauth_command_label[] = {
 static ngx_int_t ngx_http_fsauth_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_fsauth_metrics_handler(ngx_http_request_t *r);
+static void ngx_http_fsauth_metrics_workers(ngx_http_fsauth_metrics_t *m,
+    ngx_uint_t *lookup, ngx_uint_t *tracking, ngx_uint_t *api);
 
 
 ngx_int_t
 ngx_http_fsauth_metrics_add_zone(ngx_conf_t *cf)
 {
+    size_t           size;
     ngx_str_t        name = ngx_string("fsauth_metrics");
     ngx_shm_zone_t  *shm_zone;
 
-    shm_zone = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
+    /* a new layout has a new size: a reload then starts a new zone */
+
+    size = 8 * ngx_pagesize
+           + ngx_align(sizeof(ngx_http_fsauth_metrics_t), ngx_pagesize);
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
                                      &ngx_http_fsauth_metrics);
     if (shm_zone == NULL) {
         return NGX_ERROR;
@@ -108,6 +140,104 @@ ngx_http_fsauth_metrics_latency(ngx_msec_t ms)
 }
 
 
+void
+ngx_http_fsauth_metrics_dropped(ngx_uint_t n)
+{
+    if (ngx_http_fsauth_metrics && n) {
+        (void) ngx_atomic_fetch_add(&ngx_http_fsauth_metrics->activity_dropped,
+                                    n);
+    }
+}
+
+
+static ngx_atomic_t *
+ngx_http_fsauth_metrics_slot(void)
+{
+    if (ngx_http_fsauth_metrics == NULL || ngx_worker >= NGX_MAX_PROCESSES) {
+        return NULL;
+    }
+
+    return &ngx_http_fsauth_metrics->workers[ngx_worker];
+}
+
+
+/* a worker starts: its slot is its own, nothing is up yet */
+
+void
+ngx_http_fsauth_metrics_claim(void)
+{
+    ngx_atomic_t  *slot;
+
+    slot = ngx_http_fsauth_metrics_slot();
+    if (slot == NULL) {
+        return;
+    }
+
+    *slot = (ngx_atomic_uint_t) ngx_pid << NGX_HTTP_FSAUTH_SLOT_SHIFT;
+    ngx_memory_barrier();
+}
+
+
+/* the value is stored only while the slot is this worker's */
+
+static void
+ngx_http_fsauth_metrics_set(ngx_atomic_uint_t value)
+{
+    ngx_atomic_t       *slot;
+    ngx_atomic_uint_t   old;
+
+    slot = ngx_http_fsauth_metrics_slot();
+    if (slot == NULL) {
+        return;
+    }
+
+    do {
+        old = *slot;
+
+        if (old >> NGX_HTTP_FSAUTH_SLOT_SHIFT != (ngx_atomic_uint_t) ngx_pid) {
+            return;
+        }
+
+    } while (!ngx_atomic_cmp_set(slot, old, value));
+}
+
+
+/* a worker exits: its connections are closed, its slot is free */
+
+void
+ngx_http_fsauth_metrics_release(void)
+{
+    ngx_http_fsauth_metrics_set(0);
+}
+
+
+/* called wherever a connection comes up or goes, or the kill switch is read */
+
+void
+ngx_http_fsauth_metrics_peer(ngx_http_fsauth_peer_t *peer)
+{
+    ngx_atomic_uint_t  value;
+
+    value = (ngx_atomic_uint_t) ngx_pid << NGX_HTTP_FSAUTH_SLOT_SHIFT;
+
+    if (peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_READY) {
+        value |= NGX_HTTP_FSAUTH_SLOT_LOOKUP;
+    }
+
+    if (peer->tracking.state == NGX_HTTP_FSAUTH_REDIS_READY) {
+        value |= NGX_HTTP_FSAUTH_SLOT_TRACKING;
+    }
+
+    /* -1: not read yet, on as far as requests go */
+
+    if (peer->api_enabled == 0) {
+        value |= NGX_HTTP_FSAUTH_SLOT_API_OFF;
+    }
+
+    ngx_http_fsauth_metrics_set(value);
+}
+
+
 char *
 ngx_http_fsauth_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
@@ -118,6 +248,49 @@ ngx_http_fsauth_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     clcf->handler = ngx_http_fsauth_metrics_handler;
 
     return NGX_CONF_OK;
+}
+
+
+/* the sum of the slots of the workers alive */
+
+static void
+ngx_http_fsauth_metrics_workers(ngx_http_fsauth_metrics_t *m,
+    ngx_uint_t *lookup, ngx_uint_t *tracking, ngx_uint_t *api)
+{
+    ngx_pid_t          pid;
+    ngx_uint_t         i;
+    ngx_atomic_uint_t  v;
+
+    *lookup = 0;
+    *tracking = 0;
+    *api = 1;
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        v = m->workers[i];
+
+        if (v == 0) {
+            continue;
+        }
+
+        /*
+         * A worker killed before its exit hook ran, and not replaced (an
+         * old worker after a reload).  EPERM: the pid is another user's
+         * process now, not a worker.
+         */
+
+        pid = (ngx_pid_t) (v >> NGX_HTTP_FSAUTH_SLOT_SHIFT);
+
+        if (pid != ngx_pid && kill(pid, 0) == -1) {
+            continue;
+        }
+
+        *lookup += (v & NGX_HTTP_FSAUTH_SLOT_LOOKUP) ? 1 : 0;
+        *tracking += (v & NGX_HTTP_FSAUTH_SLOT_TRACKING) ? 1 : 0;
+
+        if (v & NGX_HTTP_FSAUTH_SLOT_API_OFF) {
+            *api = 0;
+        }
+    }
 }
 
 
@@ -132,7 +305,7 @@ ngx_http_fsauth_metrics_handler(ngx_http_request_t *r)
     size_t                        size;
     ngx_int_t                     rc;
     ngx_buf_t                    *b;
-    ngx_uint_t                    i, cum, keys, bans;
+    ngx_uint_t                    i, cum, keys, bans, up, inv, api;
     ngx_chain_t                   out;
     ngx_http_fsauth_stats_t       stats;
     ngx_http_fsauth_metrics_t    *m;
@@ -162,6 +335,8 @@ ngx_http_fsauth_metrics_handler(ngx_http_request_t *r)
         ngx_http_fsauth_cache_stats(fmcf->cache, &stats, &keys, &bans);
     }
 
+    ngx_http_fsauth_metrics_workers(m, &up, &inv, &api);
+
     size = 8192;
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -171,6 +346,27 @@ ngx_http_fsauth_metrics_handler(ngx_http_request_t *r)
 
     p = b->pos;
     end = b->end;
+
+    ngx_http_fsauth_metrics_line(p, end,
+        "# HELP fsauth_build_info Versions of the module and of the nginx "
+        "and hiredis it was built with.\n"
+        "# TYPE fsauth_build_info gauge\n"
+        "fsauth_build_info{version=\"%s\",nginx=\"%s\","
+        "hiredis=\"%d.%d.%d\"} 1\n"
+        "# HELP fsauth_redis_connected Workers whose Redis lookup "
+        "connection is up.\n"
+        "# TYPE fsauth_redis_connected gauge\n"
+        "fsauth_redis_connected %ui\n"
+        "# HELP fsauth_invalidation_connected Workers whose invalidation "
+        "channel is up.\n"
+        "# TYPE fsauth_invalidation_connected gauge\n"
+        "fsauth_invalidation_connected %ui\n"
+        "# HELP fsauth_api_enabled 0 when a worker has read the kill switch "
+        "as off, 1 otherwise.\n"
+        "# TYPE fsauth_api_enabled gauge\n"
+        "fsauth_api_enabled %ui\n",
+        NGX_HTTP_FSAUTH_VERSION, NGINX_VERSION,
+        HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, up, inv, api);
 
     ngx_http_fsauth_metrics_line(p, end,
         "# HELP fsauth_decisions_total Access decisions by outcome.\n"
@@ -232,8 +428,13 @@ ngx_http_fsauth_metrics_handler(ngx_http_request_t *r)
         "fsauth_redis_reconnects_total %uA\n"
         "# HELP fsauth_redis_invalidations_total Invalidation messages.\n"
         "# TYPE fsauth_redis_invalidations_total counter\n"
-        "fsauth_redis_invalidations_total %uA\n",
-        m->errors, m->timeouts, m->losses, m->reconnects, m->invalidations);
+        "fsauth_redis_invalidations_total %uA\n"
+        "# HELP fsauth_activity_dropped_total Activity records dropped "
+        "unsent.\n"
+        "# TYPE fsauth_activity_dropped_total counter\n"
+        "fsauth_activity_dropped_total %uA\n",
+        m->errors, m->timeouts, m->losses, m->reconnects, m->invalidations,
+        m->activity_dropped);
 
     ngx_http_fsauth_metrics_line(p, end,
         "# HELP fsauth_lookup_duration_seconds Redis lookup latency.\n"

@@ -914,6 +914,8 @@ ngx_http_fsauth_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    ngx_http_fsauth_metrics_claim();
+
     return ngx_http_fsauth_redis_init_worker(cycle, fmcf->redis);
 }
 
@@ -933,4 +935,5 @@ ngx_http_fsauth_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_fsauth_redis_exit_worker(fmcf->redis);
     ngx_http_fsauth_lookup_exit_worker();
+    ngx_http_fsauth_metrics_release();
 }

@@ -80,6 +80,8 @@ typedef struct {
     ngx_atomic_t                    invalidations;
     ngx_atomic_t                    latency[NGX_HTTP_FSAUTH_LATENCY_BUCKETS];
     ngx_atomic_t                    latency_sum;        /* ms */
+    ngx_atomic_t                    activity_dropped;
+    ngx_atomic_t                    workers[NGX_MAX_PROCESSES];
 } ngx_http_fsauth_metrics_t;
 
 
@@ -391,6 +393,10 @@ ngx_int_t ngx_http_fsauth_metrics_add_zone(ngx_conf_t *cf);
 char *ngx_http_fsauth_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_fsauth_metrics_latency(ngx_msec_t ms);
+void ngx_http_fsauth_metrics_claim(void);
+void ngx_http_fsauth_metrics_release(void);
+void ngx_http_fsauth_metrics_peer(ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_metrics_dropped(ngx_uint_t n);
 
 /* ngx_http_fsauth_response.c */
 ngx_int_t ngx_http_fsauth_response_init(ngx_conf_t *cf,

@@ -585,6 +585,7 @@ ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn)
     ngx_msec_t  delay;
 
     conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+    ngx_http_fsauth_metrics_peer(conn->peer);
 
     if (conn->peer->exiting || conn->no_tracking || conn->retry.timer_set) {
         return;
@@ -629,6 +630,7 @@ ngx_http_fsauth_conn_ready(ngx_http_fsauth_conn_t *conn)
     conn->round = conn->addr;
     conn->state = NGX_HTTP_FSAUTH_REDIS_READY;
     conn->failures = 0;
+    ngx_http_fsauth_metrics_peer(conn->peer);
 
     if (conn->deadline.timer_set) {
         ngx_del_timer(&conn->deadline);
@@ -1198,6 +1200,7 @@ ngx_http_fsauth_redis_api_cb(redisAsyncContext *ac, void *reply,
     }
 
     peer->api_enabled = enabled;
+    ngx_http_fsauth_metrics_peer(peer);
 
     if (conn->state == NGX_HTTP_FSAUTH_REDIS_CONNECTING) {
         ngx_http_fsauth_conn_ready(conn);

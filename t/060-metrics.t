@@ -10,6 +10,7 @@ use Time::HiRes qw(sleep);
 use FsauthTest;
 use FsauthNginx;
 use FakeRedis;
+use FsauthMetrics;
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (run util/test.sh)'
     unless $ENV{TEST_NGINX_REDIS_PORT};
@@ -42,18 +43,7 @@ sub req {
     return $st;
 }
 
-sub metrics {
-    my ($n) = @_;
-    my ($st, $head, $body) = http_raw($n->port,
-                                      "GET /metrics HTTP/1.0\r\n\r\n", 3);
-    my %m;
-    for (split /\n/, $body) {
-        next if /^#/;
-        my ($name, $value) = /^(\S+) (\S+)$/ or next;
-        $m{$name} = $value;
-    }
-    return ($st, $head, $body, \%m);
-}
+sub metrics { scrape($_[0]->port) }
 
 my $n = FsauthNginx->start(
     workers => 2,
