@@ -73,10 +73,9 @@ ngx_http_fsauth_metrics_add_zone(ngx_conf_t *cf)
     ngx_str_t        name = ngx_string("fsauth_metrics");
     ngx_shm_zone_t  *shm_zone;
 
-    /* a new layout has a new size: a reload then starts a new zone */
+    /* a zone of another size is a new zone: no counters of another layout */
 
-    size = 8 * ngx_pagesize
-           + ngx_align(sizeof(ngx_http_fsauth_metrics_t), ngx_pagesize);
+    size = 8 * ngx_pagesize + sizeof(ngx_http_fsauth_metrics_t);
 
     shm_zone = ngx_shared_memory_add(cf, &name, size,
                                      &ngx_http_fsauth_metrics);
