@@ -359,28 +359,14 @@ fsauthctl_key_drop_queue(fsauthctl_t *ctl, void *data)
 
 
 int
-fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_create_args(fsauthctl_call_t *call)
 {
-    int                  rc, npos, full, outcome;
-    char                 date[11];
-    const char          *description, *nick;
-    fsauthctl_key_tx_t   tx;
-    fsauthctl_opt_t      opts[] = {
-        { "description", 0, 1, &description, NULL },
-        { "nick", 0, 1, &nick, NULL },
-        { "full-access", 0, 0, NULL, &full },
-        { NULL, 0, 0, NULL, NULL }
-    };
+    const char             *description, *nick;
+    const fsauthctl_cmd_t  *cmd;
 
-    description = NULL;
-    nick = NULL;
-    full = 0;
-
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, NULL, 0, 0, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    cmd = call->cmd;
+    description = call->description;
+    nick = call->nick;
 
     if (description == NULL || description[0] == '\0') {
         return fsauthctl_opt_usage(cmd, "--description TEXT is required");
@@ -394,18 +380,24 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return fsauthctl_opt_usage(cmd, "--nick: " FSAUTHCTL_TEXT_RULE);
     }
 
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    return FSAUTHCTL_OK;
+}
+
+
+int
+fsauthctl_key_create(fsauthctl_t *ctl, fsauthctl_call_t *call)
+{
+    int                  rc, outcome;
+    char                 date[11];
+    fsauthctl_key_tx_t   tx;
 
     fsauthctl_today(date);
 
     memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
-    tx.key.nick = (char *) (nick ? nick : "");
-    tx.key.description = (char *) description;
+    tx.key.nick = (char *) (call->nick ? call->nick : "");
+    tx.key.description = (char *) call->description;
     tx.key.enabled = 1;
-    tx.key.fullaccess = full;
+    tx.key.fullaccess = call->full_access;
     tx.key.creationdate = date;
 
     tx.nextid = fsauthctl_name(ctl, FSAUTH_NAME_NEXTID);
@@ -431,39 +423,22 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
 
 int
-fsauthctl_key_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int                 rc, npos, json;
+    int                 rc;
     char                id[32];
     char               *nick, *desc, *when, *ip, *date;
     size_t              i, n;
     json_t             *arr;
     fsauthctl_key_t    *keys, *k;
     fsauthctl_table_t   table;
-    fsauthctl_opt_t     opts[] = {
-        { "json", 0, 0, NULL, &json },
-        { NULL, 0, 0, NULL, NULL }
-    };
-
-    json = 0;
-
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, NULL, 0, 0, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
 
     rc = fsauthctl_store_load_all(ctl, &keys, &n);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    if (json) {
+    if (call->json) {
         arr = json_array();
 
         for (i = 0; i < n; i++) {
@@ -513,43 +488,19 @@ fsauthctl_key_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
 
 int
-fsauthctl_key_show(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_show(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int               rc, npos, json;
-    char             *pos[1];
+    int               rc;
     size_t            i;
     json_t           *obj, *grants;
-    long long         id;
     fsauthctl_key_t   key;
-    fsauthctl_opt_t   opts[] = {
-        { "json", 0, 0, NULL, &json },
-        { NULL, 0, 0, NULL, NULL }
-    };
 
-    json = 0;
-
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 1, 1, &npos);
+    rc = fsauthctl_store_load(ctl, call->id, &key);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_store_load(ctl, id, &key);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    if (json) {
+    if (call->json) {
         obj = fsauthctl_json_key(&key, 1);
         grants = json_array();
 
@@ -634,11 +585,6 @@ fsauthctl_key_set_flag(fsauthctl_t *ctl, long long id, const char *field,
 {
     int  rc, existed;
 
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
     rc = fsauthctl_store_set_field(ctl, id, field, on ? "1" : "0", &existed);
     if (rc != FSAUTHCTL_OK) {
         return rc;
@@ -653,66 +599,42 @@ fsauthctl_key_set_flag(fsauthctl_t *ctl, long long id, const char *field,
 /* "key enable ID" and "key disable ID" */
 
 int
-fsauthctl_key_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_enable(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int               rc, npos, enable;
-    char             *pos[1];
-    long long         id;
-    fsauthctl_opt_t   opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
+    int  enable;
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 1, 1, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    enable = (strcmp(call->cmd->name, "enable") == 0);
 
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    enable = (strcmp(cmd->name, "enable") == 0);
-
-    return fsauthctl_key_set_flag(ctl, id, "enabled", enable,
+    return fsauthctl_key_set_flag(ctl, call->id, "enabled", enable,
                                   enable ? "enabled" : "disabled");
 }
 
 
+/* "on" or "off", kept in call->full_access */
+
 int
-fsauthctl_key_full_access(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_full_access_args(fsauthctl_call_t *call)
 {
-    int               rc, npos, on;
-    char             *pos[2];
-    long long         id;
-    fsauthctl_opt_t   opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
+    if (strcmp(call->pos[1], "on") == 0) {
+        call->full_access = 1;
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 2, 2, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
+    } else if (strcmp(call->pos[1], "off") != 0) {
+        return fsauthctl_opt_usage(call->cmd, "expected \"on\" or \"off\", "
+                                   "not \"%s\"", call->pos[1]);
     }
 
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    return FSAUTHCTL_OK;
+}
 
-    if (strcmp(pos[1], "on") == 0) {
-        on = 1;
 
-    } else if (strcmp(pos[1], "off") == 0) {
-        on = 0;
+int
+fsauthctl_key_full_access(fsauthctl_t *ctl, fsauthctl_call_t *call)
+{
+    int  on;
 
-    } else {
-        return fsauthctl_opt_usage(cmd, "expected \"on\" or \"off\", "
-                                   "not \"%s\"", pos[1]);
-    }
+    on = call->full_access;
 
-    return fsauthctl_key_set_flag(ctl, id, "fullaccess", on,
+    return fsauthctl_key_set_flag(ctl, call->id, "fullaccess", on,
                                   on ? "full access on" : "full access off");
 }
 
@@ -724,31 +646,13 @@ fsauthctl_key_full_access(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
  */
 
 int
-fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_rotate(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int                  rc, npos, outcome;
-    char                *pos[1];
+    int                  rc, outcome;
     long long            id;
     fsauthctl_key_tx_t   tx;
-    fsauthctl_opt_t      opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 1, 1, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    id = call->id;
 
     memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
     tx.id = id;
@@ -779,30 +683,12 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 /* deletes the hash, keyid:<id> and activity:<id> */
 
 int
-fsauthctl_key_delete(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_delete(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int               rc, npos, found;
-    char             *pos[1];
-    long long         id;
-    fsauthctl_opt_t   opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
+    int        rc, found;
+    long long  id;
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 1, 1, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    id = call->id;
 
     rc = fsauthctl_key_drop(ctl, id, NULL, &found);
     if (rc != FSAUTHCTL_OK) {
