@@ -174,6 +174,8 @@ char *fsauthctl_name(fsauthctl_t *ctl, const char *kind);
 char *fsauthctl_name_key(fsauthctl_t *ctl, const char *digest);
 char *fsauthctl_name_id(fsauthctl_t *ctl, const char *kind, long long id);
 int fsauthctl_redis_call(fsauthctl_t *ctl, redisReply **reply, ...);
+int fsauthctl_redis_read(fsauthctl_t *ctl, int watch, redisReply **reply,
+    const char *cmd, const char *key, const char *field);
 int fsauthctl_redis_argv(fsauthctl_t *ctl, fsauthctl_args_t *args,
     redisReply **reply);
 int fsauthctl_redis_pipeline(fsauthctl_t *ctl, fsauthctl_args_t *cmds,

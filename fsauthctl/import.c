@@ -720,12 +720,7 @@ fsauthctl_import_nextid_watch(fsauthctl_t *ctl, void *data)
 
     nx = data;
 
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", nx->name, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_call(ctl, &reply, "GET", nx->name, NULL);
+    rc = fsauthctl_redis_read(ctl, 1, &reply, "GET", nx->name, NULL);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -817,12 +812,7 @@ fsauthctl_import_write_watch(fsauthctl_t *ctl, void *data)
     w = data;
     ik = w->ik;
 
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", w->keyid, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_call(ctl, &reply, "GET", w->keyid, NULL);
+    rc = fsauthctl_redis_read(ctl, 1, &reply, "GET", w->keyid, NULL);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -848,14 +838,9 @@ fsauthctl_import_write_watch(fsauthctl_t *ctl, void *data)
     free(w->name);
     w->name = fsauthctl_name_key(ctl, w->digest);
 
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", w->name, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
     /* the owner of the new digest is checked again, under WATCH */
 
-    rc = fsauthctl_redis_call(ctl, &reply, "HGET", w->name, "id", NULL);
+    rc = fsauthctl_redis_read(ctl, 1, &reply, "HGET", w->name, "id");
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -881,13 +866,8 @@ fsauthctl_import_write_watch(fsauthctl_t *ctl, void *data)
         if (w->existed) {
             old = fsauthctl_name_key(ctl, w->olddigest);
 
-            rc = fsauthctl_redis_call(ctl, NULL, "WATCH", old, NULL);
-
-            if (rc == FSAUTHCTL_OK) {
-                rc = fsauthctl_redis_call(ctl, &reply, "HGET", old,
-                                          "creationdate", NULL);
-            }
-
+            rc = fsauthctl_redis_read(ctl, 1, &reply, "HGET", old,
+                                      "creationdate");
             free(old);
 
             if (rc != FSAUTHCTL_OK) {

@@ -100,8 +100,8 @@ typedef struct {
     char              *name;        /* drop: the hash keyid:<id> names */
     char              *activity;    /* drop: <prefix>activity:<id> */
     const char        *only;        /* drop: only while keyid names it */
-    char              *oldname;     /* rotate: key:<olddigest> */
-    char              *newname;     /* rotate: key:<digest> */
+    char              *oldname;     /* (un)rotate: key:<olddigest>, from */
+    char              *newname;     /* (un)rotate: key:<digest>, to */
     char               token[FSAUTHCTL_TOKEN_LEN + 1];
     char               olddigest[FSAUTH_HEX_LEN + 1];
     char               digest[FSAUTH_HEX_LEN + 1];
@@ -172,29 +172,6 @@ fsauthctl_key_create_watch(fsauthctl_t *ctl, void *data)
 }
 
 
-static int
-fsauthctl_key_create_queue(fsauthctl_t *ctl, void *data)
-{
-    int                  rc;
-    fsauthctl_args_t     args;
-    fsauthctl_key_tx_t  *tx;
-
-    tx = data;
-
-    fsauthctl_args_init(&args);
-    fsauthctl_store_hset(ctl, &args, tx->digest, &tx->key);
-    rc = fsauthctl_redis_queue(ctl, &args);
-    fsauthctl_args_free(&args);
-
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    return fsauthctl_redis_call(ctl, NULL, "SET", tx->keyid, tx->digest,
-                                NULL);
-}
-
-
 /* rotate: the key as it is (WATCHed), and a new digest nobody has */
 
 static int
@@ -230,16 +207,31 @@ fsauthctl_key_rotate_watch(fsauthctl_t *ctl, void *data)
 }
 
 
+/*
+ * create, rotate and unrotate: the record goes to key:<digest>, written
+ * whole (create) or renamed from oldname, and keyid:<id> names it
+ */
+
 static int
-fsauthctl_key_rotate_queue(fsauthctl_t *ctl, void *data)
+fsauthctl_key_queue(fsauthctl_t *ctl, void *data)
 {
     int                  rc;
+    fsauthctl_args_t     args;
     fsauthctl_key_tx_t  *tx;
 
     tx = data;
 
-    rc = fsauthctl_redis_call(ctl, NULL, "RENAME", tx->oldname, tx->newname,
-                              NULL);
+    if (tx->oldname) {
+        rc = fsauthctl_redis_call(ctl, NULL, "RENAME", tx->oldname,
+                                  tx->newname, NULL);
+
+    } else {
+        fsauthctl_args_init(&args);
+        fsauthctl_store_hset(ctl, &args, tx->digest, &tx->key);
+        rc = fsauthctl_redis_queue(ctl, &args);
+        fsauthctl_args_free(&args);
+    }
+
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -249,64 +241,76 @@ fsauthctl_key_rotate_queue(fsauthctl_t *ctl, void *data)
 }
 
 
-/* unrotate: only while the key is as the rotation left it (WATCHed) */
+/*
+ * WATCHes keyid:<id>: FSAUTHCTL_TX_SKIP unless it names a digest, and
+ * "only" if given; *name (unless NULL) is then the record's name
+ */
+
+static int
+fsauthctl_key_watch_keyid(fsauthctl_t *ctl, fsauthctl_key_tx_t *tx,
+    const char *only, char **name)
+{
+    int          rc;
+    redisReply  *reply;
+
+    rc = fsauthctl_redis_read(ctl, 1, &reply, "GET", tx->keyid, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING
+        || (only && strcmp(reply->str, only) != 0))
+    {
+        freeReplyObject(reply);
+        return FSAUTHCTL_TX_SKIP;
+    }
+
+    if (name) {
+        free(*name);
+        *name = fsauthctl_name_key(ctl, reply->str);
+    }
+
+    freeReplyObject(reply);
+
+    return FSAUTHCTL_OK;
+}
+
+
+/*
+ * unrotate: the move back, only while the key is as the rotation left it
+ * (WATCHed): keyid:<id> names olddigest, the record it had is free
+ */
 
 static int
 fsauthctl_key_unrotate_watch(fsauthctl_t *ctl, void *data)
 {
-    int                  rc, same;
+    int                  rc, vacant;
     redisReply          *reply;
     fsauthctl_key_tx_t  *tx;
 
     tx = data;
 
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", tx->keyid, tx->oldname,
-                              tx->newname, NULL);
+    rc = fsauthctl_key_watch_keyid(ctl, tx, tx->olddigest, NULL);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    rc = fsauthctl_redis_call(ctl, &reply, "GET", tx->keyid, NULL);
+    /* neither name may change before EXEC */
+
+    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", tx->oldname, NULL);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    same = (reply->type == REDIS_REPLY_STRING
-            && strcmp(reply->str, tx->digest) == 0);
+    rc = fsauthctl_redis_read(ctl, 1, &reply, "EXISTS", tx->newname, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    vacant = (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
     freeReplyObject(reply);
 
-    if (!same) {
-        return FSAUTHCTL_TX_SKIP;
-    }
-
-    rc = fsauthctl_redis_call(ctl, &reply, "EXISTS", tx->oldname, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    same = (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
-    freeReplyObject(reply);
-
-    return same ? FSAUTHCTL_OK : FSAUTHCTL_TX_SKIP;
-}
-
-
-static int
-fsauthctl_key_unrotate_queue(fsauthctl_t *ctl, void *data)
-{
-    int                  rc;
-    fsauthctl_key_tx_t  *tx;
-
-    tx = data;
-
-    rc = fsauthctl_redis_call(ctl, NULL, "RENAME", tx->newname, tx->oldname,
-                              NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    return fsauthctl_redis_call(ctl, NULL, "SET", tx->keyid, tx->olddigest,
-                                NULL);
+    return vacant ? FSAUTHCTL_OK : FSAUTHCTL_TX_SKIP;
 }
 
 
@@ -315,34 +319,11 @@ fsauthctl_key_unrotate_queue(fsauthctl_t *ctl, void *data)
 static int
 fsauthctl_key_drop_watch(fsauthctl_t *ctl, void *data)
 {
-    int                  rc;
-    redisReply          *reply;
     fsauthctl_key_tx_t  *tx;
 
     tx = data;
 
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", tx->keyid, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_call(ctl, &reply, "GET", tx->keyid, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    if (reply->type != REDIS_REPLY_STRING
-        || (tx->only && strcmp(reply->str, tx->only) != 0))
-    {
-        freeReplyObject(reply);
-        return FSAUTHCTL_TX_SKIP;
-    }
-
-    free(tx->name);
-    tx->name = fsauthctl_name_key(ctl, reply->str);
-    freeReplyObject(reply);
-
-    return FSAUTHCTL_OK;
+    return fsauthctl_key_watch_keyid(ctl, tx, tx->only, &tx->name);
 }
 
 
@@ -404,7 +385,7 @@ fsauthctl_key_create(fsauthctl_t *ctl, fsauthctl_call_t *call)
 
     rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_CREATE_TRIES,
                             fsauthctl_key_create_watch,
-                            fsauthctl_key_create_queue, &tx, &outcome);
+                            fsauthctl_key_queue, &tx, &outcome);
 
     if (rc == FSAUTHCTL_OK && outcome == 1) {
         rc = fsauthctl_key_created(ctl, tx.key.id, tx.token, tx.digest);
@@ -660,7 +641,7 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, fsauthctl_call_t *call)
 
     rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
                             fsauthctl_key_rotate_watch,
-                            fsauthctl_key_rotate_queue, &tx, &outcome);
+                            fsauthctl_key_queue, &tx, &outcome);
 
     if (rc == FSAUTHCTL_OK && outcome == 1) {
         rc = fsauthctl_key_rotated(ctl, id, tx.token, tx.olddigest,
@@ -792,14 +773,17 @@ fsauthctl_key_unrotate(fsauthctl_t *ctl, long long id, const char *olddigest,
     memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
     tx.id = id;
     tx.keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
-    tx.oldname = fsauthctl_name_key(ctl, olddigest);
-    tx.newname = fsauthctl_name_key(ctl, digest);
-    memcpy(tx.olddigest, olddigest, FSAUTH_HEX_LEN + 1);
-    memcpy(tx.digest, digest, FSAUTH_HEX_LEN + 1);
+
+    /* the move of the rotation, backwards */
+
+    tx.oldname = fsauthctl_name_key(ctl, digest);
+    tx.newname = fsauthctl_name_key(ctl, olddigest);
+    memcpy(tx.olddigest, digest, FSAUTH_HEX_LEN + 1);
+    memcpy(tx.digest, olddigest, FSAUTH_HEX_LEN + 1);
 
     rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
                             fsauthctl_key_unrotate_watch,
-                            fsauthctl_key_unrotate_queue, &tx, &outcome);
+                            fsauthctl_key_queue, &tx, &outcome);
 
     fsauthctl_key_tx_free(&tx);
 
