@@ -25,7 +25,8 @@ static int fsauthctl_access_decide(redisReply *hash, const char *resource,
     const char *method);
 static int fsauthctl_access_record_id(const char *s, size_t len);
 static int fsauthctl_access_path_valid(const char *s, size_t len);
-static int fsauthctl_access_api_disabled(fsauthctl_t *ctl, int *disabled);
+static int fsauthctl_access_set(fsauthctl_t *ctl, fsauthctl_call_t *call,
+    const char *list, int *existed);
 static int fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid,
     redisReply **reply, int *moved);
 
@@ -54,71 +55,68 @@ fsauthctl_access_resource_valid(const char *s, size_t len)
 }
 
 
-int
-fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+/* sets (list) or deletes (NULL) the grant of key ID for RESOURCE */
+
+static int
+fsauthctl_access_set(fsauthctl_t *ctl, fsauthctl_call_t *call,
+    const char *list, int *existed)
 {
-    int               rc, npos, get, post, put, del, existed;
-    char             *pos[2], *field, *res;
-    char              list[32];
-    unsigned          mask;
-    long long         id;
-    fsauthctl_opt_t   opts[] = {
-        { "get", 0, 0, NULL, &get },
-        { "post", 0, 0, NULL, &post },
-        { "put", 0, 0, NULL, &put },
-        { "delete", 0, 0, NULL, &del },
-        { NULL, 0, 0, NULL, NULL }
-    };
+    int    rc;
+    char  *field;
 
-    get = 0;
-    post = 0;
-    put = 0;
-    del = 0;
+    field = fsauthctl_sprintf("res:%s", call->pos[1]);
+    rc = fsauthctl_store_set_field(ctl, call->id, field, list, existed);
+    free(field);
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 2, 2, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
+    return rc;
+}
+
+
+int
+fsauthctl_access_grant_args(fsauthctl_call_t *call)
+{
+    int    rc;
+    char  *res;
+
+    if (fsauthctl_access_resource_valid(call->pos[1], strlen(call->pos[1])))
+    {
+        return FSAUTHCTL_OK;
     }
 
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    res = fsauthctl_output_escape(call->pos[1]);
+    rc = fsauthctl_opt_usage(call->cmd, "invalid resource \"%s\" (1..%d "
+                             "bytes, no \"/\", space or control "
+                             "character)", res, FSAUTH_RESOURCE_MAX);
+    free(res);
 
-    if (!fsauthctl_access_resource_valid(pos[1], strlen(pos[1]))) {
-        res = fsauthctl_output_escape(pos[1]);
-        rc = fsauthctl_opt_usage(cmd, "invalid resource \"%s\" (1..%d "
-                                 "bytes, no \"/\", space or control "
-                                 "character)", res, FSAUTH_RESOURCE_MAX);
-        free(res);
-        return rc;
-    }
+    return rc;
+}
 
-    mask = (get ? FSAUTH_GRANT_GET : 0)
-           | (post ? FSAUTH_GRANT_POST : 0)
-           | (put ? FSAUTH_GRANT_PUT : 0)
-           | (del ? FSAUTH_GRANT_DELETE : 0);
+
+int
+fsauthctl_access_grant(fsauthctl_t *ctl, fsauthctl_call_t *call)
+{
+    int        rc, existed;
+    char      *res;
+    char       list[32];
+    unsigned   mask;
+
+    mask = (call->get ? FSAUTH_GRANT_GET : 0)
+           | (call->post ? FSAUTH_GRANT_POST : 0)
+           | (call->put ? FSAUTH_GRANT_PUT : 0)
+           | (call->del ? FSAUTH_GRANT_DELETE : 0);
 
     fsauth_grant_format(mask, list);
 
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    field = fsauthctl_sprintf("res:%s", pos[1]);
-    rc = fsauthctl_store_set_field(ctl, id, field, list, &existed);
-    free(field);
-
+    rc = fsauthctl_access_set(ctl, call, list, &existed);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
     /* the resource as "access list" shows it, escaped */
 
-    res = fsauthctl_output_escape(pos[1]);
-    printf("key %lld: %s: %s\n", id, res, list[0] ? list : "none");
+    res = fsauthctl_output_escape(call->pos[1]);
+    printf("key %lld: %s: %s\n", call->id, res, list[0] ? list : "none");
     free(res);
 
     return FSAUTHCTL_OK;
@@ -126,44 +124,31 @@ fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
 
 int
-fsauthctl_access_revoke(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_access_revoke_args(fsauthctl_call_t *call)
 {
-    int               rc, npos, existed;
-    char             *pos[2], *field, *res;
-    long long         id;
-    fsauthctl_opt_t   opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
+    if (call->pos[1][0] == '\0') {
+        return fsauthctl_opt_usage(call->cmd, "empty resource");
+    }
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 2, 2, &npos);
+    return FSAUTHCTL_OK;
+}
+
+
+int
+fsauthctl_access_revoke(fsauthctl_t *ctl, fsauthctl_call_t *call)
+{
+    int         rc, existed;
+    char       *res;
+    long long   id;
+
+    id = call->id;
+
+    rc = fsauthctl_access_set(ctl, call, NULL, &existed);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    if (pos[1][0] == '\0') {
-        return fsauthctl_opt_usage(cmd, "empty resource");
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    field = fsauthctl_sprintf("res:%s", pos[1]);
-    rc = fsauthctl_store_set_field(ctl, id, field, NULL, &existed);
-    free(field);
-
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    res = fsauthctl_output_escape(pos[1]);
+    res = fsauthctl_output_escape(call->pos[1]);
 
     if (existed) {
         printf("key %lld: %s: revoked\n", id, res);
@@ -179,50 +164,28 @@ fsauthctl_access_revoke(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
 
 int
-fsauthctl_access_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_access_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int                 rc, npos, json;
-    char               *pos[1], *res;
+    int                 rc;
+    char               *res;
     char                list[32];
     size_t              i;
     json_t             *arr;
-    long long           id;
     fsauthctl_key_t     key;
     fsauthctl_table_t   table;
-    fsauthctl_opt_t     opts[] = {
-        { "json", 0, 0, NULL, &json },
-        { NULL, 0, 0, NULL, NULL }
-    };
 
-    json = 0;
-
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 1, 1, &npos);
+    rc = fsauthctl_store_load(ctl, call->id, &key);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_store_load(ctl, id, &key);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    if (json) {
+    if (call->json) {
         arr = json_array();
 
         for (i = 0; i < key.ngrants; i++) {
             json_array_append_new(arr, fsauthctl_json_grant(&key.grants[i],
-                                                            "idapikey", id));
+                                                            "idapikey",
+                                                            call->id));
         }
 
         rc = fsauthctl_json_print(arr);
@@ -425,31 +388,6 @@ fsauthctl_access_path_valid(const char *s, size_t len)
 }
 
 
-/* "enabled" of <prefix>api: only "0" disables, a missing field enables */
-
-static int
-fsauthctl_access_api_disabled(fsauthctl_t *ctl, int *disabled)
-{
-    int          rc;
-    char        *name;
-    redisReply  *reply;
-
-    name = fsauthctl_name(ctl, FSAUTH_NAME_API);
-    rc = fsauthctl_redis_call(ctl, &reply, "HGET", name, "enabled", NULL);
-    free(name);
-
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    *disabled = (reply->type == REDIS_REPLY_STRING
-                 && reply->len == 1 && reply->str[0] == '0');
-    freeReplyObject(reply);
-
-    return FSAUTHCTL_OK;
-}
-
-
 /*
  * HGETALL of the hash that keyid:<id> names.  *reply stays NULL for an
  * unknown key, or a keyid that names no digest a token can hash to (the
@@ -518,37 +456,26 @@ fsauthctl_access_read(fsauthctl_t *ctl, const char *keyid,
 /* prints "allowed" (exit 0) or "denied" (exit 1) */
 
 int
-fsauthctl_access_check(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_access_check_args(fsauthctl_call_t *call)
 {
-    int               rc, npos, allowed, attempt, moved, disabled;
-    char             *pos[3], *keyid;
-    long long         id;
-    redisReply       *reply;
-    fsauthctl_opt_t   opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
-
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 3, 3, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
+    if (call->pos[2][0] == '\0') {
+        return fsauthctl_opt_usage(call->cmd, "empty method");
     }
 
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    return FSAUTHCTL_OK;
+}
 
-    if (pos[2][0] == '\0') {
-        return fsauthctl_opt_usage(cmd, "empty method");
-    }
 
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+int
+fsauthctl_access_check(fsauthctl_t *ctl, fsauthctl_call_t *call)
+{
+    int          rc, allowed, attempt, moved, disabled;
+    char       **pos, *keyid;
+    redisReply  *reply;
 
-    rc = fsauthctl_access_api_disabled(ctl, &disabled);
+    pos = call->pos;
+
+    rc = fsauthctl_api_disabled(ctl, &disabled);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -557,7 +484,7 @@ fsauthctl_access_check(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     reply = NULL;
 
     if (!disabled && fsauthctl_access_path_valid(pos[1], strlen(pos[1]))) {
-        keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
+        keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, call->id);
 
         for (attempt = 0; attempt < FSAUTHCTL_TX_RETRIES; attempt++) {
             rc = fsauthctl_access_read(ctl, keyid, &reply, &moved);

@@ -17,39 +17,36 @@
 
 
 static int fsauthctl_api_queue(fsauthctl_t *ctl, void *data);
+static int fsauthctl_api_field(fsauthctl_t *ctl, const char *value,
+    redisReply **reply);
 
 
-/* "api enable" and "api disable" */
+/* "api enable", "api disable" and "api status" */
 
 int
-fsauthctl_api_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_api(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int               rc, npos, enable, done;
-    fsauthctl_opt_t   opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
+    int          rc, disabled, done;
+    const char  *name;
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, NULL, 0, 0, &npos);
+    name = call->cmd->name;
+
+    if (strcmp(name, "status") == 0) {
+        rc = fsauthctl_api_disabled(ctl, &disabled);
+
+    } else {
+        disabled = (strcmp(name, "disable") == 0);
+
+        /* nothing is WATCHed, so the transaction cannot abort */
+        rc = fsauthctl_redis_tx(ctl, 1, NULL, fsauthctl_api_queue,
+                                disabled ? "0" : "1", &done);
+    }
+
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    enable = (strcmp(cmd->name, "enable") == 0);
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    /* nothing is WATCHed, so the transaction cannot abort */
-    rc = fsauthctl_redis_tx(ctl, 1, NULL, fsauthctl_api_queue,
-                            enable ? "1" : "0", &done);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    printf("api %s\n", enable ? "enabled" : "disabled");
+    printf("api %s\n", disabled ? "disabled" : "enabled");
 
     return FSAUTHCTL_OK;
 }
@@ -58,54 +55,53 @@ fsauthctl_api_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 static int
 fsauthctl_api_queue(fsauthctl_t *ctl, void *data)
 {
+    return fsauthctl_api_field(ctl, data, NULL);
+}
+
+
+/*
+ * "enabled" of <prefix>api, read as the module reads it: only exactly "0"
+ * disables, a missing field means enabled
+ */
+
+int
+fsauthctl_api_disabled(fsauthctl_t *ctl, int *disabled)
+{
+    int          rc;
+    redisReply  *reply;
+
+    rc = fsauthctl_api_field(ctl, NULL, &reply);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    *disabled = (reply->type == REDIS_REPLY_STRING
+                 && reply->len == 1 && reply->str[0] == '0');
+    freeReplyObject(reply);
+
+    return FSAUTHCTL_OK;
+}
+
+
+/* HSET (value) or HGET (*reply) of the field "enabled" of <prefix>api */
+
+static int
+fsauthctl_api_field(fsauthctl_t *ctl, const char *value, redisReply **reply)
+{
     int    rc;
     char  *name;
 
     name = fsauthctl_name(ctl, FSAUTH_NAME_API);
-    rc = fsauthctl_redis_call(ctl, NULL, "HSET", name, "enabled",
-                              (const char *) data, NULL);
+
+    if (value) {
+        rc = fsauthctl_redis_call(ctl, NULL, "HSET", name, "enabled", value,
+                                  NULL);
+
+    } else {
+        rc = fsauthctl_redis_call(ctl, reply, "HGET", name, "enabled", NULL);
+    }
+
     free(name);
 
     return rc;
-}
-
-
-/* only "0" disables, as in the module; a missing field means enabled */
-
-int
-fsauthctl_api_status(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
-{
-    int               rc, npos, disabled;
-    char             *name;
-    redisReply       *reply;
-    fsauthctl_opt_t   opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
-
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, NULL, 0, 0, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    name = fsauthctl_name(ctl, FSAUTH_NAME_API);
-    rc = fsauthctl_redis_call(ctl, &reply, "HGET", name, "enabled", NULL);
-    free(name);
-
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    disabled = (reply->type == REDIS_REPLY_STRING
-                && strcmp(reply->str, "0") == 0);
-    freeReplyObject(reply);
-
-    printf("api %s\n", disabled ? "disabled" : "enabled");
-
-    return FSAUTHCTL_OK;
 }

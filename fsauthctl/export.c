@@ -21,26 +21,14 @@
 
 
 int
-fsauthctl_export(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd, int argc,
-    char **argv)
+fsauthctl_export(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int               rc, npos;
+    int               rc;
     size_t            i, j, n;
     json_t           *root, *keys, *access;
     fsauthctl_key_t  *k;
-    fsauthctl_opt_t   opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, NULL, 0, 0, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    (void) call;    /* "export" takes no argument */
 
     rc = fsauthctl_store_load_all(ctl, &k, &n);
     if (rc != FSAUTHCTL_OK) {

@@ -61,15 +61,57 @@ typedef struct {
 
 typedef struct fsauthctl_cmd_s  fsauthctl_cmd_t;
 
-typedef int (*fsauthctl_handler_pt)(fsauthctl_t *ctl,
-    const fsauthctl_cmd_t *cmd, int argc, char **argv);
+/* a command line as the dispatcher (cmd.c) parsed it */
+typedef struct {
+    const fsauthctl_cmd_t  *cmd;
+    char                   *pos[3];        /* the positional arguments */
+    long long               id;            /* FSAUTHCTL_CMD_ID: pos[0] */
+    const char             *description;   /* FSAUTHCTL_OPT_CREATE */
+    const char             *nick;
+    int                     full_access;   /* or "key full-access ID on" */
+    int                     json;          /* FSAUTHCTL_OPT_JSON */
+    int                     get;           /* FSAUTHCTL_OPT_GRANT */
+    int                     post;
+    int                     put;
+    int                     del;
+    void                   *data;          /* from check to run and done */
+} fsauthctl_call_t;
+
+/* the steps of a command, named in its table entry */
+typedef int fsauthctl_check_t(fsauthctl_call_t *call);
+typedef int fsauthctl_run_t(fsauthctl_t *ctl, fsauthctl_call_t *call);
+typedef void fsauthctl_done_t(fsauthctl_call_t *call);
+
+/* what the dispatcher does before a command runs */
+#define FSAUTHCTL_CMD_ID        0x01    /* pos[0] is a key id: call->id */
+#define FSAUTHCTL_CMD_REDIS     0x02    /* connect, once check has passed */
+
+/* the option sets a command may take */
+#define FSAUTHCTL_OPT_JSON      0x01    /* --json */
+#define FSAUTHCTL_OPT_CREATE    0x02    /* --description --nick --full-access */
+#define FSAUTHCTL_OPT_GRANT     0x04    /* --get --post --put --delete */
+
+/*
+ * One command: the dispatcher parses its options and exactly "npos"
+ * positional arguments, its id, runs "check" (usage and input errors,
+ * before any connection), connects, runs "run", then "done" whatever
+ * happened after check.  A group ("key") has only name, path and help.
+ */
 
 struct fsauthctl_cmd_s {
     const char             *name;
     const char             *path;      /* "key create", for messages */
-    fsauthctl_handler_pt    handler;
     const char             *help;
+    unsigned                flags;     /* FSAUTHCTL_CMD_* */
+    unsigned                opts;      /* FSAUTHCTL_OPT_* */
+    int                     npos;
+    fsauthctl_check_t      *check;     /* NULL: nothing to check */
+    fsauthctl_run_t        *run;
+    fsauthctl_done_t       *done;      /* NULL: nothing to free */
 };
+
+int fsauthctl_cmd_run(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
 
 
 /* option parser (opt.c) */
@@ -86,8 +128,6 @@ int fsauthctl_opt_parse(const fsauthctl_cmd_t *cmd, int argc, char **argv,
     const fsauthctl_opt_t *opts, char **pos, int min_pos, int max_pos,
     int *npos);
 int fsauthctl_opt_usage(const fsauthctl_cmd_t *cmd, const char *fmt, ...);
-int fsauthctl_opt_id(const fsauthctl_cmd_t *cmd, const char *arg,
-    long long *id);
 
 
 /* argument vectors of Redis commands (util.c) */
@@ -134,6 +174,8 @@ char *fsauthctl_name(fsauthctl_t *ctl, const char *kind);
 char *fsauthctl_name_key(fsauthctl_t *ctl, const char *digest);
 char *fsauthctl_name_id(fsauthctl_t *ctl, const char *kind, long long id);
 int fsauthctl_redis_call(fsauthctl_t *ctl, redisReply **reply, ...);
+int fsauthctl_redis_read(fsauthctl_t *ctl, int watch, redisReply **reply,
+    const char *cmd, const char *key, const char *field);
 int fsauthctl_redis_argv(fsauthctl_t *ctl, fsauthctl_args_t *args,
     redisReply **reply);
 int fsauthctl_redis_pipeline(fsauthctl_t *ctl, fsauthctl_args_t *cmds,
@@ -224,41 +266,22 @@ json_t *fsauthctl_json_grant(const fsauthctl_grant_t *g, const char *idname,
 int fsauthctl_json_print(json_t *json);
 
 
-/* commands */
+/* commands: the steps of their table entries (main.c) */
 
-int fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
-int fsauthctl_key_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
-int fsauthctl_key_show(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
-int fsauthctl_key_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
-int fsauthctl_key_full_access(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
-int fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
-int fsauthctl_key_delete(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
+fsauthctl_check_t  fsauthctl_key_create_args, fsauthctl_key_full_access_args,
+    fsauthctl_access_grant_args, fsauthctl_access_revoke_args,
+    fsauthctl_access_check_args, fsauthctl_import_args;
 
-int fsauthctl_access_grant(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
-int fsauthctl_access_revoke(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
-int fsauthctl_access_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
-int fsauthctl_access_check(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
+fsauthctl_run_t  fsauthctl_key_create, fsauthctl_key_list, fsauthctl_key_show,
+    fsauthctl_key_enable, fsauthctl_key_full_access, fsauthctl_key_rotate,
+    fsauthctl_key_delete, fsauthctl_access_grant, fsauthctl_access_revoke,
+    fsauthctl_access_list, fsauthctl_access_check, fsauthctl_api,
+    fsauthctl_import, fsauthctl_export;
 
-int fsauthctl_api_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
-int fsauthctl_api_status(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
+fsauthctl_done_t  fsauthctl_import_done;
 
-int fsauthctl_import(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
-int fsauthctl_export(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv);
+/* the kill switch, as the module reads it (api.c) */
+int fsauthctl_api_disabled(fsauthctl_t *ctl, int *disabled);
 
 
 #endif /* _FSAUTHCTL_H_INCLUDED_ */

@@ -57,6 +57,8 @@ static int fsauthctl_import_keys(fsauthctl_import_t *imp, json_t *arr);
 static int fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik);
 static int fsauthctl_import_grants(fsauthctl_import_t *imp, json_t *arr);
 static int fsauthctl_import_attach(fsauthctl_import_t *imp);
+static int fsauthctl_import_exists(fsauthctl_t *ctl, long long id,
+    int *exists);
 static int fsauthctl_import_check(fsauthctl_t *ctl,
     fsauthctl_import_t *imp);
 static int fsauthctl_import_nextid(fsauthctl_t *ctl,
@@ -70,7 +72,8 @@ static int fsauthctl_import_bool(json_t *v, int null_value, int *b);
 static int fsauthctl_import_date(const char *s, char *date);
 static int fsauthctl_import_days(int y, int m);
 static int fsauthctl_import_pattern(const char *s, const char *pattern);
-static int fsauthctl_import_string(json_t *v, const char **s);
+static int fsauthctl_import_text(json_t *obj, fsauthctl_import_key_t *ik,
+    const char *field, const char *expected, char **text);
 static int fsauthctl_import_invalid(const char *table, size_t index,
     const char *field, const char *what);
 static int fsauthctl_import_cmp_keys(const void *a, const void *b);
@@ -80,99 +83,109 @@ static fsauthctl_import_key_t *fsauthctl_import_find(fsauthctl_import_t *imp,
     long long id);
 
 
-int
-fsauthctl_import(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd, int argc,
-    char **argv)
-{
-    int                  rc, npos;
-    char                *pos[1];
-    size_t               i, j, ngranted;
-    fsauthctl_opt_t      opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
-    fsauthctl_import_t   imp;
+/* reads and checks FILE, before any connection */
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 1, 1, &npos);
+int
+fsauthctl_import_args(fsauthctl_call_t *call)
+{
+    fsauthctl_import_t  *imp;
+
+    imp = fsauthctl_alloc(sizeof(fsauthctl_import_t));
+    memset(imp, 0, sizeof(fsauthctl_import_t));
+    imp->file = call->pos[0];
+
+    call->data = imp;
+
+    return fsauthctl_import_load(imp);
+}
+
+
+int
+fsauthctl_import(fsauthctl_t *ctl, fsauthctl_call_t *call)
+{
+    int                  rc;
+    size_t               i, j, ngranted;
+    fsauthctl_import_t  *imp;
+
+    imp = call->data;
+
+    rc = fsauthctl_import_check(ctl, imp);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    memset(&imp, 0, sizeof(fsauthctl_import_t));
-    imp.file = pos[0];
-
-    rc = fsauthctl_import_load(&imp);
-    if (rc != FSAUTHCTL_OK) {
-        goto done;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        goto done;
-    }
-
-    rc = fsauthctl_import_check(ctl, &imp);
-    if (rc != FSAUTHCTL_OK) {
-        goto done;
-    }
-
     /* before any key is written, so that "key create" cannot take an id */
 
-    rc = fsauthctl_import_nextid(ctl, &imp);
+    rc = fsauthctl_import_nextid(ctl, imp);
     if (rc != FSAUTHCTL_OK) {
-        goto done;
+        return rc;
     }
 
     ngranted = 0;
 
-    for (i = 0; i < imp.nkeys; i++) {
-        rc = fsauthctl_import_write_key(ctl, &imp, &imp.keys[i]);
+    for (i = 0; i < imp->nkeys; i++) {
+        rc = fsauthctl_import_write_key(ctl, imp, &imp->keys[i]);
         if (rc != FSAUTHCTL_OK) {
-            goto done;
+            return rc;
         }
 
-        ngranted += imp.keys[i].key.ngrants;
+        ngranted += imp->keys[i].key.ngrants;
     }
 
     /* the grants left over are for keys only in Redis, one batch per key */
 
-    for (i = 0; i < imp.ngrants; i = j) {
-        for (j = i + 1; j < imp.ngrants; j++) {
-            if (imp.grants[j].id != imp.grants[i].id) {
+    for (i = 0; i < imp->ngrants; i = j) {
+        for (j = i + 1; j < imp->ngrants; j++) {
+            if (imp->grants[j].id != imp->grants[i].id) {
                 break;
             }
         }
 
-        if (fsauthctl_import_find(&imp, imp.grants[i].id)) {
+        if (fsauthctl_import_find(imp, imp->grants[i].id)) {
             continue;
         }
 
-        rc = fsauthctl_import_write_grants(ctl, &imp.grants[i], j - i);
+        rc = fsauthctl_import_write_grants(ctl, &imp->grants[i], j - i);
         if (rc != FSAUTHCTL_OK) {
-            goto done;
+            return rc;
         }
 
         ngranted += j - i;
     }
 
     printf("imported %zu key%s, %zu grant%s (%zu replaced)\n",
-           imp.nkeys, imp.nkeys == 1 ? "" : "s",
-           ngranted, ngranted == 1 ? "" : "s", imp.replaced);
+           imp->nkeys, imp->nkeys == 1 ? "" : "s",
+           ngranted, ngranted == 1 ? "" : "s", imp->replaced);
 
-done:
+    return FSAUTHCTL_OK;
+}
 
-    for (i = 0; i < imp.nkeys; i++) {
-        free(imp.keys[i].key.grants);
+
+void
+fsauthctl_import_done(fsauthctl_call_t *call)
+{
+    size_t               i;
+    fsauthctl_import_t  *imp;
+
+    imp = call->data;
+
+    if (imp == NULL) {
+        return;
     }
 
-    free(imp.keys);
-    free(imp.grants);
-
-    if (imp.root) {
-        fsauthctl_import_wipe(imp.root);
-        json_decref(imp.root);
+    for (i = 0; i < imp->nkeys; i++) {
+        free(imp->keys[i].key.grants);
     }
 
-    return rc;
+    free(imp->keys);
+    free(imp->grants);
+
+    if (imp->root) {
+        fsauthctl_import_wipe(imp->root);
+        json_decref(imp->root);
+    }
+
+    free(imp);
 }
 
 
@@ -399,31 +412,17 @@ fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik)
                                         "expected a positive integer");
     }
 
-    v = json_object_get(obj, "description");
-    if (fsauthctl_import_string(v, &s) != FSAUTHCTL_OK) {
-        return fsauthctl_import_invalid("api_keys", ik->index, "description",
-                                        "expected a string");
+    rc = fsauthctl_import_text(obj, ik, "description", "expected a string",
+                               &key->description);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
     }
 
-    if (!fsauthctl_text_valid(s, json_string_length(v))) {
-        return fsauthctl_import_invalid("api_keys", ik->index, "description",
-                                        FSAUTHCTL_TEXT_RULE);
+    rc = fsauthctl_import_text(obj, ik, "nick", "expected a string or null",
+                               &key->nick);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
     }
-
-    key->description = (char *) s;
-
-    v = json_object_get(obj, "nick");
-    if (fsauthctl_import_string(v, &s) != FSAUTHCTL_OK) {
-        return fsauthctl_import_invalid("api_keys", ik->index, "nick",
-                                        "expected a string or null");
-    }
-
-    if (!fsauthctl_text_valid(s, json_string_length(v))) {
-        return fsauthctl_import_invalid("api_keys", ik->index, "nick",
-                                        FSAUTHCTL_TEXT_RULE);
-    }
-
-    key->nick = (char *) s;
 
     /* enabled is NOT NULL in the table, fullaccess is nullable */
 
@@ -598,6 +597,30 @@ fsauthctl_import_attach(fsauthctl_import_t *imp)
 }
 
 
+/* is there a key "id" in Redis, a keyid:<id>? */
+
+static int
+fsauthctl_import_exists(fsauthctl_t *ctl, long long id, int *exists)
+{
+    int          rc;
+    char        *name;
+    redisReply  *reply;
+
+    name = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
+    rc = fsauthctl_redis_call(ctl, &reply, "EXISTS", name, NULL);
+    free(name);
+
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    *exists = (reply->integer != 0);
+    freeReplyObject(reply);
+
+    return FSAUTHCTL_OK;
+}
+
+
 /*
  * Checks against Redis, still without writing: a token must not belong to
  * another id, a key without apikey must exist, and so must the keys that
@@ -607,7 +630,7 @@ fsauthctl_import_attach(fsauthctl_import_t *imp)
 static int
 fsauthctl_import_check(fsauthctl_t *ctl, fsauthctl_import_t *imp)
 {
-    int                     rc;
+    int                     rc, exists;
     char                   *name;
     size_t                  i;
     long long               id;
@@ -645,18 +668,12 @@ fsauthctl_import_check(fsauthctl_t *ctl, fsauthctl_import_t *imp)
             continue;
         }
 
-        name = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, k->key.id);
-        rc = fsauthctl_redis_call(ctl, &reply, "EXISTS", name, NULL);
-        free(name);
-
+        rc = fsauthctl_import_exists(ctl, k->key.id, &exists);
         if (rc != FSAUTHCTL_OK) {
             return rc;
         }
 
-        id = reply->integer;
-        freeReplyObject(reply);
-
-        if (id == 0) {
+        if (!exists) {
             return fsauthctl_error("import: api_keys[%zu]: no apikey, and "
                                    "there is no key with id %lld to update",
                                    k->index, k->key.id);
@@ -668,19 +685,12 @@ fsauthctl_import_check(fsauthctl_t *ctl, fsauthctl_import_t *imp)
             continue;
         }
 
-        name = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
-                                 imp->grants[i].id);
-        rc = fsauthctl_redis_call(ctl, &reply, "EXISTS", name, NULL);
-        free(name);
-
+        rc = fsauthctl_import_exists(ctl, imp->grants[i].id, &exists);
         if (rc != FSAUTHCTL_OK) {
             return rc;
         }
 
-        id = reply->integer;
-        freeReplyObject(reply);
-
-        if (id == 0) {
+        if (!exists) {
             return fsauthctl_error("import: api_access[%zu]: idapikey %lld "
                                    "is neither in api_keys nor in redis",
                                    imp->grants[i].index, imp->grants[i].id);
@@ -710,12 +720,7 @@ fsauthctl_import_nextid_watch(fsauthctl_t *ctl, void *data)
 
     nx = data;
 
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", nx->name, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_call(ctl, &reply, "GET", nx->name, NULL);
+    rc = fsauthctl_redis_read(ctl, 1, &reply, "GET", nx->name, NULL);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -807,12 +812,7 @@ fsauthctl_import_write_watch(fsauthctl_t *ctl, void *data)
     w = data;
     ik = w->ik;
 
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", w->keyid, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_call(ctl, &reply, "GET", w->keyid, NULL);
+    rc = fsauthctl_redis_read(ctl, 1, &reply, "GET", w->keyid, NULL);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -838,14 +838,9 @@ fsauthctl_import_write_watch(fsauthctl_t *ctl, void *data)
     free(w->name);
     w->name = fsauthctl_name_key(ctl, w->digest);
 
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", w->name, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
     /* the owner of the new digest is checked again, under WATCH */
 
-    rc = fsauthctl_redis_call(ctl, &reply, "HGET", w->name, "id", NULL);
+    rc = fsauthctl_redis_read(ctl, 1, &reply, "HGET", w->name, "id");
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -871,13 +866,8 @@ fsauthctl_import_write_watch(fsauthctl_t *ctl, void *data)
         if (w->existed) {
             old = fsauthctl_name_key(ctl, w->olddigest);
 
-            rc = fsauthctl_redis_call(ctl, NULL, "WATCH", old, NULL);
-
-            if (rc == FSAUTHCTL_OK) {
-                rc = fsauthctl_redis_call(ctl, &reply, "HGET", old,
-                                          "creationdate", NULL);
-            }
-
+            rc = fsauthctl_redis_read(ctl, 1, &reply, "HGET", old,
+                                      "creationdate");
             free(old);
 
             if (rc != FSAUTHCTL_OK) {
@@ -1196,21 +1186,35 @@ fsauthctl_import_pattern(const char *s, const char *pattern)
 }
 
 
-/* a string, or null/absent meaning "" */
+/*
+ * A text member of api_keys[i] (description, nick): a string of printable
+ * UTF-8, or null/absent meaning "".
+ */
 
 static int
-fsauthctl_import_string(json_t *v, const char **s)
+fsauthctl_import_text(json_t *obj, fsauthctl_import_key_t *ik,
+    const char *field, const char *expected, char **text)
 {
+    json_t  *v;
+
+    v = json_object_get(obj, field);
+
     if (v == NULL || json_is_null(v)) {
-        *s = "";
+        *text = "";
         return FSAUTHCTL_OK;
     }
 
     if (!json_is_string(v)) {
-        return FSAUTHCTL_ERROR;
+        return fsauthctl_import_invalid("api_keys", ik->index, field,
+                                        expected);
     }
 
-    *s = json_string_value(v);
+    if (!fsauthctl_text_valid(json_string_value(v), json_string_length(v))) {
+        return fsauthctl_import_invalid("api_keys", ik->index, field,
+                                        FSAUTHCTL_TEXT_RULE);
+    }
+
+    *text = (char *) json_string_value(v);
 
     return FSAUTHCTL_OK;
 }

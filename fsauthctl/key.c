@@ -100,8 +100,8 @@ typedef struct {
     char              *name;        /* drop: the hash keyid:<id> names */
     char              *activity;    /* drop: <prefix>activity:<id> */
     const char        *only;        /* drop: only while keyid names it */
-    char              *oldname;     /* rotate: key:<olddigest> */
-    char              *newname;     /* rotate: key:<digest> */
+    char              *oldname;     /* (un)rotate: key:<olddigest>, from */
+    char              *newname;     /* (un)rotate: key:<digest>, to */
     char               token[FSAUTHCTL_TOKEN_LEN + 1];
     char               olddigest[FSAUTH_HEX_LEN + 1];
     char               digest[FSAUTH_HEX_LEN + 1];
@@ -172,29 +172,6 @@ fsauthctl_key_create_watch(fsauthctl_t *ctl, void *data)
 }
 
 
-static int
-fsauthctl_key_create_queue(fsauthctl_t *ctl, void *data)
-{
-    int                  rc;
-    fsauthctl_args_t     args;
-    fsauthctl_key_tx_t  *tx;
-
-    tx = data;
-
-    fsauthctl_args_init(&args);
-    fsauthctl_store_hset(ctl, &args, tx->digest, &tx->key);
-    rc = fsauthctl_redis_queue(ctl, &args);
-    fsauthctl_args_free(&args);
-
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    return fsauthctl_redis_call(ctl, NULL, "SET", tx->keyid, tx->digest,
-                                NULL);
-}
-
-
 /* rotate: the key as it is (WATCHed), and a new digest nobody has */
 
 static int
@@ -230,16 +207,31 @@ fsauthctl_key_rotate_watch(fsauthctl_t *ctl, void *data)
 }
 
 
+/*
+ * create, rotate and unrotate: the record goes to key:<digest>, written
+ * whole (create) or renamed from oldname, and keyid:<id> names it
+ */
+
 static int
-fsauthctl_key_rotate_queue(fsauthctl_t *ctl, void *data)
+fsauthctl_key_queue(fsauthctl_t *ctl, void *data)
 {
     int                  rc;
+    fsauthctl_args_t     args;
     fsauthctl_key_tx_t  *tx;
 
     tx = data;
 
-    rc = fsauthctl_redis_call(ctl, NULL, "RENAME", tx->oldname, tx->newname,
-                              NULL);
+    if (tx->oldname) {
+        rc = fsauthctl_redis_call(ctl, NULL, "RENAME", tx->oldname,
+                                  tx->newname, NULL);
+
+    } else {
+        fsauthctl_args_init(&args);
+        fsauthctl_store_hset(ctl, &args, tx->digest, &tx->key);
+        rc = fsauthctl_redis_queue(ctl, &args);
+        fsauthctl_args_free(&args);
+    }
+
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -249,64 +241,76 @@ fsauthctl_key_rotate_queue(fsauthctl_t *ctl, void *data)
 }
 
 
-/* unrotate: only while the key is as the rotation left it (WATCHed) */
+/*
+ * WATCHes keyid:<id>: FSAUTHCTL_TX_SKIP unless it names a digest, and
+ * "only" if given; *name (unless NULL) is then the record's name
+ */
+
+static int
+fsauthctl_key_watch_keyid(fsauthctl_t *ctl, fsauthctl_key_tx_t *tx,
+    const char *only, char **name)
+{
+    int          rc;
+    redisReply  *reply;
+
+    rc = fsauthctl_redis_read(ctl, 1, &reply, "GET", tx->keyid, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING
+        || (only && strcmp(reply->str, only) != 0))
+    {
+        freeReplyObject(reply);
+        return FSAUTHCTL_TX_SKIP;
+    }
+
+    if (name) {
+        free(*name);
+        *name = fsauthctl_name_key(ctl, reply->str);
+    }
+
+    freeReplyObject(reply);
+
+    return FSAUTHCTL_OK;
+}
+
+
+/*
+ * unrotate: the move back, only while the key is as the rotation left it
+ * (WATCHed): keyid:<id> names olddigest, the record it had is free
+ */
 
 static int
 fsauthctl_key_unrotate_watch(fsauthctl_t *ctl, void *data)
 {
-    int                  rc, same;
+    int                  rc, vacant;
     redisReply          *reply;
     fsauthctl_key_tx_t  *tx;
 
     tx = data;
 
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", tx->keyid, tx->oldname,
-                              tx->newname, NULL);
+    rc = fsauthctl_key_watch_keyid(ctl, tx, tx->olddigest, NULL);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    rc = fsauthctl_redis_call(ctl, &reply, "GET", tx->keyid, NULL);
+    /* neither name may change before EXEC */
+
+    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", tx->oldname, NULL);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    same = (reply->type == REDIS_REPLY_STRING
-            && strcmp(reply->str, tx->digest) == 0);
+    rc = fsauthctl_redis_read(ctl, 1, &reply, "EXISTS", tx->newname, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    vacant = (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
     freeReplyObject(reply);
 
-    if (!same) {
-        return FSAUTHCTL_TX_SKIP;
-    }
-
-    rc = fsauthctl_redis_call(ctl, &reply, "EXISTS", tx->oldname, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    same = (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
-    freeReplyObject(reply);
-
-    return same ? FSAUTHCTL_OK : FSAUTHCTL_TX_SKIP;
-}
-
-
-static int
-fsauthctl_key_unrotate_queue(fsauthctl_t *ctl, void *data)
-{
-    int                  rc;
-    fsauthctl_key_tx_t  *tx;
-
-    tx = data;
-
-    rc = fsauthctl_redis_call(ctl, NULL, "RENAME", tx->newname, tx->oldname,
-                              NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    return fsauthctl_redis_call(ctl, NULL, "SET", tx->keyid, tx->olddigest,
-                                NULL);
+    return vacant ? FSAUTHCTL_OK : FSAUTHCTL_TX_SKIP;
 }
 
 
@@ -315,34 +319,11 @@ fsauthctl_key_unrotate_queue(fsauthctl_t *ctl, void *data)
 static int
 fsauthctl_key_drop_watch(fsauthctl_t *ctl, void *data)
 {
-    int                  rc;
-    redisReply          *reply;
     fsauthctl_key_tx_t  *tx;
 
     tx = data;
 
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", tx->keyid, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_call(ctl, &reply, "GET", tx->keyid, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    if (reply->type != REDIS_REPLY_STRING
-        || (tx->only && strcmp(reply->str, tx->only) != 0))
-    {
-        freeReplyObject(reply);
-        return FSAUTHCTL_TX_SKIP;
-    }
-
-    free(tx->name);
-    tx->name = fsauthctl_name_key(ctl, reply->str);
-    freeReplyObject(reply);
-
-    return FSAUTHCTL_OK;
+    return fsauthctl_key_watch_keyid(ctl, tx, tx->only, &tx->name);
 }
 
 
@@ -359,28 +340,14 @@ fsauthctl_key_drop_queue(fsauthctl_t *ctl, void *data)
 
 
 int
-fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_create_args(fsauthctl_call_t *call)
 {
-    int                  rc, npos, full, outcome;
-    char                 date[11];
-    const char          *description, *nick;
-    fsauthctl_key_tx_t   tx;
-    fsauthctl_opt_t      opts[] = {
-        { "description", 0, 1, &description, NULL },
-        { "nick", 0, 1, &nick, NULL },
-        { "full-access", 0, 0, NULL, &full },
-        { NULL, 0, 0, NULL, NULL }
-    };
+    const char             *description, *nick;
+    const fsauthctl_cmd_t  *cmd;
 
-    description = NULL;
-    nick = NULL;
-    full = 0;
-
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, NULL, 0, 0, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    cmd = call->cmd;
+    description = call->description;
+    nick = call->nick;
 
     if (description == NULL || description[0] == '\0') {
         return fsauthctl_opt_usage(cmd, "--description TEXT is required");
@@ -394,25 +361,31 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
         return fsauthctl_opt_usage(cmd, "--nick: " FSAUTHCTL_TEXT_RULE);
     }
 
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    return FSAUTHCTL_OK;
+}
+
+
+int
+fsauthctl_key_create(fsauthctl_t *ctl, fsauthctl_call_t *call)
+{
+    int                  rc, outcome;
+    char                 date[11];
+    fsauthctl_key_tx_t   tx;
 
     fsauthctl_today(date);
 
     memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
-    tx.key.nick = (char *) (nick ? nick : "");
-    tx.key.description = (char *) description;
+    tx.key.nick = (char *) (call->nick ? call->nick : "");
+    tx.key.description = (char *) call->description;
     tx.key.enabled = 1;
-    tx.key.fullaccess = full;
+    tx.key.fullaccess = call->full_access;
     tx.key.creationdate = date;
 
     tx.nextid = fsauthctl_name(ctl, FSAUTH_NAME_NEXTID);
 
     rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_CREATE_TRIES,
                             fsauthctl_key_create_watch,
-                            fsauthctl_key_create_queue, &tx, &outcome);
+                            fsauthctl_key_queue, &tx, &outcome);
 
     if (rc == FSAUTHCTL_OK && outcome == 1) {
         rc = fsauthctl_key_created(ctl, tx.key.id, tx.token, tx.digest);
@@ -431,39 +404,22 @@ fsauthctl_key_create(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
 
 int
-fsauthctl_key_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int                 rc, npos, json;
+    int                 rc;
     char                id[32];
     char               *nick, *desc, *when, *ip, *date;
     size_t              i, n;
     json_t             *arr;
     fsauthctl_key_t    *keys, *k;
     fsauthctl_table_t   table;
-    fsauthctl_opt_t     opts[] = {
-        { "json", 0, 0, NULL, &json },
-        { NULL, 0, 0, NULL, NULL }
-    };
-
-    json = 0;
-
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, NULL, 0, 0, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
 
     rc = fsauthctl_store_load_all(ctl, &keys, &n);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    if (json) {
+    if (call->json) {
         arr = json_array();
 
         for (i = 0; i < n; i++) {
@@ -513,43 +469,19 @@ fsauthctl_key_list(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
 
 int
-fsauthctl_key_show(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_show(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int               rc, npos, json;
-    char             *pos[1];
+    int               rc;
     size_t            i;
     json_t           *obj, *grants;
-    long long         id;
     fsauthctl_key_t   key;
-    fsauthctl_opt_t   opts[] = {
-        { "json", 0, 0, NULL, &json },
-        { NULL, 0, 0, NULL, NULL }
-    };
 
-    json = 0;
-
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 1, 1, &npos);
+    rc = fsauthctl_store_load(ctl, call->id, &key);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_store_load(ctl, id, &key);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    if (json) {
+    if (call->json) {
         obj = fsauthctl_json_key(&key, 1);
         grants = json_array();
 
@@ -634,11 +566,6 @@ fsauthctl_key_set_flag(fsauthctl_t *ctl, long long id, const char *field,
 {
     int  rc, existed;
 
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
     rc = fsauthctl_store_set_field(ctl, id, field, on ? "1" : "0", &existed);
     if (rc != FSAUTHCTL_OK) {
         return rc;
@@ -653,66 +580,42 @@ fsauthctl_key_set_flag(fsauthctl_t *ctl, long long id, const char *field,
 /* "key enable ID" and "key disable ID" */
 
 int
-fsauthctl_key_enable(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_enable(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int               rc, npos, enable;
-    char             *pos[1];
-    long long         id;
-    fsauthctl_opt_t   opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
+    int  enable;
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 1, 1, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    enable = (strcmp(call->cmd->name, "enable") == 0);
 
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    enable = (strcmp(cmd->name, "enable") == 0);
-
-    return fsauthctl_key_set_flag(ctl, id, "enabled", enable,
+    return fsauthctl_key_set_flag(ctl, call->id, "enabled", enable,
                                   enable ? "enabled" : "disabled");
 }
 
 
+/* "on" or "off", kept in call->full_access */
+
 int
-fsauthctl_key_full_access(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_full_access_args(fsauthctl_call_t *call)
 {
-    int               rc, npos, on;
-    char             *pos[2];
-    long long         id;
-    fsauthctl_opt_t   opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
+    if (strcmp(call->pos[1], "on") == 0) {
+        call->full_access = 1;
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 2, 2, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
+    } else if (strcmp(call->pos[1], "off") != 0) {
+        return fsauthctl_opt_usage(call->cmd, "expected \"on\" or \"off\", "
+                                   "not \"%s\"", call->pos[1]);
     }
 
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    return FSAUTHCTL_OK;
+}
 
-    if (strcmp(pos[1], "on") == 0) {
-        on = 1;
 
-    } else if (strcmp(pos[1], "off") == 0) {
-        on = 0;
+int
+fsauthctl_key_full_access(fsauthctl_t *ctl, fsauthctl_call_t *call)
+{
+    int  on;
 
-    } else {
-        return fsauthctl_opt_usage(cmd, "expected \"on\" or \"off\", "
-                                   "not \"%s\"", pos[1]);
-    }
+    on = call->full_access;
 
-    return fsauthctl_key_set_flag(ctl, id, "fullaccess", on,
+    return fsauthctl_key_set_flag(ctl, call->id, "fullaccess", on,
                                   on ? "full access on" : "full access off");
 }
 
@@ -724,31 +627,13 @@ fsauthctl_key_full_access(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
  */
 
 int
-fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_rotate(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int                  rc, npos, outcome;
-    char                *pos[1];
+    int                  rc, outcome;
     long long            id;
     fsauthctl_key_tx_t   tx;
-    fsauthctl_opt_t      opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 1, 1, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    id = call->id;
 
     memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
     tx.id = id;
@@ -756,7 +641,7 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 
     rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
                             fsauthctl_key_rotate_watch,
-                            fsauthctl_key_rotate_queue, &tx, &outcome);
+                            fsauthctl_key_queue, &tx, &outcome);
 
     if (rc == FSAUTHCTL_OK && outcome == 1) {
         rc = fsauthctl_key_rotated(ctl, id, tx.token, tx.olddigest,
@@ -779,30 +664,12 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
 /* deletes the hash, keyid:<id> and activity:<id> */
 
 int
-fsauthctl_key_delete(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
-    int argc, char **argv)
+fsauthctl_key_delete(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int               rc, npos, found;
-    char             *pos[1];
-    long long         id;
-    fsauthctl_opt_t   opts[] = {
-        { NULL, 0, 0, NULL, NULL }
-    };
+    int        rc, found;
+    long long  id;
 
-    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, pos, 1, 1, &npos);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_opt_id(cmd, pos[0], &id);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_redis_connect(ctl);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
+    id = call->id;
 
     rc = fsauthctl_key_drop(ctl, id, NULL, &found);
     if (rc != FSAUTHCTL_OK) {
@@ -906,14 +773,17 @@ fsauthctl_key_unrotate(fsauthctl_t *ctl, long long id, const char *olddigest,
     memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
     tx.id = id;
     tx.keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
-    tx.oldname = fsauthctl_name_key(ctl, olddigest);
-    tx.newname = fsauthctl_name_key(ctl, digest);
-    memcpy(tx.olddigest, olddigest, FSAUTH_HEX_LEN + 1);
-    memcpy(tx.digest, digest, FSAUTH_HEX_LEN + 1);
+
+    /* the move of the rotation, backwards */
+
+    tx.oldname = fsauthctl_name_key(ctl, digest);
+    tx.newname = fsauthctl_name_key(ctl, olddigest);
+    memcpy(tx.olddigest, digest, FSAUTH_HEX_LEN + 1);
+    memcpy(tx.digest, olddigest, FSAUTH_HEX_LEN + 1);
 
     rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
                             fsauthctl_key_unrotate_watch,
-                            fsauthctl_key_unrotate_queue, &tx, &outcome);
+                            fsauthctl_key_queue, &tx, &outcome);
 
     fsauthctl_key_tx_free(&tx);
 

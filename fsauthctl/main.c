@@ -6,7 +6,8 @@
 
 
 /*
- * fsauthctl: global options, help texts and command dispatch.
+ * fsauthctl: global options, help texts, the command table, and the
+ * lookup of a command in it.
  */
 
 #include <errno.h>
@@ -295,62 +296,98 @@ static const char  fsauthctl_export_help[] =
 FSAUTHCTL_EXIT_STATUS;
 
 
+/*
+ * The commands: what the dispatcher (cmd.c) does for each before its run
+ * step, as flags (FSAUTHCTL_CMD_ID: the first argument is a key id;
+ * FSAUTHCTL_CMD_REDIS: connect once the arguments are checked), the option
+ * sets it takes, its number of positional arguments, then its check, run
+ * and done steps.
+ */
+
 static const fsauthctl_cmd_t  fsauthctl_key_cmds[] = {
-    { "create", "key create", fsauthctl_key_create,
-      fsauthctl_key_create_help },
-    { "list", "key list", fsauthctl_key_list, fsauthctl_key_list_help },
-    { "show", "key show", fsauthctl_key_show, fsauthctl_key_show_help },
-    { "enable", "key enable", fsauthctl_key_enable,
-      fsauthctl_key_enable_help },
-    { "disable", "key disable", fsauthctl_key_enable,
-      fsauthctl_key_enable_help },
-    { "full-access", "key full-access", fsauthctl_key_full_access,
-      fsauthctl_key_full_access_help },
-    { "rotate", "key rotate", fsauthctl_key_rotate,
-      fsauthctl_key_rotate_help },
-    { "delete", "key delete", fsauthctl_key_delete,
-      fsauthctl_key_delete_help },
-    { NULL, NULL, NULL, NULL }
+    { "create", "key create", fsauthctl_key_create_help,
+      FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_CREATE, 0,
+      fsauthctl_key_create_args, fsauthctl_key_create, NULL },
+    { "list", "key list", fsauthctl_key_list_help,
+      FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_JSON, 0,
+      NULL, fsauthctl_key_list, NULL },
+    { "show", "key show", fsauthctl_key_show_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_JSON, 1,
+      NULL, fsauthctl_key_show, NULL },
+    { "enable", "key enable", fsauthctl_key_enable_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
+      NULL, fsauthctl_key_enable, NULL },
+    { "disable", "key disable", fsauthctl_key_enable_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
+      NULL, fsauthctl_key_enable, NULL },
+    { "full-access", "key full-access", fsauthctl_key_full_access_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 2,
+      fsauthctl_key_full_access_args, fsauthctl_key_full_access, NULL },
+    { "rotate", "key rotate", fsauthctl_key_rotate_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
+      NULL, fsauthctl_key_rotate, NULL },
+    { "delete", "key delete", fsauthctl_key_delete_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
+      NULL, fsauthctl_key_delete, NULL },
+    { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const fsauthctl_cmd_t  fsauthctl_access_cmds[] = {
-    { "grant", "access grant", fsauthctl_access_grant,
-      fsauthctl_access_grant_help },
-    { "revoke", "access revoke", fsauthctl_access_revoke,
-      fsauthctl_access_revoke_help },
-    { "list", "access list", fsauthctl_access_list,
-      fsauthctl_access_list_help },
-    { "check", "access check", fsauthctl_access_check,
-      fsauthctl_access_check_help },
-    { NULL, NULL, NULL, NULL }
+    { "grant", "access grant", fsauthctl_access_grant_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_GRANT, 2,
+      fsauthctl_access_grant_args, fsauthctl_access_grant, NULL },
+    { "revoke", "access revoke", fsauthctl_access_revoke_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 2,
+      fsauthctl_access_revoke_args, fsauthctl_access_revoke, NULL },
+    { "list", "access list", fsauthctl_access_list_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_JSON, 1,
+      NULL, fsauthctl_access_list, NULL },
+    { "check", "access check", fsauthctl_access_check_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 3,
+      fsauthctl_access_check_args, fsauthctl_access_check, NULL },
+    { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const fsauthctl_cmd_t  fsauthctl_api_cmds[] = {
-    { "enable", "api enable", fsauthctl_api_enable, fsauthctl_api_help },
-    { "disable", "api disable", fsauthctl_api_enable, fsauthctl_api_help },
-    { "status", "api status", fsauthctl_api_status, fsauthctl_api_help },
-    { NULL, NULL, NULL, NULL }
+    { "enable", "api enable", fsauthctl_api_help,
+      FSAUTHCTL_CMD_REDIS, 0, 0,
+      NULL, fsauthctl_api, NULL },
+    { "disable", "api disable", fsauthctl_api_help,
+      FSAUTHCTL_CMD_REDIS, 0, 0,
+      NULL, fsauthctl_api, NULL },
+    { "status", "api status", fsauthctl_api_help,
+      FSAUTHCTL_CMD_REDIS, 0, 0,
+      NULL, fsauthctl_api, NULL },
+    { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const fsauthctl_cmd_t  fsauthctl_top_cmds[] = {
-    { "import", "import", fsauthctl_import, fsauthctl_import_help },
-    { "export", "export", fsauthctl_export, fsauthctl_export_help },
-    { NULL, NULL, NULL, NULL }
+    /* FILE is read and checked before connecting */
+    { "import", "import", fsauthctl_import_help,
+      FSAUTHCTL_CMD_REDIS, 0, 1,
+      fsauthctl_import_args, fsauthctl_import, fsauthctl_import_done },
+    { "export", "export", fsauthctl_export_help,
+      FSAUTHCTL_CMD_REDIS, 0, 0,
+      NULL, fsauthctl_export, NULL },
+    { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
 static const struct {
     fsauthctl_cmd_t          group;
     const fsauthctl_cmd_t   *cmds;
 } fsauthctl_groups[] = {
-    { { "key", "key", NULL, fsauthctl_key_help }, fsauthctl_key_cmds },
-    { { "access", "access", NULL, fsauthctl_access_help },
+    { { "key", "key", fsauthctl_key_help, 0, 0, 0, NULL, NULL, NULL },
+      fsauthctl_key_cmds },
+    { { "access", "access", fsauthctl_access_help, 0, 0, 0, NULL, NULL,
+        NULL },
       fsauthctl_access_cmds },
-    { { "api", "api", NULL, fsauthctl_api_help }, fsauthctl_api_cmds },
-    { { NULL, NULL, NULL, NULL }, NULL }
+    { { "api", "api", fsauthctl_api_help, 0, 0, 0, NULL, NULL, NULL },
+      fsauthctl_api_cmds },
+    { { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }, NULL }
 };
 
 static const fsauthctl_cmd_t  fsauthctl_main_cmd = {
-    "fsauthctl", "", NULL, fsauthctl_help
+    "fsauthctl", "", fsauthctl_help, 0, 0, 0, NULL, NULL, NULL
 };
 
 
@@ -527,7 +564,7 @@ fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
 
     cmd = fsauthctl_find(fsauthctl_top_cmds, argv[0]);
     if (cmd) {
-        return cmd->handler(ctl, cmd, argc - 1, argv + 1);
+        return fsauthctl_cmd_run(ctl, cmd, argc - 1, argv + 1);
     }
 
     for (i = 0; fsauthctl_groups[i].cmds; i++) {
@@ -552,7 +589,7 @@ fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
                                        argv[1]);
         }
 
-        return cmd->handler(ctl, cmd, argc - 2, argv + 2);
+        return fsauthctl_cmd_run(ctl, cmd, argc - 2, argv + 2);
     }
 
     return fsauthctl_opt_usage(&fsauthctl_main_cmd,

@@ -231,15 +231,3 @@ fsauthctl_opt_find_short(const fsauthctl_opt_t *opts, int c)
     return NULL;
 }
 
-
-/* a key id argument: 1 to 18 digits, else a usage error */
-
-int
-fsauthctl_opt_id(const fsauthctl_cmd_t *cmd, const char *arg, long long *id)
-{
-    if (fsauthctl_parse_id(arg, strlen(arg), id) != FSAUTHCTL_OK) {
-        return fsauthctl_opt_usage(cmd, "invalid key id \"%s\"", arg);
-    }
-
-    return FSAUTHCTL_OK;
-}

@@ -238,6 +238,29 @@ fsauthctl_redis_call(fsauthctl_t *ctl, redisReply **reply, ...)
 }
 
 
+/*
+ * One read of "key": GET, EXISTS, or HGET with "field".  With "watch" the
+ * key is WATCHed first, so that a following EXEC fails if it changes
+ * after this read.
+ */
+
+int
+fsauthctl_redis_read(fsauthctl_t *ctl, int watch, redisReply **reply,
+    const char *cmd, const char *key, const char *field)
+{
+    int  rc;
+
+    if (watch) {
+        rc = fsauthctl_redis_call(ctl, NULL, "WATCH", key, NULL);
+        if (rc != FSAUTHCTL_OK) {
+            return rc;
+        }
+    }
+
+    return fsauthctl_redis_call(ctl, reply, cmd, key, field, NULL);
+}
+
+
 /* error replies are reported and freed; *reply is set only on success */
 
 int

@@ -86,14 +86,7 @@ fsauthctl_store_lookup_once(fsauthctl_t *ctl, long long id,
 
     *moved = 0;
 
-    if (watch) {
-        rc = fsauthctl_redis_call(ctl, NULL, "WATCH", keyid, NULL);
-        if (rc != FSAUTHCTL_OK) {
-            return rc;
-        }
-    }
-
-    rc = fsauthctl_redis_call(ctl, &reply, "GET", keyid, NULL);
+    rc = fsauthctl_redis_read(ctl, watch, &reply, "GET", keyid, NULL);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
@@ -112,15 +105,7 @@ fsauthctl_store_lookup_once(fsauthctl_t *ctl, long long id,
     freeReplyObject(reply);
 
     key = fsauthctl_name_key(ctl, digest);
-
-    if (watch) {
-        rc = fsauthctl_redis_call(ctl, NULL, "WATCH", key, NULL);
-    }
-
-    if (rc == FSAUTHCTL_OK) {
-        rc = fsauthctl_redis_call(ctl, &reply, "EXISTS", key, NULL);
-    }
-
+    rc = fsauthctl_redis_read(ctl, watch, &reply, "EXISTS", key, NULL);
     free(key);
 
     if (rc != FSAUTHCTL_OK) {

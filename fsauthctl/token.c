@@ -33,8 +33,7 @@ static const char  fsauthctl_token_alphabet[] =
 #define FSAUTHCTL_TOKEN_REJECT  248
 
 
-static int fsauthctl_token_random(unsigned char *buf, size_t len);
-static int fsauthctl_token_write(const char *buf, size_t len);
+static int fsauthctl_token_io(int fd, void *buf, size_t len);
 
 
 /* token: FSAUTHCTL_TOKEN_LEN + 1 bytes */
@@ -42,15 +41,17 @@ static int fsauthctl_token_write(const char *buf, size_t len);
 int
 fsauthctl_token_generate(char *token)
 {
+    int            rc;
     size_t         n, i;
     unsigned char  rnd[64];
 
     n = 0;
 
     while (n < FSAUTHCTL_TOKEN_LEN) {
-        if (fsauthctl_token_random(rnd, sizeof(rnd)) != FSAUTHCTL_OK) {
+        if (fsauthctl_token_io(-1, rnd, sizeof(rnd)) != FSAUTHCTL_OK) {
+            rc = fsauthctl_error("getrandom() failed: %s", strerror(errno));
             explicit_bzero(token, n);
-            return FSAUTHCTL_ERROR;
+            return rc;
         }
 
         for (i = 0; i < sizeof(rnd) && n < FSAUTHCTL_TOKEN_LEN; i++) {
@@ -62,31 +63,6 @@ fsauthctl_token_generate(char *token)
 
     token[n] = '\0';
     explicit_bzero(rnd, sizeof(rnd));
-
-    return FSAUTHCTL_OK;
-}
-
-
-static int
-fsauthctl_token_random(unsigned char *buf, size_t len)
-{
-    ssize_t  n;
-
-    while (len) {
-        n = getrandom(buf, len, 0);
-
-        if (n == -1) {
-            if (errno == EINTR) {
-                continue;
-            }
-
-            return fsauthctl_error("getrandom() failed: %s",
-                                   strerror(errno));
-        }
-
-        buf += n;
-        len -= n;
-    }
 
     return FSAUTHCTL_OK;
 }
@@ -129,7 +105,7 @@ fsauthctl_token_print(long long id, char *token, int *err)
 
     n = snprintf(line, sizeof(line), "id: %lld\ntoken: %s\n", id, token);
 
-    rc = fsauthctl_token_write(line, n);
+    rc = fsauthctl_token_io(STDOUT_FILENO, line, n);
     *err = errno;
 
     explicit_bzero(line, sizeof(line));
@@ -139,13 +115,22 @@ fsauthctl_token_print(long long id, char *token, int *err)
 }
 
 
+/*
+ * Fills buf from getrandom(2) (fd -1), or writes it whole to fd, going on
+ * after a signal or a short count; FSAUTHCTL_ERROR with errno set, and no
+ * message, when it fails.
+ */
+
 static int
-fsauthctl_token_write(const char *buf, size_t len)
+fsauthctl_token_io(int fd, void *buf, size_t len)
 {
-    ssize_t  n;
+    char     *p;
+    ssize_t   n;
+
+    p = buf;
 
     while (len) {
-        n = write(STDOUT_FILENO, buf, len);
+        n = (fd == -1) ? getrandom(p, len, 0) : write(fd, p, len);
 
         if (n == -1) {
             if (errno == EINTR) {
@@ -155,7 +140,7 @@ fsauthctl_token_write(const char *buf, size_t len)
             return FSAUTHCTL_ERROR;
         }
 
-        buf += n;
+        p += n;
         len -= n;
     }
 

@@ -9,9 +9,9 @@
  * "fsauthctl import FILE": the JSON of the FacturaScripts api_keys and
  * api_access tables.
  *
- * The file's entry point, fsauthctl_import(), reads the file, validates it
+ * Its steps, run by fsauthctl_cmd_run(), read the file, validate it
  * (fsauthctl_import_load, static: nothing there talks to Redis), then
- * checks and writes against Redis.  To reach the static parts without
+ * check and write against Redis.  To reach the static parts without
  * changing fsauthctl, fsauthctl/import.c is compiled into this file, with
  * fsauthctl_read_file renamed so that the "file" is the fuzzer's input;
  * every other fsauthctl source is linked unchanged (main.c excepted), and
@@ -103,8 +103,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 
+/* as in fsauthctl's command table */
+
 static const fsauthctl_cmd_t  fuzz_cmd = {
-    "import", "import", fsauthctl_import, "usage: import FILE\n"
+    "import", "import", "usage: import FILE\n",
+    FSAUTHCTL_CMD_REDIS, 0, 1,
+    fsauthctl_import_args, fsauthctl_import, fsauthctl_import_done
 };
 
 
@@ -123,7 +127,7 @@ fuzz_run_import(void)
     argv[0] = "fuzz-input";
     argv[1] = NULL;
 
-    rc = fsauthctl_import(&ctl, &fuzz_cmd, 1, argv);
+    rc = fsauthctl_cmd_run(&ctl, &fuzz_cmd, 1, argv);
 
     fsauthctl_redis_close(&ctl);
 

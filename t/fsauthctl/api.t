@@ -40,6 +40,12 @@ redis('HSET', "${P}api", 'enabled', 'no');
 ($rc, $out) = ctl('api', 'status');
 is($out, "api enabled\n", 'status: anything but "0" is enabled');
 
+# exactly "0": a value that only starts with "0" and a NUL does not
+# disable, for the module nor for "access check"
+redis('HSET', "${P}api", 'enabled', "0\0x");
+($rc, $out) = ctl('api', 'status');
+is($out, "api enabled\n", 'status: "0" then a NUL is enabled');
+
 # other fields of the hash are kept
 redis('HSET', "${P}api", 'note', 'kept');
 ctl('api', 'disable');

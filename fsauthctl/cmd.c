@@ -1,0 +1,105 @@
+
+/*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/*
+ * fsauthctl: the steps every command shares, done once here as its table
+ * entry asks: options, positional arguments, the key id, the command's
+ * own checks, the Redis connection, then the command itself.
+ *
+ * Usage and input errors must come before any connection: with Redis
+ * down, a mistyped command line still exits 1 with its one line.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsauthctl.h"
+
+
+static int fsauthctl_cmd_id(const fsauthctl_cmd_t *cmd, const char *arg,
+    long long *id);
+
+
+int
+fsauthctl_cmd_run(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    int               rc, npos;
+    size_t            i, n;
+    fsauthctl_call_t  call;
+    struct {
+        unsigned          set;
+        fsauthctl_opt_t   opt;
+    } all[] = {
+        { FSAUTHCTL_OPT_CREATE,
+          { "description", 0, 1, &call.description, NULL } },
+        { FSAUTHCTL_OPT_CREATE, { "nick", 0, 1, &call.nick, NULL } },
+        { FSAUTHCTL_OPT_CREATE,
+          { "full-access", 0, 0, NULL, &call.full_access } },
+        { FSAUTHCTL_OPT_JSON, { "json", 0, 0, NULL, &call.json } },
+        { FSAUTHCTL_OPT_GRANT, { "get", 0, 0, NULL, &call.get } },
+        { FSAUTHCTL_OPT_GRANT, { "post", 0, 0, NULL, &call.post } },
+        { FSAUTHCTL_OPT_GRANT, { "put", 0, 0, NULL, &call.put } },
+        { FSAUTHCTL_OPT_GRANT, { "delete", 0, 0, NULL, &call.del } }
+    };
+    fsauthctl_opt_t   opts[sizeof(all) / sizeof(all[0]) + 1];
+
+    memset(&call, 0, sizeof(fsauthctl_call_t));
+    call.cmd = cmd;
+
+    /* the options of the command's sets, then the end of the list */
+
+    for (i = 0, n = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        if (cmd->opts & all[i].set) {
+            opts[n++] = all[i].opt;
+        }
+    }
+
+    memset(&opts[n], 0, sizeof(fsauthctl_opt_t));
+
+    rc = fsauthctl_opt_parse(cmd, argc, argv, opts, call.pos, cmd->npos,
+                             cmd->npos, &npos);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (cmd->flags & FSAUTHCTL_CMD_ID) {
+        rc = fsauthctl_cmd_id(cmd, call.pos[0], &call.id);
+        if (rc != FSAUTHCTL_OK) {
+            return rc;
+        }
+    }
+
+    rc = cmd->check ? cmd->check(&call) : FSAUTHCTL_OK;
+
+    if (rc == FSAUTHCTL_OK && (cmd->flags & FSAUTHCTL_CMD_REDIS)) {
+        rc = fsauthctl_redis_connect(ctl);
+    }
+
+    if (rc == FSAUTHCTL_OK) {
+        rc = cmd->run(ctl, &call);
+    }
+
+    if (cmd->done) {
+        cmd->done(&call);
+    }
+
+    return rc;
+}
+
+
+/* a key id argument: 1 to 18 digits, else a usage error */
+
+static int
+fsauthctl_cmd_id(const fsauthctl_cmd_t *cmd, const char *arg, long long *id)
+{
+    if (fsauthctl_parse_id(arg, strlen(arg), id) != FSAUTHCTL_OK) {
+        return fsauthctl_opt_usage(cmd, "invalid key id \"%s\"", arg);
+    }
+
+    return FSAUTHCTL_OK;
+}
