@@ -190,10 +190,43 @@ int fsauthctl_store_load_all(fsauthctl_t *ctl, fsauthctl_key_t **keys,
     size_t *nkeys);
 void fsauthctl_store_free(fsauthctl_key_t *keys, size_t nkeys);
 int fsauthctl_store_digest_valid(const char *s, size_t len);
+int fsauthctl_store_scan(fsauthctl_t *ctl, char ***names, size_t *nnames);
 int fsauthctl_store_set_field(fsauthctl_t *ctl, long long id,
     const char *field, const char *value, int *existed);
 void fsauthctl_store_hset(fsauthctl_t *ctl, fsauthctl_args_t *args,
     const char *digest, const fsauthctl_key_t *key);
+
+
+/* rows of the FacturaScripts tables (import.c), also read by sync.c */
+
+typedef struct {
+    fsauthctl_key_t            key;
+    size_t                     index;      /* in api_keys, for messages */
+    int                        has_token;
+    char                       digest[FSAUTH_HEX_LEN + 1];
+    char                       date[11];
+} fsauthctl_import_key_t;
+
+typedef struct {
+    long long                  id;
+    fsauthctl_grant_t          grant;
+    size_t                     index;      /* in api_access */
+} fsauthctl_import_grant_t;
+
+int fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik);
+int fsauthctl_import_grant(json_t *obj, fsauthctl_import_grant_t *g);
+
+
+/* the FacturaScripts database of "sync" (syncdb.c) */
+
+typedef struct fsauthctl_db_s  fsauthctl_db_t;
+
+int fsauthctl_db_open(const char *url, const char *password_file,
+    fsauthctl_db_t **db);
+int fsauthctl_db_read(fsauthctl_db_t *db, json_t **keys, json_t **access);
+const char *fsauthctl_db_url(fsauthctl_db_t *db);
+void fsauthctl_db_disconnect(fsauthctl_db_t *db);
+void fsauthctl_db_close(fsauthctl_db_t *db);
 
 
 /* grants (access.c) */
@@ -256,6 +289,8 @@ int fsauthctl_api_status(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv);
 
 int fsauthctl_import(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
+    int argc, char **argv);
+int fsauthctl_sync(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv);
 int fsauthctl_export(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv);
