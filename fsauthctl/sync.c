@@ -825,8 +825,8 @@ static char *
 fsauthctl_sync_diff(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
 {
     int                i;
-    char              *diff, *t;
-    size_t             j, nfields;
+    char              *diff, *t, *e;
+    size_t             j;
     redisReply        *h, *f, *v;
     fsauthctl_args_t   args;
 
@@ -835,7 +835,6 @@ fsauthctl_sync_diff(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
 
     h = k->cur->hash;
     diff = NULL;
-    nfields = (args.n - 2) / 2;
 
     for (i = 2; i + 1 < args.n; i += 2) {
         for (j = 0; j + 1 < h->elements; j += 2) {
@@ -864,38 +863,28 @@ fsauthctl_sync_diff(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
 
     /* fields it has and is not to have: grants revoked, hand edits */
 
-    if (h->elements / 2 != nfields) {
-        for (j = 0; j + 1 < h->elements; j += 2) {
-            f = h->element[j];
+    for (j = 0; j + 1 < h->elements; j += 2) {
+        f = h->element[j];
 
-            for (i = 2; i + 1 < args.n; i += 2) {
-                if (f->type == REDIS_REPLY_STRING && f->len == args.lens[i]
-                    && memcmp(f->str, args.argv[i], f->len) == 0)
-                {
-                    break;
-                }
+        for (i = 2; i + 1 < args.n; i += 2) {
+            if (f->type == REDIS_REPLY_STRING && f->len == args.lens[i]
+                && memcmp(f->str, args.argv[i], f->len) == 0)
+            {
+                break;
             }
-
-            if (i + 1 < args.n) {
-                continue;
-            }
-
-            t = fsauthctl_output_escape(f->type == REDIS_REPLY_STRING
-                                        ? f->str : "?");
-
-            if (diff) {
-                char  *d;
-
-                d = fsauthctl_sprintf("%s, -%s", diff, t);
-                free(diff);
-                diff = d;
-
-            } else {
-                diff = fsauthctl_sprintf("-%s", t);
-            }
-
-            free(t);
         }
+
+        if (i + 1 < args.n) {
+            continue;
+        }
+
+        e = fsauthctl_output_escape(f->type == REDIS_REPLY_STRING ? f->str
+                                                                  : "?");
+        t = diff ? fsauthctl_sprintf("%s, -%s", diff, e)
+                 : fsauthctl_sprintf("-%s", e);
+        free(e);
+        free(diff);
+        diff = t;
     }
 
     fsauthctl_args_free(&args);

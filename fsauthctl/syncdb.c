@@ -380,15 +380,27 @@ fsauthctl_db_fail(fsauthctl_db_t *db, const char *what, const char *msg)
 }
 
 
-static void
-fsauthctl_db_no_fullaccess(fsauthctl_db_t *db)
+/*
+ * columns[0]: the columns of api_keys the user can see, columns[1]: 1 if
+ * fullaccess is one of them.  A table it cannot see at all is left to the
+ * SELECT, whose error says what is wrong.
+ */
+
+static int
+fsauthctl_db_has_fullaccess(fsauthctl_db_t *db, long long *columns)
 {
+    if (columns[0] == 0 || columns[1] != 0) {
+        return 1;
+    }
+
     if (!db->warned) {
         db->warned = 1;
         fsauthctl_error("sync: api_keys has no column fullaccess (an older "
                         "FacturaScripts): every key is read as without "
                         "full access");
     }
+
+    return 0;
 }
 
 
@@ -445,7 +457,7 @@ fsauthctl_db_my_exec(fsauthctl_db_t *db, const char *sql)
 }
 
 
-/* rows as JSON objects (rows != NULL), or the first column as a number */
+/* rows as JSON objects, or (rows NULL) the first two numbers of a row */
 
 static int
 fsauthctl_db_my_rows(fsauthctl_db_t *db, const char *sql, const char **names,
@@ -475,7 +487,8 @@ fsauthctl_db_my_rows(fsauthctl_db_t *db, const char *sql, const char **names,
         lens = mysql_fetch_lengths(res);
 
         if (rows == NULL) {
-            *count = row[0] ? atoll(row[0]) : 0;
+            count[0] = row[0] ? atoll(row[0]) : 0;
+            count[1] = ncols > 1 && row[1] ? atoll(row[1]) : 0;
             continue;
         }
 
@@ -504,8 +517,8 @@ fsauthctl_db_my_rows(fsauthctl_db_t *db, const char *sql, const char **names,
 static int
 fsauthctl_db_my_read(fsauthctl_db_t *db, json_t **keys, json_t **access)
 {
-    int         rc;
-    long long   has_fullaccess;
+    int         rc, has_fullaccess;
+    long long   columns[2];
 
     rc = fsauthctl_db_my_connect(db);
     if (rc != FSAUTHCTL_OK) {
@@ -524,20 +537,16 @@ fsauthctl_db_my_read(fsauthctl_db_t *db, json_t **keys, json_t **access)
         return rc;
     }
 
-    has_fullaccess = 0;
-
     rc = fsauthctl_db_my_rows(db,
-             "SELECT COUNT(*) FROM information_schema.columns "
-             "WHERE table_schema = DATABASE() AND table_name = 'api_keys' "
-             "AND column_name = 'fullaccess'",
-             NULL, NULL, &has_fullaccess);
+             "SELECT COUNT(*), COALESCE(SUM(column_name = 'fullaccess'), 0) "
+             "FROM information_schema.columns "
+             "WHERE table_schema = DATABASE() AND table_name = 'api_keys'",
+             NULL, NULL, columns);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    if (!has_fullaccess) {
-        fsauthctl_db_no_fullaccess(db);
-    }
+    has_fullaccess = fsauthctl_db_has_fullaccess(db, columns);
 
     rc = fsauthctl_db_my_rows(db, has_fullaccess
              ? "SELECT id, apikey, description, nick, enabled, fullaccess, "
@@ -668,7 +677,8 @@ fsauthctl_db_pg_rows(fsauthctl_db_t *db, const char *sql, const char **names,
     ncols = PQnfields(res);
 
     if (rows == NULL) {
-        *count = nrows ? atoll(PQgetvalue(res, 0, 0)) : 0;
+        count[0] = nrows ? atoll(PQgetvalue(res, 0, 0)) : 0;
+        count[1] = nrows && ncols > 1 ? atoll(PQgetvalue(res, 0, 1)) : 0;
         PQclear(res);
         return FSAUTHCTL_OK;
     }
@@ -694,8 +704,8 @@ fsauthctl_db_pg_rows(fsauthctl_db_t *db, const char *sql, const char **names,
 static int
 fsauthctl_db_pg_read(fsauthctl_db_t *db, json_t **keys, json_t **access)
 {
-    int        rc;
-    long long  has_fullaccess;
+    int        rc, has_fullaccess;
+    long long  columns[2];
 
     rc = fsauthctl_db_pg_connect(db);
     if (rc != FSAUTHCTL_OK) {
@@ -708,20 +718,18 @@ fsauthctl_db_pg_read(fsauthctl_db_t *db, json_t **keys, json_t **access)
         return rc;
     }
 
-    has_fullaccess = 0;
-
     rc = fsauthctl_db_pg_rows(db,
-             "SELECT 1 FROM information_schema.columns "
+             "SELECT count(*), count(*) FILTER "
+             "(WHERE column_name = 'fullaccess') "
+             "FROM information_schema.columns "
              "WHERE table_schema = current_schema() "
-             "AND table_name = 'api_keys' AND column_name = 'fullaccess'",
-             NULL, NULL, &has_fullaccess);
+             "AND table_name = 'api_keys'",
+             NULL, NULL, columns);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    if (!has_fullaccess) {
-        fsauthctl_db_no_fullaccess(db);
-    }
+    has_fullaccess = fsauthctl_db_has_fullaccess(db, columns);
 
     rc = fsauthctl_db_pg_rows(db, has_fullaccess
              ? "SELECT id, apikey, description, nick, enabled, fullaccess, "
