@@ -94,8 +94,7 @@ typedef struct {
     size_t                     nold;
     long long                  oldid;          /* keyid:<oldid> to drop */
     int                        drop_keyid;
-    int                        conflict;
-    char                      *conflict_msg;
+    char                      *conflict_msg;   /* skipped: why */
 } fsauthctl_sync_tx_t;
 
 
@@ -906,15 +905,68 @@ fsauthctl_sync_hset(fsauthctl_sync_t *s, fsauthctl_args_t *args,
 }
 
 
+/*
+ * WATCHes a name, then reads it: HMGET source id of a key hash (hash = 1)
+ * or GET.  The name is freed.
+ */
+
+static int
+fsauthctl_sync_watched(fsauthctl_t *ctl, char *name, int hash,
+    redisReply **reply)
+{
+    int  rc;
+
+    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", name, NULL);
+
+    if (rc == FSAUTHCTL_OK && hash) {
+        rc = fsauthctl_redis_call(ctl, reply, "HMGET", name, "source", "id",
+                                  NULL);
+
+    } else if (rc == FSAUTHCTL_OK) {
+        rc = fsauthctl_redis_call(ctl, reply, "GET", name, NULL);
+    }
+
+    free(name);
+
+    return rc;
+}
+
+
+/* an HMGET source id reply: 1 synced, 0 absent, -1 another key's */
+
+static int
+fsauthctl_sync_owner(redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+        || (r->element[0]->type != REDIS_REPLY_STRING
+            && r->element[1]->type != REDIS_REPLY_STRING))
+    {
+        return 0;
+    }
+
+    return (r->element[0]->type == REDIS_REPLY_STRING
+            && strcmp(r->element[0]->str, FSAUTHCTL_SYNC_SOURCE) == 0)
+           ? 1 : -1;
+}
+
+
+/* GET of a keyid: is it this digest? */
+
+static int
+fsauthctl_sync_points(redisReply *r, const char *digest)
+{
+    return r->type == REDIS_REPLY_STRING && strcmp(r->str, digest) == 0;
+}
+
+
 static int
 fsauthctl_sync_write_watch(fsauthctl_t *ctl, void *data)
 {
-    int                   rc;
-    char                 *name;
-    size_t                i;
-    redisReply           *reply;
-    fsauthctl_sync_tx_t  *tx;
-    fsauthctl_sync_key_t *k;
+    int                    rc, owner;
+    size_t                 i;
+    redisReply            *reply, *r;
+    fsauthctl_sync_tx_t   *tx;
+    fsauthctl_sync_key_t  *k;
 
     tx = data;
     k = tx->k;
@@ -928,121 +980,78 @@ fsauthctl_sync_write_watch(fsauthctl_t *ctl, void *data)
 
     /* the token's hash: absent, or one sync wrote */
 
-    name = fsauthctl_name_key(ctl, k->ik.digest);
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", name, NULL);
-
-    if (rc == FSAUTHCTL_OK) {
-        rc = fsauthctl_redis_call(ctl, &reply, "HMGET", name, "source", "id",
-                                  NULL);
-    }
-
-    free(name);
-
+    rc = fsauthctl_sync_watched(ctl, fsauthctl_name_key(ctl, k->ik.digest),
+                                1, &reply);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-        && (reply->element[0]->type == REDIS_REPLY_STRING
-            || reply->element[1]->type == REDIS_REPLY_STRING))
+    owner = fsauthctl_sync_owner(reply);
+
+    if (owner == -1) {
+        freeReplyObject(reply);
+        tx->conflict_msg = fsauthctl_sprintf("sync: api_keys id %lld: its "
+                               "apikey belongs to a key not written by "
+                               "sync; skipped", k->ik.key.id);
+        return FSAUTHCTL_TX_SKIP;
+    }
+
+    /* another synced id had this token: its keyid goes */
+
+    if (owner == 1
+        && reply->element[1]->type == REDIS_REPLY_STRING
+        && fsauthctl_parse_id(reply->element[1]->str,
+                              reply->element[1]->len, &tx->oldid)
+           == FSAUTHCTL_OK
+        && tx->oldid != k->ik.key.id)
     {
-        if (reply->element[0]->type != REDIS_REPLY_STRING
-            || strcmp(reply->element[0]->str, FSAUTHCTL_SYNC_SOURCE) != 0)
-        {
-            freeReplyObject(reply);
-            tx->conflict = 1;
-            tx->conflict_msg = fsauthctl_sprintf("sync: api_keys id %lld: "
-                                   "its apikey belongs to a key not written "
-                                   "by sync; skipped", k->ik.key.id);
-            return FSAUTHCTL_TX_SKIP;
-        }
+        rc = fsauthctl_sync_watched(ctl,
+                                    fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
+                                                      tx->oldid),
+                                    0, &r);
 
-        /* another synced id had this token: its keyid goes */
-
-        if (reply->element[1]->type == REDIS_REPLY_STRING
-            && fsauthctl_parse_id(reply->element[1]->str,
-                                  reply->element[1]->len, &tx->oldid)
-               == FSAUTHCTL_OK
-            && tx->oldid != k->ik.key.id)
-        {
-            name = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, tx->oldid);
-            rc = fsauthctl_redis_call(ctl, NULL, "WATCH", name, NULL);
-
-            if (rc == FSAUTHCTL_OK) {
-                redisReply  *r;
-
-                rc = fsauthctl_redis_call(ctl, &r, "GET", name, NULL);
-
-                if (rc == FSAUTHCTL_OK) {
-                    tx->drop_keyid = (r->type == REDIS_REPLY_STRING
-                                      && strcmp(r->str, k->ik.digest) == 0);
-                    freeReplyObject(r);
-                }
-            }
-
-            free(name);
-
-            if (rc != FSAUTHCTL_OK) {
-                freeReplyObject(reply);
-                return rc;
-            }
+        if (rc == FSAUTHCTL_OK) {
+            tx->drop_keyid = fsauthctl_sync_points(r, k->ik.digest);
+            freeReplyObject(r);
         }
     }
 
     freeReplyObject(reply);
 
-    /* the id's current hash: absent, or one sync wrote (then deleted) */
-
-    name = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, k->ik.key.id);
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", name, NULL);
-
-    if (rc == FSAUTHCTL_OK) {
-        rc = fsauthctl_redis_call(ctl, &reply, "GET", name, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
     }
 
-    free(name);
+    /* the id's current hash: absent, or one sync wrote (then deleted) */
 
+    rc = fsauthctl_sync_watched(ctl, fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
+                                                       k->ik.key.id),
+                                0, &reply);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
     if (reply->type == REDIS_REPLY_STRING
-        && strcmp(reply->str, k->ik.digest) != 0
+        && !fsauthctl_sync_points(reply, k->ik.digest)
         && fsauth_hex_digest_valid(reply->str, reply->len))
     {
-        name = fsauthctl_name_key(ctl, reply->str);
-        rc = fsauthctl_redis_call(ctl, NULL, "WATCH", name, NULL);
+        rc = fsauthctl_sync_watched(ctl, fsauthctl_name_key(ctl, reply->str),
+                                    1, &r);
 
         if (rc == FSAUTHCTL_OK) {
-            redisReply  *r;
+            owner = fsauthctl_sync_owner(r);
+            freeReplyObject(r);
 
-            rc = fsauthctl_redis_call(ctl, &r, "HMGET", name, "source", "id",
-                                      NULL);
+            if (owner == -1) {
+                tx->conflict_msg = fsauthctl_sprintf("sync: api_keys id "
+                                       "%lld: id %lld is used by a key not "
+                                       "written by sync; skipped",
+                                       k->ik.key.id, k->ik.key.id);
 
-            if (rc == FSAUTHCTL_OK) {
-                if (r->type == REDIS_REPLY_ARRAY && r->elements == 2
-                    && (r->element[0]->type == REDIS_REPLY_STRING
-                        || r->element[1]->type == REDIS_REPLY_STRING)
-                    && (r->element[0]->type != REDIS_REPLY_STRING
-                        || strcmp(r->element[0]->str, FSAUTHCTL_SYNC_SOURCE)
-                           != 0))
-                {
-                    tx->conflict = 1;
-                    tx->conflict_msg = fsauthctl_sprintf("sync: api_keys id "
-                                           "%lld: id %lld is used by a key "
-                                           "not written by sync; skipped",
-                                           k->ik.key.id, k->ik.key.id);
-                }
-
-                freeReplyObject(r);
+            } else {
+                tx->old = fsauthctl_realloc(tx->old, sizeof(char *));
+                tx->old[tx->nold++] = fsauthctl_strdup(reply->str);
             }
-        }
-
-        free(name);
-
-        if (rc == FSAUTHCTL_OK && !tx->conflict) {
-            tx->old = fsauthctl_realloc(tx->old, sizeof(char *));
-            tx->old[tx->nold++] = fsauthctl_strdup(reply->str);
         }
     }
 
@@ -1052,7 +1061,7 @@ fsauthctl_sync_write_watch(fsauthctl_t *ctl, void *data)
         return rc;
     }
 
-    return tx->conflict ? FSAUTHCTL_TX_SKIP : FSAUTHCTL_OK;
+    return tx->conflict_msg ? FSAUTHCTL_TX_SKIP : FSAUTHCTL_OK;
 }
 
 
@@ -1183,7 +1192,7 @@ fsauthctl_sync_write(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
 
     free(tx.old);
 
-    if (rc == FSAUTHCTL_OK && tx.conflict) {
+    if (rc == FSAUTHCTL_OK && tx.conflict_msg) {
         fsauthctl_sync_warn(s, "%s", tx.conflict_msg);
         free(tx.conflict_msg);
         free(what);
@@ -1222,57 +1231,40 @@ done:
 static int
 fsauthctl_sync_delete_watch(fsauthctl_t *ctl, void *data)
 {
-    int                   rc;
-    char                 *name;
+    int                   rc, owner;
     redisReply           *reply;
     fsauthctl_sync_tx_t  *tx;
 
     tx = data;
+    tx->drop_keyid = 0;
 
-    name = fsauthctl_name_key(ctl, tx->del->digest);
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", name, NULL);
-
-    if (rc == FSAUTHCTL_OK) {
-        rc = fsauthctl_redis_call(ctl, &reply, "HGET", name, "source", NULL);
-    }
-
-    free(name);
-
+    rc = fsauthctl_sync_watched(ctl, fsauthctl_name_key(ctl, tx->del->digest),
+                                1, &reply);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    if (reply->type != REDIS_REPLY_STRING
-        || strcmp(reply->str, FSAUTHCTL_SYNC_SOURCE) != 0)
-    {
-        /* gone, or taken over by hand meanwhile: not ours to delete */
-        freeReplyObject(reply);
-        return FSAUTHCTL_TX_SKIP;
-    }
-
+    owner = fsauthctl_sync_owner(reply);
     freeReplyObject(reply);
 
-    tx->drop_keyid = 0;
+    /* gone, or taken over by hand meanwhile: not ours to delete */
+
+    if (owner != 1) {
+        return FSAUTHCTL_TX_SKIP;
+    }
 
     if (tx->del->id == 0) {
         return FSAUTHCTL_OK;
     }
 
-    name = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, tx->del->id);
-    rc = fsauthctl_redis_call(ctl, NULL, "WATCH", name, NULL);
-
-    if (rc == FSAUTHCTL_OK) {
-        rc = fsauthctl_redis_call(ctl, &reply, "GET", name, NULL);
-    }
-
-    free(name);
-
+    rc = fsauthctl_sync_watched(ctl, fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
+                                                       tx->del->id),
+                                0, &reply);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    tx->drop_keyid = (reply->type == REDIS_REPLY_STRING
-                      && strcmp(reply->str, tx->del->digest) == 0);
+    tx->drop_keyid = fsauthctl_sync_points(reply, tx->del->digest);
     freeReplyObject(reply);
 
     return FSAUTHCTL_OK;

@@ -29,13 +29,10 @@
 #define FSAUTHCTL_DB_CONNECT_TIMEOUT  5
 #define FSAUTHCTL_DB_READ_TIMEOUT     30
 
-enum {
-    FSAUTHCTL_DB_MYSQL = 1,
-    FSAUTHCTL_DB_PGSQL
-};
+typedef struct fsauthctl_db_engine_s  fsauthctl_db_engine_t;
 
 struct fsauthctl_db_s {
-    int                 engine;
+    const fsauthctl_db_engine_t  *engine;
     char               *url;           /* as given: it holds no password */
     char               *user;
     char               *host;          /* NULL with a unix socket */
@@ -68,16 +65,70 @@ static int fsauthctl_db_my_connect(fsauthctl_db_t *db);
 static int fsauthctl_db_my_exec(fsauthctl_db_t *db, const char *sql);
 static int fsauthctl_db_my_rows(fsauthctl_db_t *db, const char *sql,
     const char **names, json_t **rows, long long *count);
-static int fsauthctl_db_my_read(fsauthctl_db_t *db, json_t **keys,
-    json_t **access);
 static int fsauthctl_db_pg_connect(fsauthctl_db_t *db);
 static int fsauthctl_db_pg_exec(fsauthctl_db_t *db, const char *sql);
 static int fsauthctl_db_pg_rows(fsauthctl_db_t *db, const char *sql,
     const char **names, json_t **rows, long long *count);
-static int fsauthctl_db_pg_read(fsauthctl_db_t *db, json_t **keys,
-    json_t **access);
+static int fsauthctl_db_has_fullaccess(fsauthctl_db_t *db,
+    long long *columns);
 static json_t *fsauthctl_db_row(const char **names, char **values,
     size_t *lens);
+
+
+/* what differs between the two engines */
+
+struct fsauthctl_db_engine_s {
+    int                (*connect)(fsauthctl_db_t *db);
+    int                (*exec)(fsauthctl_db_t *db, const char *sql);
+    int                (*rows)(fsauthctl_db_t *db, const char *sql,
+                           const char **names, json_t **rows,
+                           long long *count);
+
+    /* the statements that open the read-only snapshot */
+    const char          *begin[2];
+
+    /* the columns of api_keys the user sees, and whether fullaccess is
+     * one of them */
+    const char          *columns;
+
+    /* api_keys: with fullaccess, and without (an older FacturaScripts) */
+    const char          *keys[2];
+};
+
+
+static const fsauthctl_db_engine_t  fsauthctl_db_mysql = {
+    fsauthctl_db_my_connect,
+    fsauthctl_db_my_exec,
+    fsauthctl_db_my_rows,
+    { "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+      "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY" },
+    "SELECT COUNT(*), COALESCE(SUM(column_name = 'fullaccess'), 0) "
+    "FROM information_schema.columns "
+    "WHERE table_schema = DATABASE() AND table_name = 'api_keys'",
+    { "SELECT id, apikey, description, nick, enabled, fullaccess, "
+      "DATE_FORMAT(creationdate, '%Y-%m-%d') FROM api_keys ORDER BY id",
+      "SELECT id, apikey, description, nick, enabled, NULL, "
+      "DATE_FORMAT(creationdate, '%Y-%m-%d') FROM api_keys ORDER BY id" }
+};
+
+static const fsauthctl_db_engine_t  fsauthctl_db_pgsql = {
+    fsauthctl_db_pg_connect,
+    fsauthctl_db_pg_exec,
+    fsauthctl_db_pg_rows,
+    { "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL },
+    "SELECT count(*), count(*) FILTER (WHERE column_name = 'fullaccess') "
+    "FROM information_schema.columns "
+    "WHERE table_schema = current_schema() AND table_name = 'api_keys'",
+    { "SELECT id, apikey, description, nick, enabled, fullaccess, "
+      "to_char(creationdate, 'YYYY-MM-DD') FROM api_keys ORDER BY id",
+      "SELECT id, apikey, description, nick, enabled, NULL, "
+      "to_char(creationdate, 'YYYY-MM-DD') FROM api_keys ORDER BY id" }
+};
+
+static const char  fsauthctl_db_access_sql[] =
+    "SELECT idapikey, resource, allowget, allowpost, allowput, allowdelete "
+    "FROM api_access ORDER BY idapikey";
+
 
 
 /*
@@ -180,19 +231,19 @@ fsauthctl_db_parse(fsauthctl_db_t *db, const char *url)
     db->url = fsauthctl_strdup(url);
 
     if (strncmp(url, "mysql://", 8) == 0) {
-        db->engine = FSAUTHCTL_DB_MYSQL;
+        db->engine = &fsauthctl_db_mysql;
         p = url + 8;
 
     } else if (strncmp(url, "mariadb://", 10) == 0) {
-        db->engine = FSAUTHCTL_DB_MYSQL;
+        db->engine = &fsauthctl_db_mysql;
         p = url + 10;
 
     } else if (strncmp(url, "postgresql://", 13) == 0) {
-        db->engine = FSAUTHCTL_DB_PGSQL;
+        db->engine = &fsauthctl_db_pgsql;
         p = url + 13;
 
     } else if (strncmp(url, "postgres://", 11) == 0) {
-        db->engine = FSAUTHCTL_DB_PGSQL;
+        db->engine = &fsauthctl_db_pgsql;
         p = url + 11;
 
     } else {
@@ -244,7 +295,7 @@ fsauthctl_db_parse(fsauthctl_db_t *db, const char *url)
 
         db->socket = fsauthctl_strndup(p, end - p);
 
-        if (db->engine == FSAUTHCTL_DB_PGSQL) {
+        if (db->engine == &fsauthctl_db_pgsql) {
             char  *file;
 
             file = strrchr(db->socket, '/');
@@ -327,16 +378,36 @@ fsauthctl_db_parse(fsauthctl_db_t *db, const char *url)
 int
 fsauthctl_db_read(fsauthctl_db_t *db, json_t **keys, json_t **access)
 {
-    int  rc;
+    int                           rc, i;
+    long long                     columns[2];
+    const fsauthctl_db_engine_t  *e;
 
+    e = db->engine;
     *keys = NULL;
     *access = NULL;
 
-    if (db->engine == FSAUTHCTL_DB_MYSQL) {
-        rc = fsauthctl_db_my_read(db, keys, access);
+    rc = e->connect(db);
 
-    } else {
-        rc = fsauthctl_db_pg_read(db, keys, access);
+    for (i = 0; i < 2 && e->begin[i] && rc == FSAUTHCTL_OK; i++) {
+        rc = e->exec(db, e->begin[i]);
+    }
+
+    if (rc == FSAUTHCTL_OK) {
+        rc = e->rows(db, e->columns, NULL, NULL, columns);
+    }
+
+    if (rc == FSAUTHCTL_OK) {
+        rc = e->rows(db, e->keys[!fsauthctl_db_has_fullaccess(db, columns)],
+                     fsauthctl_db_keys_columns, keys, NULL);
+    }
+
+    if (rc == FSAUTHCTL_OK) {
+        rc = e->rows(db, fsauthctl_db_access_sql,
+                     fsauthctl_db_access_columns, access, NULL);
+    }
+
+    if (rc == FSAUTHCTL_OK) {
+        rc = e->exec(db, "COMMIT");
     }
 
     if (rc != FSAUTHCTL_OK) {
@@ -514,64 +585,6 @@ fsauthctl_db_my_rows(fsauthctl_db_t *db, const char *sql, const char **names,
 }
 
 
-static int
-fsauthctl_db_my_read(fsauthctl_db_t *db, json_t **keys, json_t **access)
-{
-    int         rc, has_fullaccess;
-    long long   columns[2];
-
-    rc = fsauthctl_db_my_connect(db);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_db_my_exec(db, "SET SESSION TRANSACTION ISOLATION LEVEL "
-                                  "REPEATABLE READ");
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_db_my_exec(db, "START TRANSACTION WITH CONSISTENT "
-                                  "SNAPSHOT, READ ONLY");
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_db_my_rows(db,
-             "SELECT COUNT(*), COALESCE(SUM(column_name = 'fullaccess'), 0) "
-             "FROM information_schema.columns "
-             "WHERE table_schema = DATABASE() AND table_name = 'api_keys'",
-             NULL, NULL, columns);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    has_fullaccess = fsauthctl_db_has_fullaccess(db, columns);
-
-    rc = fsauthctl_db_my_rows(db, has_fullaccess
-             ? "SELECT id, apikey, description, nick, enabled, fullaccess, "
-               "DATE_FORMAT(creationdate, '%Y-%m-%d') FROM api_keys "
-               "ORDER BY id"
-             : "SELECT id, apikey, description, nick, enabled, NULL, "
-               "DATE_FORMAT(creationdate, '%Y-%m-%d') FROM api_keys "
-               "ORDER BY id",
-             fsauthctl_db_keys_columns, keys, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_db_my_rows(db,
-             "SELECT idapikey, resource, allowget, allowpost, allowput, "
-             "allowdelete FROM api_access ORDER BY idapikey",
-             fsauthctl_db_access_columns, access, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    return fsauthctl_db_my_exec(db, "COMMIT");
-}
-
-
 /* PostgreSQL */
 
 static int
@@ -698,60 +711,6 @@ fsauthctl_db_pg_rows(fsauthctl_db_t *db, const char *sql, const char **names,
     PQclear(res);
 
     return FSAUTHCTL_OK;
-}
-
-
-static int
-fsauthctl_db_pg_read(fsauthctl_db_t *db, json_t **keys, json_t **access)
-{
-    int        rc, has_fullaccess;
-    long long  columns[2];
-
-    rc = fsauthctl_db_pg_connect(db);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_db_pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ "
-                                  "READ ONLY");
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_db_pg_rows(db,
-             "SELECT count(*), count(*) FILTER "
-             "(WHERE column_name = 'fullaccess') "
-             "FROM information_schema.columns "
-             "WHERE table_schema = current_schema() "
-             "AND table_name = 'api_keys'",
-             NULL, NULL, columns);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    has_fullaccess = fsauthctl_db_has_fullaccess(db, columns);
-
-    rc = fsauthctl_db_pg_rows(db, has_fullaccess
-             ? "SELECT id, apikey, description, nick, enabled, fullaccess, "
-               "to_char(creationdate, 'YYYY-MM-DD') FROM api_keys "
-               "ORDER BY id"
-             : "SELECT id, apikey, description, nick, enabled, NULL, "
-               "to_char(creationdate, 'YYYY-MM-DD') FROM api_keys "
-               "ORDER BY id",
-             fsauthctl_db_keys_columns, keys, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    rc = fsauthctl_db_pg_rows(db,
-             "SELECT idapikey, resource, allowget, allowpost, allowput, "
-             "allowdelete FROM api_access ORDER BY idapikey",
-             fsauthctl_db_access_columns, access, NULL);
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    return fsauthctl_db_pg_exec(db, "COMMIT");
 }
 
 
