@@ -35,6 +35,13 @@
 
 #define FSAUTHCTL_SYNC_SOURCE       "facturascripts"
 
+/*
+ * Keys written in one MULTI/EXEC, after one WATCH of all they depend on:
+ * one key a transaction would cost about ten round trips each.
+ */
+#define FSAUTHCTL_SYNC_BATCH        256
+#define FSAUTHCTL_SYNC_BATCH_TRIES  3
+
 /* the longest wait between two attempts after a failure */
 #define FSAUTHCTL_SYNC_BACKOFF_MAX  30000
 
@@ -55,6 +62,8 @@ typedef struct {
     fsauthctl_import_key_t     ik;
     fsauthctl_sync_cur_t      *cur;            /* the hash at its digest */
     char                      *keyid;          /* GET keyid:<id>, or NULL */
+    char                      *what;           /* the change, for stdout */
+    int                        written;
 } fsauthctl_sync_key_t;
 
 typedef struct {
@@ -108,7 +117,13 @@ static void fsauthctl_sync_pass_free(fsauthctl_sync_t *s);
 static int fsauthctl_sync_rows(fsauthctl_sync_t *s);
 static int fsauthctl_sync_redis(fsauthctl_sync_t *s);
 static int fsauthctl_sync_apply(fsauthctl_sync_t *s);
+static char *fsauthctl_sync_plan(fsauthctl_sync_t *s,
+    fsauthctl_sync_key_t *k);
+static int fsauthctl_sync_batch(fsauthctl_sync_t *s,
+    fsauthctl_sync_key_t **ks, size_t n);
 static int fsauthctl_sync_write(fsauthctl_sync_t *s,
+    fsauthctl_sync_key_t *k);
+static void fsauthctl_sync_written(fsauthctl_sync_t *s,
     fsauthctl_sync_key_t *k);
 static int fsauthctl_sync_delete(fsauthctl_sync_t *s,
     fsauthctl_sync_cur_t *c);
@@ -383,6 +398,7 @@ fsauthctl_sync_pass_free(fsauthctl_sync_t *s)
     for (i = 0; i < s->nkeys; i++) {
         free(s->keys[i].ik.key.grants);
         free(s->keys[i].keyid);
+        free(s->keys[i].what);
     }
 
     free(s->keys);
@@ -731,10 +747,10 @@ fsauthctl_sync_redis(fsauthctl_sync_t *s)
 static int
 fsauthctl_sync_apply(fsauthctl_sync_t *s)
 {
-    int                    rc;
-    size_t                 i, nsynced;
-    fsauthctl_sync_cur_t  *c, *at;
-    fsauthctl_sync_key_t  *k;
+    int                     rc;
+    size_t                  i, nsynced, ntodo;
+    fsauthctl_sync_cur_t   *c, *at;
+    fsauthctl_sync_key_t   *k, **todo;
 
     nsynced = 0;
 
@@ -750,6 +766,10 @@ fsauthctl_sync_apply(fsauthctl_sync_t *s)
 
         return s->interval ? FSAUTHCTL_OK : FSAUTHCTL_ERROR;
     }
+
+    todo = fsauthctl_alloc((s->nkeys ? s->nkeys : 1)
+                           * sizeof(fsauthctl_sync_key_t *));
+    ntodo = 0;
 
     for (i = 0; i < s->nkeys; i++) {
         k = &s->keys[i];
@@ -789,10 +809,35 @@ fsauthctl_sync_apply(fsauthctl_sync_t *s)
             }
         }
 
-        rc = fsauthctl_sync_write(s, k);
-        if (rc != FSAUTHCTL_OK) {
-            return rc;
+        k->what = fsauthctl_sync_plan(s, k);
+
+        if (k->what) {
+            todo[ntodo++] = k;
         }
+    }
+
+    /* in batches; what a batch could not check goes one key at a time */
+
+    rc = FSAUTHCTL_OK;
+
+    for (i = 0; i < ntodo && !s->dry_run && rc == FSAUTHCTL_OK;
+         i += FSAUTHCTL_SYNC_BATCH)
+    {
+        rc = fsauthctl_sync_batch(s, todo + i,
+                                  ntodo - i < FSAUTHCTL_SYNC_BATCH
+                                  ? ntodo - i : FSAUTHCTL_SYNC_BATCH);
+    }
+
+    for (i = 0; i < ntodo && rc == FSAUTHCTL_OK; i++) {
+        if (!todo[i]->written) {
+            rc = fsauthctl_sync_write(s, todo[i]);
+        }
+    }
+
+    free(todo);
+
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
     }
 
     /* keys gone from api_keys, or whose token changed */
@@ -1122,13 +1167,12 @@ fsauthctl_sync_write_queue(fsauthctl_t *ctl, void *data)
  * digest: the token changed) goes in the same transaction.
  */
 
-static int
-fsauthctl_sync_write(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
+static char *
+fsauthctl_sync_plan(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
 {
-    int                   rc, outcome, token;
-    char                 *diff, *what;
-    size_t                i;
-    fsauthctl_sync_tx_t   tx;
+    int      token;
+    char    *diff, *what;
+    size_t   i;
 
     /* no creationdate in the row: the stored one, else today */
 
@@ -1158,7 +1202,7 @@ fsauthctl_sync_write(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
 
         if (diff == NULL) {
             s->unchanged++;
-            return FSAUTHCTL_OK;
+            return NULL;
         }
 
         what = fsauthctl_sprintf("updated (%s)", diff);
@@ -1174,8 +1218,20 @@ fsauthctl_sync_write(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
         what = fsauthctl_strdup("created");
     }
 
+    return what;
+}
+
+
+static int
+fsauthctl_sync_write(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
+{
+    int                   rc, outcome;
+    size_t                i;
+    fsauthctl_sync_tx_t   tx;
+
     if (s->dry_run) {
-        goto done;
+        fsauthctl_sync_written(s, k);
+        return FSAUTHCTL_OK;
     }
 
     memset(&tx, 0, sizeof(fsauthctl_sync_tx_t));
@@ -1195,7 +1251,6 @@ fsauthctl_sync_write(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
     if (rc == FSAUTHCTL_OK && tx.conflict_msg) {
         fsauthctl_sync_warn(s, "%s", tx.conflict_msg);
         free(tx.conflict_msg);
-        free(what);
         s->skipped++;
         return FSAUTHCTL_OK;
     }
@@ -1208,23 +1263,325 @@ fsauthctl_sync_write(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
     }
 
     if (rc != FSAUTHCTL_OK) {
-        free(what);
         return rc;
     }
 
-done:
+    fsauthctl_sync_written(s, k);
 
-    if (what[0] == 'c') {
+    return FSAUTHCTL_OK;
+}
+
+
+static void
+fsauthctl_sync_written(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
+{
+    k->written = 1;
+
+    if (strcmp(k->what, "created") == 0) {
         s->created++;
 
     } else {
         s->updated++;
     }
 
-    fsauthctl_sync_change(s, k->ik.key.id, what);
-    free(what);
+    fsauthctl_sync_change(s, k->ik.key.id, k->what);
+}
 
-    return FSAUTHCTL_OK;
+
+/*
+ * Up to FSAUTHCTL_SYNC_BATCH keys in one MULTI/EXEC: every name each
+ * write depends on is WATCHed at once, then read again in one pipeline.
+ * A key whose names no longer hold what the pass read (a concurrent
+ * change) is left out, for the one-key transaction and its messages;
+ * the others are written, each as fsauthctl_sync_write_queue() would,
+ * the whole block sent in one pipeline.  EXEC aborted: tried again.
+ */
+
+typedef struct {
+    fsauthctl_sync_key_t      *k;
+    const char                *old;            /* keyid's other digest */
+    long long                  oldid;          /* another id's digest */
+    int                        drop_keyid;
+    int                        ok;
+} fsauthctl_sync_item_t;
+
+
+static int
+fsauthctl_sync_batch_check(fsauthctl_sync_item_t *it, redisReply **r)
+{
+    int                    owner;
+    char                   id[32];
+    fsauthctl_sync_key_t  *k;
+
+    k = it->k;
+
+    /* key:<D>: as the pass saw it, synced with its id, or absent */
+
+    owner = fsauthctl_sync_owner(r[0]);
+
+    if (owner != (k->cur ? 1 : 0)) {
+        return 0;
+    }
+
+    if (k->cur) {
+        snprintf(id, sizeof(id), "%lld", k->cur->id);
+
+        if (r[0]->element[1]->type != REDIS_REPLY_STRING
+            || strcmp(r[0]->element[1]->str, id) != 0)
+        {
+            return 0;
+        }
+    }
+
+    /* keyid:<id>: the same digest, or still absent */
+
+    if (k->keyid ? !fsauthctl_sync_points(r[1], k->keyid)
+                 : r[1]->type != REDIS_REPLY_NIL)
+    {
+        return 0;
+    }
+
+    r += 2;
+
+    if (it->old) {
+        owner = fsauthctl_sync_owner(*r++);
+
+        if (owner == -1) {
+            return 0;
+        }
+    }
+
+    if (it->oldid) {
+        it->drop_keyid = fsauthctl_sync_points(*r, k->ik.digest);
+    }
+
+    return 1;
+}
+
+
+static int
+fsauthctl_sync_batch(fsauthctl_sync_t *s, fsauthctl_sync_key_t **ks,
+    size_t n)
+{
+    int                     rc, attempt;
+    size_t                  i, j, nr, nt, nok;
+    fsauthctl_t            *ctl;
+    redisReply            **replies, *exec;
+    fsauthctl_args_t        watch, *cmds;
+    fsauthctl_sync_item_t  *items, *it;
+
+    ctl = s->ctl;
+    items = fsauthctl_alloc(n * sizeof(fsauthctl_sync_item_t));
+    cmds = fsauthctl_alloc((4 * n + 3) * sizeof(fsauthctl_args_t));
+    rc = FSAUTHCTL_OK;
+
+    for (i = 0; i < n; i++) {
+        it = &items[i];
+        it->k = ks[i];
+
+        if (it->k->keyid && strcmp(it->k->keyid, it->k->ik.digest) != 0
+            && fsauth_hex_digest_valid(it->k->keyid, strlen(it->k->keyid)))
+        {
+            it->old = it->k->keyid;
+        }
+
+        if (it->k->cur && it->k->cur->id != it->k->ik.key.id) {
+            it->oldid = it->k->cur->id;
+        }
+    }
+
+    for (attempt = 0; attempt < FSAUTHCTL_SYNC_BATCH_TRIES; attempt++) {
+
+        /* WATCH everything, then read it all again */
+
+        fsauthctl_args_init(&watch);
+        fsauthctl_args_add(&watch, "WATCH", 5);
+        nr = 0;
+
+        for (i = 0; i < n; i++) {
+            it = &items[i];
+            it->ok = 0;
+            it->drop_keyid = 0;
+
+            fsauthctl_args_add_name(&watch,
+                                    fsauthctl_name_key(ctl, it->k->ik.digest));
+            fsauthctl_args_add_name(&watch,
+                                    fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
+                                                      it->k->ik.key.id));
+
+            fsauthctl_args_init(&cmds[nr]);
+            fsauthctl_args_add(&cmds[nr], "HMGET", 5);
+            fsauthctl_args_add_name(&cmds[nr],
+                                    fsauthctl_name_key(ctl, it->k->ik.digest));
+            fsauthctl_args_add(&cmds[nr], "source", 6);
+            fsauthctl_args_add(&cmds[nr++], "id", 2);
+
+            fsauthctl_args_init(&cmds[nr]);
+            fsauthctl_args_add(&cmds[nr], "GET", 3);
+            fsauthctl_args_add_name(&cmds[nr++],
+                                    fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
+                                                      it->k->ik.key.id));
+
+            if (it->old) {
+                fsauthctl_args_add_name(&watch,
+                                        fsauthctl_name_key(ctl, it->old));
+
+                fsauthctl_args_init(&cmds[nr]);
+                fsauthctl_args_add(&cmds[nr], "HMGET", 5);
+                fsauthctl_args_add_name(&cmds[nr],
+                                        fsauthctl_name_key(ctl, it->old));
+                fsauthctl_args_add(&cmds[nr], "source", 6);
+                fsauthctl_args_add(&cmds[nr++], "id", 2);
+            }
+
+            if (it->oldid) {
+                fsauthctl_args_add_name(&watch,
+                                        fsauthctl_name_id(ctl,
+                                                          FSAUTH_NAME_KEYID,
+                                                          it->oldid));
+
+                fsauthctl_args_init(&cmds[nr]);
+                fsauthctl_args_add(&cmds[nr], "GET", 3);
+                fsauthctl_args_add_name(&cmds[nr++],
+                                        fsauthctl_name_id(ctl,
+                                                          FSAUTH_NAME_KEYID,
+                                                          it->oldid));
+            }
+        }
+
+        rc = fsauthctl_redis_argv(ctl, &watch, NULL);
+        fsauthctl_args_free(&watch);
+
+        if (rc == FSAUTHCTL_OK) {
+            rc = fsauthctl_redis_pipeline(ctl, cmds, nr, &replies);
+        }
+
+        for (i = 0; i < nr; i++) {
+            fsauthctl_args_free(&cmds[i]);
+        }
+
+        if (rc != FSAUTHCTL_OK) {
+            break;
+        }
+
+        for (i = 0, j = 0, nok = 0; i < n; i++) {
+            it = &items[i];
+            it->ok = fsauthctl_sync_batch_check(it, &replies[j]);
+            nok += it->ok;
+            j += 2 + (it->old != NULL) + (it->oldid != 0);
+        }
+
+        fsauthctl_redis_free_replies(replies, nr);
+
+        if (nok == 0) {
+            fsauthctl_redis_unwatch(ctl);
+            break;
+        }
+
+        /* MULTI, each key's writes, <prefix>schema, EXEC: one pipeline */
+
+        nt = 0;
+        fsauthctl_args_init(&cmds[nt]);
+        fsauthctl_args_add(&cmds[nt++], "MULTI", 5);
+
+        for (i = 0; i < n; i++) {
+            it = &items[i];
+
+            if (!it->ok) {
+                continue;
+            }
+
+            fsauthctl_args_init(&cmds[nt]);
+            fsauthctl_args_add(&cmds[nt], "DEL", 3);
+            fsauthctl_args_add_name(&cmds[nt],
+                                    fsauthctl_name_key(ctl, it->k->ik.digest));
+
+            if (it->old) {
+                fsauthctl_args_add_name(&cmds[nt],
+                                        fsauthctl_name_key(ctl, it->old));
+            }
+
+            if (it->drop_keyid) {
+                fsauthctl_args_add_name(&cmds[nt],
+                                        fsauthctl_name_id(ctl,
+                                                          FSAUTH_NAME_KEYID,
+                                                          it->oldid));
+            }
+
+            nt++;
+
+            fsauthctl_args_init(&cmds[nt]);
+            fsauthctl_sync_hset(s, &cmds[nt++], it->k);
+
+            fsauthctl_args_init(&cmds[nt]);
+            fsauthctl_args_add(&cmds[nt], "SET", 3);
+            fsauthctl_args_add_name(&cmds[nt],
+                                    fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
+                                                      it->k->ik.key.id));
+            fsauthctl_args_add(&cmds[nt++], it->k->ik.digest,
+                               FSAUTH_HEX_LEN);
+        }
+
+        fsauthctl_args_init(&cmds[nt]);
+        fsauthctl_args_add(&cmds[nt], "SET", 3);
+        fsauthctl_args_add_name(&cmds[nt],
+                                fsauthctl_name(ctl, FSAUTH_NAME_SCHEMA));
+        fsauthctl_args_add(&cmds[nt++], FSAUTH_SCHEMA_VERSION,
+                           sizeof(FSAUTH_SCHEMA_VERSION) - 1);
+
+        fsauthctl_args_init(&cmds[nt]);
+        fsauthctl_args_add(&cmds[nt++], "EXEC", 4);
+
+        rc = fsauthctl_redis_pipeline(ctl, cmds, nt, &replies);
+
+        for (i = 0; i < nt; i++) {
+            fsauthctl_args_free(&cmds[i]);
+        }
+
+        if (rc != FSAUTHCTL_OK) {
+            break;
+        }
+
+        exec = replies[nt - 1];
+
+        if (exec->type == REDIS_REPLY_NIL) {
+            /* a WATCHed name changed meanwhile: nothing written */
+            fsauthctl_redis_free_replies(replies, nt);
+            fsauthctl_redis_backoff(attempt);
+            continue;
+        }
+
+        for (i = 0; i < nt && rc == FSAUTHCTL_OK; i++) {
+            if (replies[i]->type == REDIS_REPLY_ERROR) {
+                rc = FSAUTHCTL_UNAVAILABLE;
+                fsauthctl_error("sync: redis: %s", replies[i]->str);
+            }
+        }
+
+        for (i = 0; i < exec->elements && rc == FSAUTHCTL_OK; i++) {
+            if (exec->element[i]->type == REDIS_REPLY_ERROR) {
+                rc = FSAUTHCTL_UNAVAILABLE;
+                fsauthctl_error("sync: redis: %s", exec->element[i]->str);
+            }
+        }
+
+        fsauthctl_redis_free_replies(replies, nt);
+
+        if (rc == FSAUTHCTL_OK) {
+            for (i = 0; i < n; i++) {
+                if (items[i].ok) {
+                    fsauthctl_sync_written(s, items[i].k);
+                }
+            }
+        }
+
+        break;
+    }
+
+    free(items);
+    free(cmds);
+
+    return rc;
 }
 
 
