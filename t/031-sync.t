@@ -14,7 +14,7 @@ use Test::More;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use FsauthctlTest;
-use FsauthTest qw(http_raw write_file);
+use FsauthTest qw(http_raw write_file start_redis stop_redis restart_redis);
 use FsauthDB;
 use FsauthNginx;
 
@@ -80,7 +80,7 @@ sub manual_of {
 
 # fsauthctl sync --interval in the background: (pid, stdout, stderr files)
 sub watch {
-    my ($db, $interval) = @_;
+    my ($db, $interval, $redis_port) = @_;
     my $dir = File::Temp::tempdir(CLEANUP => 1);
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
@@ -88,7 +88,7 @@ sub watch {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', "$dir/out";
         open STDERR, '>', "$dir/err";
-        { exec $ENV{FSAUTHCTL}, '-p', $ENV{TEST_NGINX_REDIS_PORT},
+        { exec $ENV{FSAUTHCTL}, '-p', $redis_port // $ENV{TEST_NGINX_REDIS_PORT},
                '--prefix', $prefix, 'sync', '--from', $db->url,
                '--interval', $interval; }
         POSIX::_exit(127);
@@ -162,6 +162,28 @@ sub http_status {
     my ($st) = http_raw($nginx->port, "GET /api/3/clientes HTTP/1.0\r\n"
                         . "Host: x\r\nX-Auth-Token: $token\r\n\r\n", 3);
     return $st;
+}
+
+# the command line, before any database
+{
+    my ($rc, $out, $err) = ctl('sync', '--help');
+    is($rc, 0, 'sync --help');
+    like($out, qr/--from URL.*--password-file.*--interval.*--dry-run.*--allow-empty/s,
+         'sync --help: every option');
+    ($rc, $out, $err) = ctl('sync');
+    is($rc, 1, 'sync without --from: usage error');
+    ok(one_error_line($err), 'in one line') or diag($err);
+    for my $bad ('ftp://u@h/db', 'mysql://h/db', 'mysql://u@h', 'mysql://u@h:99999/db',
+                 'postgresql://u@unix:relative/db', 'mysql://u@h/db?ssl=1') {
+        ($rc, $out, $err) = ctl('sync', '--from', $bad);
+        is($rc, 1, "--from $bad: usage error");
+        ok(one_error_line($err), "--from $bad: one line") or diag($err);
+    }
+    for my $bad (qw(0 5x -1s 1.5s ms)) {
+        ($rc, $out, $err) = ctl('sync', '--from', 'mysql://u@h/db',
+                                '--interval', $bad);
+        is($rc, 1, "--interval $bad: usage error");
+    }
 }
 
 for my $engine (@engines) {
@@ -395,9 +417,31 @@ sub engine {
        "$tag: watch: catches up after the restart")
         or diag(slurp($w->{err}));
 
+    stop_watch($w);
+
+    # watch mode through an outage of Redis: the pass fails, is retried,
+    # and writes what is missing once Redis is back (empty, as restarted)
+    my $rport = start_redis();
+    $w = watch($db, '200ms', $rport);
+    ok(defined wait_for($w, qr/^key 1: created$/m, 10),
+       "$tag: watch, private redis: created") or diag(slurp($w->{err}));
+    stop_redis($rport);
+    sleep 1.5;
+    is(waitpid($w->{pid}, WNOHANG), 0, "$tag: watch: runs on while redis "
+       . "is down");
+    like(slurp($w->{err}), qr/^fsauthctl: cannot connect to redis|^fsauthctl: redis connection failed/m,
+         "$tag: watch: says redis is down") or diag(slurp($w->{err}));
+    restart_redis($rport);
+    ok(defined wait_for($w, qr/^key 1: created$/m, 20, 2),
+       "$tag: watch: catches up when redis is back")
+        or diag(slurp($w->{err}));
+    stop_watch($w);
+    stop_redis($rport);
+    $w = watch($db, '200ms');
+
     # end to end: disabled in the database, refused at the gateway
     $db->sql("UPDATE api_keys SET enabled = true WHERE id = 1");
-    ok(defined wait_for($w, qr/^key 1: updated \(enabled\)$/m, 5, 2),
+    ok(defined wait_for($w, qr/^key 1: updated \(enabled\)$/m, 5),
        "$tag: watch: enabled again");
     is(http_status($ta), 200, "$tag: the gateway grants the key");
     stop_watch($w);
