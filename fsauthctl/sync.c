@@ -123,6 +123,9 @@ static int fsauthctl_sync_batch(fsauthctl_sync_t *s,
     fsauthctl_sync_key_t **ks, size_t n);
 static int fsauthctl_sync_write(fsauthctl_sync_t *s,
     fsauthctl_sync_key_t *k);
+static void fsauthctl_sync_key_cmds(fsauthctl_sync_t *s,
+    fsauthctl_sync_key_t *k, char **old, size_t nold, long long drop_id,
+    fsauthctl_args_t *cmds);
 static void fsauthctl_sync_written(fsauthctl_sync_t *s,
     fsauthctl_sync_key_t *k);
 static int fsauthctl_sync_delete(fsauthctl_sync_t *s,
@@ -248,9 +251,11 @@ fsauthctl_sync(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd, int argc,
 
             delay = s.interval;
 
-            for (npos = 0; npos < failures && delay < FSAUTHCTL_SYNC_BACKOFF_MAX;
-                 npos++)
-            {
+            for (npos = 0; npos < failures; npos++) {
+                if (delay >= FSAUTHCTL_SYNC_BACKOFF_MAX) {
+                    break;
+                }
+
                 delay *= 2;
             }
 
@@ -1110,53 +1115,68 @@ fsauthctl_sync_write_watch(fsauthctl_t *ctl, void *data)
 }
 
 
+/*
+ * The three writes of one key: DEL of its digest (and of its old ones,
+ * and of another id's keyid: drop_id), HSET of the record, SET of its
+ * keyid.  cmds: three argument vectors, initialised here.
+ */
+
+static void
+fsauthctl_sync_key_cmds(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k,
+    char **old, size_t nold, long long drop_id, fsauthctl_args_t *cmds)
+{
+    size_t        i;
+    fsauthctl_t  *ctl;
+
+    ctl = s->ctl;
+
+    for (i = 0; i < 3; i++) {
+        fsauthctl_args_init(&cmds[i]);
+    }
+
+    fsauthctl_args_add(&cmds[0], "DEL", 3);
+    fsauthctl_args_add_name(&cmds[0], fsauthctl_name_key(ctl, k->ik.digest));
+
+    for (i = 0; i < nold; i++) {
+        fsauthctl_args_add_name(&cmds[0], fsauthctl_name_key(ctl, old[i]));
+    }
+
+    if (drop_id) {
+        fsauthctl_args_add_name(&cmds[0],
+                                fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
+                                                  drop_id));
+    }
+
+    fsauthctl_sync_hset(s, &cmds[1], k);
+
+    fsauthctl_args_add(&cmds[2], "SET", 3);
+    fsauthctl_args_add_name(&cmds[2], fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
+                                                        k->ik.key.id));
+    fsauthctl_args_add(&cmds[2], k->ik.digest, FSAUTH_HEX_LEN);
+}
+
+
 static int
 fsauthctl_sync_write_queue(fsauthctl_t *ctl, void *data)
 {
-    int                   rc;
-    size_t                i;
-    fsauthctl_args_t      args;
+    int                   rc, i;
+    fsauthctl_args_t      cmds[3];
     fsauthctl_sync_tx_t  *tx;
 
     tx = data;
 
-    fsauthctl_args_init(&args);
-    fsauthctl_args_add(&args, "DEL", 3);
-    fsauthctl_args_add_name(&args, fsauthctl_name_key(ctl, tx->k->ik.digest));
+    fsauthctl_sync_key_cmds(tx->s, tx->k, tx->old, tx->nold,
+                            tx->drop_keyid ? tx->oldid : 0, cmds);
 
-    for (i = 0; i < tx->nold; i++) {
-        fsauthctl_args_add_name(&args, fsauthctl_name_key(ctl, tx->old[i]));
+    rc = FSAUTHCTL_OK;
+
+    for (i = 0; i < 3; i++) {
+        if (rc == FSAUTHCTL_OK) {
+            rc = fsauthctl_redis_queue(ctl, &cmds[i]);
+        }
+
+        fsauthctl_args_free(&cmds[i]);
     }
-
-    if (tx->drop_keyid) {
-        fsauthctl_args_add_name(&args, fsauthctl_name_id(ctl,
-                                                         FSAUTH_NAME_KEYID,
-                                                         tx->oldid));
-    }
-
-    rc = fsauthctl_redis_queue(ctl, &args);
-    fsauthctl_args_free(&args);
-
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    fsauthctl_args_init(&args);
-    fsauthctl_sync_hset(tx->s, &args, tx->k);
-    rc = fsauthctl_redis_queue(ctl, &args);
-    fsauthctl_args_free(&args);
-
-    if (rc != FSAUTHCTL_OK) {
-        return rc;
-    }
-
-    fsauthctl_args_init(&args);
-    fsauthctl_args_add(&args, "SET", 3);
-    fsauthctl_args_add_name(&args, fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
-                                                     tx->k->ik.key.id));
-    fsauthctl_args_add(&args, tx->k->ik.digest, FSAUTH_HEX_LEN);
-    rc = fsauthctl_redis_queue(ctl, &args);
-    fsauthctl_args_free(&args);
 
     return rc;
 }
@@ -1299,7 +1319,7 @@ fsauthctl_sync_written(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
 
 typedef struct {
     fsauthctl_sync_key_t      *k;
-    const char                *old;            /* keyid's other digest */
+    char                      *old;            /* keyid's other digest */
     long long                  oldid;          /* another id's digest */
     int                        drop_keyid;
     int                        ok;
@@ -1491,35 +1511,11 @@ fsauthctl_sync_batch(fsauthctl_sync_t *s, fsauthctl_sync_key_t **ks,
                 continue;
             }
 
-            fsauthctl_args_init(&cmds[nt]);
-            fsauthctl_args_add(&cmds[nt], "DEL", 3);
-            fsauthctl_args_add_name(&cmds[nt],
-                                    fsauthctl_name_key(ctl, it->k->ik.digest));
-
-            if (it->old) {
-                fsauthctl_args_add_name(&cmds[nt],
-                                        fsauthctl_name_key(ctl, it->old));
-            }
-
-            if (it->drop_keyid) {
-                fsauthctl_args_add_name(&cmds[nt],
-                                        fsauthctl_name_id(ctl,
-                                                          FSAUTH_NAME_KEYID,
-                                                          it->oldid));
-            }
-
-            nt++;
-
-            fsauthctl_args_init(&cmds[nt]);
-            fsauthctl_sync_hset(s, &cmds[nt++], it->k);
-
-            fsauthctl_args_init(&cmds[nt]);
-            fsauthctl_args_add(&cmds[nt], "SET", 3);
-            fsauthctl_args_add_name(&cmds[nt],
-                                    fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID,
-                                                      it->k->ik.key.id));
-            fsauthctl_args_add(&cmds[nt++], it->k->ik.digest,
-                               FSAUTH_HEX_LEN);
+            fsauthctl_sync_key_cmds(s, it->k, &it->old,
+                                    it->old ? 1 : 0,
+                                    it->drop_keyid ? it->oldid : 0,
+                                    &cmds[nt]);
+            nt += 3;
         }
 
         fsauthctl_args_init(&cmds[nt]);
