@@ -79,6 +79,7 @@ typedef struct {
     size_t                     nsaid;
     char                     **saying;
     size_t                     nsaying;
+    size_t                     refused;        /* rows in said */
 
     /* this pass */
     json_t                    *rows;
@@ -138,6 +139,12 @@ static fsauthctl_sync_cur_t *fsauthctl_sync_find(fsauthctl_sync_t *s,
     const char *digest);
 static void fsauthctl_sync_warn(fsauthctl_sync_t *s, const char *fmt, ...);
 static void fsauthctl_sync_said(fsauthctl_sync_t *s);
+static int fsauthctl_sync_note(fsauthctl_sync_t *s, char *msg);
+static char *fsauthctl_sync_fingerprint(json_t *row, const char *digest);
+static int fsauthctl_sync_refused(fsauthctl_sync_t *s, json_t *row,
+    const char *digest);
+static void fsauthctl_sync_refuse(fsauthctl_sync_t *s, json_t *row,
+    const char *digest, const char *fmt, long long n);
 static void fsauthctl_sync_change(fsauthctl_sync_t *s, long long id,
     const char *what);
 static void fsauthctl_sync_sleep(long ms);
@@ -492,8 +499,22 @@ fsauthctl_sync_rows(fsauthctl_sync_t *s)
         k = &s->keys[n];
         k->ik.index = i;
 
+        if (s->refused
+            && fsauthctl_token_digest(json_string_value(v),
+                                      json_string_length(v), k->ik.digest)
+               == FSAUTHCTL_OK
+            && fsauthctl_sync_refused(s, row, k->ik.digest))
+        {
+            explicit_bzero((char *) json_string_value(v),
+                           json_string_length(v));
+            memset(k, 0, sizeof(fsauthctl_sync_key_t));
+            s->skipped++;
+            continue;
+        }
+
         if (fsauthctl_import_key(row, &k->ik) != FSAUTHCTL_OK) {
-            fsauthctl_sync_warn(s, "sync: api_keys id %lld: skipped", id);
+            fsauthctl_sync_refuse(s, row, k->ik.digest,
+                                  "sync: api_keys id %lld: skipped", id);
             memset(k, 0, sizeof(fsauthctl_sync_key_t));
             s->skipped++;
             continue;
@@ -567,12 +588,18 @@ fsauthctl_sync_rows(fsauthctl_sync_t *s)
     for (i = 0; i < nrows; i++) {
         g = &s->grants[n];
         g->index = i;
+        row = json_array_get(s->access, i);
 
-        rc = fsauthctl_import_grant(json_array_get(s->access, i), g);
+        if (fsauthctl_sync_refused(s, row, NULL)) {
+            continue;
+        }
+
+        rc = fsauthctl_import_grant(row, g);
 
         if (rc != FSAUTHCTL_OK) {
-            fsauthctl_sync_warn(s, "sync: api_access row %zu: skipped",
-                                i + 1);
+            fsauthctl_sync_refuse(s, row, NULL,
+                                  "sync: api_access row %lld: skipped",
+                                  (long long) i + 1);
             memset(g, 0, sizeof(fsauthctl_import_grant_t));
             continue;
         }
@@ -1715,17 +1742,100 @@ fsauthctl_sync_warn(fsauthctl_sync_t *s, const char *fmt, ...)
     msg = fsauthctl_vsprintf(fmt, ap);
     va_end(ap);
 
-    if (s->interval == 0
-        || s->nsaid == 0
-        || bsearch(&msg, s->said, s->nsaid, sizeof(char *),
-                   fsauthctl_sync_cmp_strings) == NULL)
-    {
+    if (!fsauthctl_sync_note(s, msg)) {
         fsauthctl_error("%s", msg);
     }
+}
 
+
+/* keeps msg (allocated) for the next pass: 1 if the last one had it */
+
+static int
+fsauthctl_sync_note(fsauthctl_sync_t *s, char *msg)
+{
     s->saying = fsauthctl_realloc(s->saying,
                                   (s->nsaying + 1) * sizeof(char *));
     s->saying[s->nsaying++] = msg;
+
+    return s->interval != 0
+           && s->nsaid != 0
+           && bsearch(&msg, s->said, s->nsaid, sizeof(char *),
+                      fsauthctl_sync_cmp_strings) != NULL;
+}
+
+
+/*
+ * A row's fingerprint: SHA-256 of its text without the apikey, whose
+ * digest stands in for it.  Watch mode keeps those of the rows import's
+ * checks refused, so as not to repeat import's message every pass.
+ */
+
+static char *
+fsauthctl_sync_fingerprint(json_t *row, const char *digest)
+{
+    char     *dump, *text, hex[FSAUTH_HEX_LEN + 1];
+    json_t   *copy;
+    size_t    len;
+
+    copy = json_copy(row);
+    json_object_del(copy, "apikey");
+    dump = json_dumps(copy, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(copy);
+
+    text = fsauthctl_sprintf("%s %s", digest ? digest : "-",
+                             dump ? dump : "");
+    free(dump);
+
+    len = strlen(text);
+
+    if (fsauthctl_token_digest(text, len, hex) != FSAUTHCTL_OK) {
+        hex[0] = '\0';
+    }
+
+    free(text);
+
+    return fsauthctl_sprintf("refused row %s", hex);
+}
+
+
+/* refused as it is in the last pass: noted again, skipped silently */
+
+static int
+fsauthctl_sync_refused(fsauthctl_sync_t *s, json_t *row, const char *digest)
+{
+    char  *fp;
+
+    if (s->interval == 0 || s->refused == 0) {
+        return 0;
+    }
+
+    fp = fsauthctl_sync_fingerprint(row, digest);
+
+    if (bsearch(&fp, s->said, s->nsaid, sizeof(char *),
+                fsauthctl_sync_cmp_strings) == NULL)
+    {
+        free(fp);
+        return 0;
+    }
+
+    (void) fsauthctl_sync_note(s, fp);
+
+    return 1;
+}
+
+
+/* import refused the row: reported, and in watch mode remembered */
+
+static void
+fsauthctl_sync_refuse(fsauthctl_sync_t *s, json_t *row, const char *digest,
+    const char *fmt, long long n)
+{
+    if (s->interval) {
+        (void) fsauthctl_sync_note(s, fsauthctl_sync_fingerprint(row,
+                                                                 digest));
+    }
+
+    fsauthctl_sync_warn(s, fmt, n);
 }
 
 
@@ -1744,6 +1854,11 @@ fsauthctl_sync_said(fsauthctl_sync_t *s)
     s->nsaid = s->nsaying;
     s->saying = NULL;
     s->nsaying = 0;
+    s->refused = 0;
+
+    for (i = 0; i < s->nsaid; i++) {
+        s->refused += (strncmp(s->said[i], "refused row ", 12) == 0);
+    }
 
     if (s->nsaid > 1) {
         qsort(s->said, s->nsaid, sizeof(char *), fsauthctl_sync_cmp_strings);

@@ -399,6 +399,23 @@ sub engine {
     ok(defined wait_for($w, qr/^key 1: updated \(description\)$/m, 5),
        "$tag: watch: a change arrives");
 
+    # a row import refuses (a control character in the description):
+    # reported when it appears, not every pass
+    add_row($db, id => 8, token => 'row-eight-token', description => "bad\x01text");
+    sleep 1.2;
+    my $err8 = slurp($w->{err});
+    my @import8 = $err8 =~ /^fsauthctl: import: api_keys\[\d+\]\.description: control character/mg;
+    my @skip8 = $err8 =~ /^fsauthctl: sync: api_keys id 8: skipped$/mg;
+    is(scalar @import8, 1, "$tag: watch: a refused row, import's reason once")
+        or diag($err8);
+    is(scalar @skip8, 1, "$tag: watch: and skipped, said once");
+    $db->sql("UPDATE api_keys SET description = 'fixed' WHERE id = 8");
+    ok(defined wait_for($w, qr/^key 8: created$/m, 5),
+       "$tag: watch: the row, fixed, is created");
+    $db->sql("DELETE FROM api_keys WHERE id = 8");
+    ok(defined wait_for($w, qr/^key 8: deleted$/m, 5),
+       "$tag: watch: and deleted");
+
     $before = state_of();
     $db->stop;
     sleep 3;
