@@ -159,8 +159,9 @@ int
 fsauthctl_sync(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    int                rc, npos, failures;
+    int                rc, npos, failures, n;
     long               delay;
+    size_t             i;
     const char        *from, *password_file, *interval;
     fsauthctl_sync_t   s;
     struct sigaction   sa;
@@ -252,13 +253,9 @@ fsauthctl_sync(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd, int argc,
             /* the database or Redis failed: nothing was changed for it;
              * wait longer each time, up to 30 s (or the interval) */
 
-            if (rc == FSAUTHCTL_UNAVAILABLE && ctl->redis) {
-                fsauthctl_redis_close(ctl);
-            }
-
             delay = s.interval;
 
-            for (npos = 0; npos < failures; npos++) {
+            for (n = 0; n < failures; n++) {
                 if (delay >= FSAUTHCTL_SYNC_BACKOFF_MAX) {
                     break;
                 }
@@ -283,11 +280,16 @@ done:
 
     fsauthctl_db_close(s.db);
 
-    for (npos = 0; (size_t) npos < s.nsaid; npos++) {
-        free(s.said[npos]);
+    for (i = 0; i < s.nsaid; i++) {
+        free(s.said[i]);
+    }
+
+    for (i = 0; i < s.nsaying; i++) {
+        free(s.saying[i]);
     }
 
     free(s.said);
+    free(s.saying);
 
     return rc;
 }
