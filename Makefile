@@ -30,7 +30,13 @@ NGX_LD_OPT ?= -Wl,-z,relro -Wl,-z,now -fPIC
 # CPPFLAGS, CFLAGS and LDFLAGS (empty unless given, e.g. from
 # dpkg-buildflags) are added to fsauthctl's compile and link
 CTL_CFLAGS ?= -O2 -g -Wall -Wextra -Werror -std=c99 -D_GNU_SOURCE
-CTL_LIBS   = -lhiredis -ljansson -lcrypto
+# "fsauthctl sync" reads the FacturaScripts tables: MariaDB Connector/C
+# (MySQL and MariaDB) and libpq (PostgreSQL)
+PKG_CONFIG ?= pkg-config
+CTL_DBLIBS = libmariadb libpq
+CTL_LIBS   = -lhiredis -ljansson -lcrypto \
+             $(shell $(PKG_CONFIG) --libs $(CTL_DBLIBS))
+CTL_INCS   = $(shell $(PKG_CONFIG) --cflags $(CTL_DBLIBS))
 
 .PHONY: all module fsauthctl test demo install install-fsauthctl clean
 
@@ -55,8 +61,8 @@ $(MODULE): $(NGXB)/Makefile $(MOD_SRCS)
 
 $(CTL): $(CTL_SRCS)
 	mkdir -p $(BUILD)
-	$(CC) $(CPPFLAGS) $(CTL_CFLAGS) -Irules $(CFLAGS) $(LDFLAGS) -o $@ \
-	    $(filter %.c,$(CTL_SRCS)) $(CTL_LIBS)
+	$(CC) $(CPPFLAGS) $(CTL_CFLAGS) -Irules $(CTL_INCS) $(CFLAGS) \
+	    $(LDFLAGS) -o $@ $(filter %.c,$(CTL_SRCS)) $(CTL_LIBS)
 
 test:
 	./util/test.sh

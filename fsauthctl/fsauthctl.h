@@ -74,6 +74,11 @@ typedef struct {
     int                     post;
     int                     put;
     int                     del;
+    const char             *from;          /* FSAUTHCTL_OPT_SYNC */
+    const char             *db_password_file;
+    const char             *interval;
+    int                     dry_run;
+    int                     allow_empty;
     void                   *data;          /* from check to run and done */
 } fsauthctl_call_t;
 
@@ -90,6 +95,8 @@ typedef void fsauthctl_done_t(fsauthctl_call_t *call);
 #define FSAUTHCTL_OPT_JSON      0x01    /* --json */
 #define FSAUTHCTL_OPT_CREATE    0x02    /* --description --nick --full-access */
 #define FSAUTHCTL_OPT_GRANT     0x04    /* --get --post --put --delete */
+#define FSAUTHCTL_OPT_SYNC      0x08    /* --from --password-file --interval
+                                           --dry-run --allow-empty */
 
 /*
  * One command: the dispatcher parses its options and exactly "npos"
@@ -232,10 +239,43 @@ int fsauthctl_store_load_all(fsauthctl_t *ctl, fsauthctl_key_t **keys,
     size_t *nkeys);
 void fsauthctl_store_free(fsauthctl_key_t *keys, size_t nkeys);
 int fsauthctl_store_digest_valid(const char *s, size_t len);
+int fsauthctl_store_scan(fsauthctl_t *ctl, char ***names, size_t *nnames);
 int fsauthctl_store_set_field(fsauthctl_t *ctl, long long id,
     const char *field, const char *value, int *existed);
 void fsauthctl_store_hset(fsauthctl_t *ctl, fsauthctl_args_t *args,
     const char *digest, const fsauthctl_key_t *key);
+
+
+/* rows of the FacturaScripts tables (import.c), also read by sync.c */
+
+typedef struct {
+    fsauthctl_key_t            key;
+    size_t                     index;      /* in api_keys, for messages */
+    int                        has_token;
+    char                       digest[FSAUTH_HEX_LEN + 1];
+    char                       date[11];
+} fsauthctl_import_key_t;
+
+typedef struct {
+    long long                  id;
+    fsauthctl_grant_t          grant;
+    size_t                     index;      /* in api_access */
+} fsauthctl_import_grant_t;
+
+int fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik);
+int fsauthctl_import_grant(json_t *obj, fsauthctl_import_grant_t *g);
+
+
+/* the FacturaScripts database of "sync" (syncdb.c) */
+
+typedef struct fsauthctl_db_s  fsauthctl_db_t;
+
+int fsauthctl_db_open(const char *url, const char *password_file,
+    fsauthctl_db_t **db);
+int fsauthctl_db_read(fsauthctl_db_t *db, json_t **keys, json_t **access);
+const char *fsauthctl_db_url(fsauthctl_db_t *db);
+void fsauthctl_db_disconnect(fsauthctl_db_t *db);
+void fsauthctl_db_close(fsauthctl_db_t *db);
 
 
 /* grants (access.c) */
@@ -270,13 +310,13 @@ int fsauthctl_json_print(json_t *json);
 
 fsauthctl_check_t  fsauthctl_key_create_args, fsauthctl_key_full_access_args,
     fsauthctl_access_grant_args, fsauthctl_access_revoke_args,
-    fsauthctl_access_check_args, fsauthctl_import_args;
+    fsauthctl_access_check_args, fsauthctl_import_args, fsauthctl_sync_args;
 
 fsauthctl_run_t  fsauthctl_key_create, fsauthctl_key_list, fsauthctl_key_show,
     fsauthctl_key_enable, fsauthctl_key_full_access, fsauthctl_key_rotate,
     fsauthctl_key_delete, fsauthctl_access_grant, fsauthctl_access_revoke,
     fsauthctl_access_list, fsauthctl_access_check, fsauthctl_api,
-    fsauthctl_import, fsauthctl_export;
+    fsauthctl_import, fsauthctl_export, fsauthctl_sync;
 
 fsauthctl_done_t  fsauthctl_import_done;
 

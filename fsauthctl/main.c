@@ -58,6 +58,8 @@ static const char  fsauthctl_help[] =
 "  api enable | api disable | api status\n"
 "  import FILE\n"
 "  export\n"
+"  sync --from URL [--password-file PATH] [--interval T] [--dry-run]\n"
+"       [--allow-empty]\n"
 "\n"
 "Tokens are printed once, by \"key create\" and \"key rotate\"; Redis keeps\n"
 "only their SHA-256 digest.  Every write is one MULTI/EXEC transaction.\n"
@@ -296,6 +298,48 @@ static const char  fsauthctl_export_help[] =
 FSAUTHCTL_EXIT_STATUS;
 
 
+static const char  fsauthctl_sync_help[] =
+"Usage: fsauthctl [OPTIONS] sync --from URL [--password-file PATH]\n"
+"                                [--interval T] [--dry-run] [--allow-empty]\n"
+"\n"
+"Makes Redis match the FacturaScripts tables api_keys and api_access, read\n"
+"from the FacturaScripts database in one read-only transaction: keys\n"
+"created, changed ones rewritten (each in one transaction), and keys\n"
+"deleted in FacturaScripts, or whose token changed, removed.  One line per\n"
+"change on stdout (\"key 7: created\", \"key 7: updated (enabled)\",\n"
+"\"key 7: token changed\", \"key 7: deleted\"); tokens are never shown.\n"
+"\n"
+"Sync owns only the keys it wrote (field source = facturascripts); keys\n"
+"from \"key create\" or \"import\" are never touched.  api_keys.id N is key\n"
+"id N in Redis; a row whose id or token is already used by another key\n"
+"is reported on stderr and skipped, and so is a row whose token can never\n"
+"pass the gateway.  Rows sharing one token: the first enabled one wins.\n"
+"\n"
+"  --from URL            mysql://USER@HOST[:PORT]/DB\n"
+"                        mysql://USER@unix:/PATH/TO/SOCKET/DB\n"
+"                        postgresql://USER@HOST[:PORT]/DB\n"
+"                        postgresql://USER@unix:/SOCKET/DIR/DB\n"
+"                        (mysql: MySQL and MariaDB; no password in URL)\n"
+"  --password-file PATH  the database password: the first line of PATH;\n"
+"                        else the environment variable\n"
+"                        FSAUTHCTL_DB_PASSWORD; else none\n"
+"  --interval T          run until SIGTERM, a pass every T (5s, 500ms,\n"
+"                        1m); a failing database or Redis is retried,\n"
+"                        waiting longer each time (up to 30 s)\n"
+"  --dry-run             print what would change, write nothing\n"
+"  --allow-empty         delete every synced key when api_keys is empty\n"
+"                        (refused otherwise: a wrong database, an empty\n"
+"                        restore)\n"
+"\n"
+"Without --interval, one pass, then a summary line: \"3 created,\n"
+"1 updated, 0 deleted, 96 unchanged, 0 skipped\".\n"
+"\n"
+"Exit status: 0 success (skipped rows are only reported), 1 usage error\n"
+"or an empty api_keys refused, 2 the database or Redis unreachable or\n"
+"answering an error (then nothing was changed).  With --interval: 0 after\n"
+"SIGTERM or SIGINT.\n";
+
+
 /*
  * The commands: what the dispatcher (cmd.c) does for each before its run
  * step, as flags (FSAUTHCTL_CMD_ID: the first argument is a key id;
@@ -369,6 +413,10 @@ static const fsauthctl_cmd_t  fsauthctl_top_cmds[] = {
     { "export", "export", fsauthctl_export_help,
       FSAUTHCTL_CMD_REDIS, 0, 0,
       NULL, fsauthctl_export, NULL },
+    /* connects by itself: watch mode reconnects after a failure */
+    { "sync", "sync", fsauthctl_sync_help,
+      0, FSAUTHCTL_OPT_SYNC, 0,
+      fsauthctl_sync_args, fsauthctl_sync, NULL },
     { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
