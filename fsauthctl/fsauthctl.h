@@ -79,6 +79,8 @@ typedef struct {
     const char             *interval;
     int                     dry_run;
     int                     allow_empty;
+    const char             *expires;       /* FSAUTHCTL_OPT_CREATE */
+    long long               expires_at;    /* checked; 0: never */
     void                   *data;          /* from check to run and done */
 } fsauthctl_call_t;
 
@@ -93,7 +95,8 @@ typedef void fsauthctl_done_t(fsauthctl_call_t *call);
 
 /* the option sets a command may take */
 #define FSAUTHCTL_OPT_JSON      0x01    /* --json */
-#define FSAUTHCTL_OPT_CREATE    0x02    /* --description --nick --full-access */
+#define FSAUTHCTL_OPT_CREATE    0x02    /* --description --nick --full-access
+                                           --expires */
 #define FSAUTHCTL_OPT_GRANT     0x04    /* --get --post --put --delete */
 #define FSAUTHCTL_OPT_SYNC      0x08    /* --from --password-file --interval
                                            --dry-run --allow-empty */
@@ -227,6 +230,7 @@ typedef struct {
     int                 fullaccess;
     char               *lastactivity;  /* NULL when absent */
     char               *lastip;        /* NULL when absent */
+    char               *expires;       /* NULL when absent */
     fsauthctl_grant_t  *grants;
     size_t              ngrants;
 } fsauthctl_key_t;
@@ -319,6 +323,12 @@ fsauthctl_run_t  fsauthctl_key_create, fsauthctl_key_list, fsauthctl_key_show,
     fsauthctl_import, fsauthctl_export, fsauthctl_sync;
 
 fsauthctl_done_t  fsauthctl_import_done;
+
+/* key lifecycle (lifecycle.c) */
+fsauthctl_check_t  fsauthctl_key_expire_args;
+fsauthctl_run_t  fsauthctl_key_expire;
+int fsauthctl_lifecycle_when(const char *s, long long now, long long *at);
+int fsauthctl_lifecycle_create_args(fsauthctl_call_t *call);
 
 /* the kill switch, as the module reads it (api.c) */
 int fsauthctl_api_disabled(fsauthctl_t *ctl, int *disabled);

@@ -361,7 +361,7 @@ fsauthctl_key_create_args(fsauthctl_call_t *call)
         return fsauthctl_opt_usage(cmd, "--nick: " FSAUTHCTL_TEXT_RULE);
     }
 
-    return FSAUTHCTL_OK;
+    return fsauthctl_lifecycle_create_args(call);
 }
 
 
@@ -369,7 +369,7 @@ int
 fsauthctl_key_create(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
     int                  rc, outcome;
-    char                 date[11];
+    char                 date[11], expires[24];
     fsauthctl_key_tx_t   tx;
 
     fsauthctl_today(date);
@@ -380,6 +380,11 @@ fsauthctl_key_create(fsauthctl_t *ctl, fsauthctl_call_t *call)
     tx.key.enabled = 1;
     tx.key.fullaccess = call->full_access;
     tx.key.creationdate = date;
+
+    if (call->expires_at) {
+        snprintf(expires, sizeof(expires), "%lld", call->expires_at);
+        tx.key.expires = expires;
+    }
 
     tx.nextid = fsauthctl_name(ctl, FSAUTH_NAME_NEXTID);
 
@@ -408,7 +413,7 @@ fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
     int                 rc;
     char                id[32];
-    char               *nick, *desc, *when, *ip, *date;
+    char               *nick, *desc, *when, *ip, *date, *exp;
     size_t              i, n;
     json_t             *arr;
     fsauthctl_key_t    *keys, *k;
@@ -430,9 +435,9 @@ fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
         json_decref(arr);
 
     } else {
-        fsauthctl_table_init(&table, 8, "ID", "NICK", "ENABLED",
-                             "FULLACCESS", "CREATED", "LASTACTIVITY",
-                             "LASTIP", "DESCRIPTION");
+        fsauthctl_table_init(&table, 9, "ID", "NICK", "ENABLED",
+                             "FULLACCESS", "CREATED", "EXPIRES",
+                             "LASTACTIVITY", "LASTIP", "DESCRIPTION");
 
         for (i = 0; i < n; i++) {
             k = &keys[i];
@@ -444,12 +449,14 @@ fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
             ip = fsauthctl_output_escape(k->lastip ? k->lastip : "");
             date = fsauthctl_output_escape(k->creationdate
                                            ? k->creationdate : "");
+            exp = fsauthctl_output_time(k->expires);
 
             fsauthctl_table_row(&table, id, nick,
                                 k->enabled ? "yes" : "no",
                                 k->fullaccess ? "yes" : "no",
-                                date, when, ip, desc);
+                                date, exp, when, ip, desc);
 
+            free(exp);
             free(nick);
             free(desc);
             free(when);
@@ -528,6 +535,10 @@ fsauthctl_key_print(const fsauthctl_key_t *key)
 
     s = fsauthctl_output_escape(key->creationdate ? key->creationdate : "");
     fsauthctl_key_print_field("creationdate", s);
+    free(s);
+
+    s = fsauthctl_output_time(key->expires);
+    fsauthctl_key_print_field("expires", s[0] ? s : "never");
     free(s);
 
     s = fsauthctl_output_time(key->lastactivity);

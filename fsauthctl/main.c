@@ -45,10 +45,12 @@ static const char  fsauthctl_help[] =
 "\n"
 "Commands:\n"
 "  key create --description TEXT [--nick N] [--full-access]\n"
+"             [--expires DATE|DURATION]\n"
 "  key list [--json]\n"
 "  key show ID [--json]\n"
 "  key enable ID | key disable ID\n"
 "  key full-access ID on|off\n"
+"  key expire ID DATE|DURATION|never\n"
 "  key rotate ID\n"
 "  key delete ID\n"
 "  access grant ID RESOURCE [--get] [--post] [--put] [--delete]\n"
@@ -71,11 +73,15 @@ static const char  fsauthctl_key_help[] =
 "Usage: fsauthctl [OPTIONS] key SUBCOMMAND [ARGS]\n"
 "\n"
 "  create --description TEXT [--nick N] [--full-access]\n"
+"         [--expires DATE|DURATION]\n"
 "                           new enabled key; prints its id and its token\n"
 "  list [--json]            all keys, with their last activity\n"
 "  show ID [--json]         one key with its grants\n"
 "  enable ID, disable ID    a disabled key is refused like an unknown one\n"
 "  full-access ID on|off    full access skips the per-resource grants\n"
+"  expire ID DATE|DURATION|never\n"
+"                           from then on the key is refused like a\n"
+"                           disabled one\n"
 "  rotate ID                new token; the old one stops working at once\n"
 "  delete ID                deletes the key, its grants and its activity\n"
 "\n"
@@ -84,6 +90,7 @@ static const char  fsauthctl_key_help[] =
 static const char  fsauthctl_key_create_help[] =
 "Usage: fsauthctl [OPTIONS] key create --description TEXT [--nick N]\n"
 "                                      [--full-access]\n"
+"                                      [--expires DATE|DURATION]\n"
 "\n"
 "Creates an enabled key with a new id (from <prefix>nextid) and a random\n"
 "token of 20 characters from 0-9a-zA-Z.  creationdate is today (UTC).\n"
@@ -93,6 +100,8 @@ static const char  fsauthctl_key_create_help[] =
 "  --description TEXT   what the key is for (required, not empty)\n"
 "  --nick N             the user the key belongs to (informational)\n"
 "  --full-access        allow every resource and method\n"
+"  --expires WHEN       the key is refused from then on (see \"key expire\n"
+"                       --help\" for DATE and DURATION); not in the past\n"
 "\n"
 "TEXT and N must be printable UTF-8: control characters (0x00-0x1F, DEL,\n"
 "U+0080-U+009F) and invalid UTF-8 are refused.\n"
@@ -111,13 +120,15 @@ static const char  fsauthctl_key_list_help[] =
 "Usage: fsauthctl [OPTIONS] key list [--json]\n"
 "\n"
 "Lists every key, by id, as a table with the columns ID, NICK, ENABLED,\n"
-"FULLACCESS, CREATED, LASTACTIVITY (UTC, ISO 8601), LASTIP and\n"
-"DESCRIPTION; LASTACTIVITY and LASTIP are blank for a key never used.\n"
+"FULLACCESS, CREATED, EXPIRES, LASTACTIVITY (UTC, ISO 8601), LASTIP and\n"
+"DESCRIPTION; LASTACTIVITY and LASTIP are blank for a key never used,\n"
+"EXPIRES for a key that never expires.\n"
 "Tokens are never shown.\n"
 "\n"
 "  --json   a JSON array of objects: id, description, nick (null when\n"
 "           unset), enabled, fullaccess (booleans), creationdate,\n"
-"           lastactivity (unix seconds or null), lastip (or null)\n"
+"           lastactivity (unix seconds or null), lastip (or null),\n"
+"           expires (unix seconds or null)\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -125,7 +136,8 @@ static const char  fsauthctl_key_show_help[] =
 "Usage: fsauthctl [OPTIONS] key show ID [--json]\n"
 "\n"
 "Shows one key as \"field: value\" lines (id, nick, description, enabled,\n"
-"fullaccess, creationdate, lastactivity, lastip), then \"grants:\" and\n"
+"fullaccess, creationdate, expires, lastactivity, lastip), then\n"
+"\"grants:\" and\n"
 "one \"  RESOURCE: get,post,...\" line per grant (\"-\": nothing allowed).\n"
 "The token is never shown.\n"
 "\n"
@@ -150,6 +162,22 @@ static const char  fsauthctl_key_full_access_help[] =
 "\n"
 "With full access, key ID may use every resource with every method and its\n"
 "grants are not consulted.  Prints \"key ID: full access on\" (or off).\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_key_expire_help[] =
+"Usage: fsauthctl [OPTIONS] key expire ID DATE|DURATION|never\n"
+"\n"
+"Sets the field \"expires\" of key ID (unix seconds).  From that second\n"
+"on the key is refused with 401, like a disabled one, and no nginx cache\n"
+"keeps it longer.  \"never\" removes the field.\n"
+"\n"
+"  DATE       2027-01-31 (00:00:00 UTC that day) or 2027-01-31T18:00:00Z\n"
+"  DURATION   from now: NUMBER UNIT, repeated; units s, m, h, d, w,\n"
+"             e.g. 90d, 12h, 1w2d (at most 100 years)\n"
+"\n"
+"A time already past is accepted: the key is refused at once.  Prints\n"
+"\"key ID: expires 2027-01-31T00:00:00Z\" or \"key ID: never expires\".\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -367,6 +395,9 @@ static const fsauthctl_cmd_t  fsauthctl_key_cmds[] = {
     { "full-access", "key full-access", fsauthctl_key_full_access_help,
       FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 2,
       fsauthctl_key_full_access_args, fsauthctl_key_full_access, NULL },
+    { "expire", "key expire", fsauthctl_key_expire_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 2,
+      fsauthctl_key_expire_args, fsauthctl_key_expire, NULL },
     { "rotate", "key rotate", fsauthctl_key_rotate_help,
       FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
       NULL, fsauthctl_key_rotate, NULL },

@@ -283,11 +283,29 @@ fsauthctl_json_string(const char *s)
  * plus lastactivity (unix seconds) and lastip when "activity" is set.
  */
 
+/* unix seconds as a number, null when absent, else the text as it is */
+
+static json_t *
+fsauthctl_json_seconds(const char *s)
+{
+    long long  n;
+
+    if (s == NULL) {
+        return json_null();
+    }
+
+    if (fsauthctl_parse_id(s, strlen(s), &n) == FSAUTHCTL_OK) {
+        return json_integer(n);
+    }
+
+    return fsauthctl_json_string(s);
+}
+
+
 json_t *
 fsauthctl_json_key(const fsauthctl_key_t *key, int activity)
 {
-    json_t     *obj;
-    long long   n;
+    json_t  *obj;
 
     obj = json_object();
 
@@ -307,23 +325,12 @@ fsauthctl_json_key(const fsauthctl_key_t *key, int activity)
         return obj;
     }
 
-    if (key->lastactivity == NULL) {
-        json_object_set_new(obj, "lastactivity", json_null());
-
-    } else if (fsauthctl_parse_id(key->lastactivity,
-                                  strlen(key->lastactivity), &n)
-               == FSAUTHCTL_OK)
-    {
-        json_object_set_new(obj, "lastactivity", json_integer(n));
-
-    } else {
-        json_object_set_new(obj, "lastactivity",
-                            fsauthctl_json_string(key->lastactivity));
-    }
-
+    json_object_set_new(obj, "lastactivity",
+                        fsauthctl_json_seconds(key->lastactivity));
     json_object_set_new(obj, "lastip", key->lastip
                                        ? fsauthctl_json_string(key->lastip)
                                        : json_null());
+    json_object_set_new(obj, "expires", fsauthctl_json_seconds(key->expires));
 
     return obj;
 }

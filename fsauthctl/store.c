@@ -247,6 +247,10 @@ fsauthctl_store_parse(redisReply *hash, fsauthctl_key_t *key)
             free(key->creationdate);
             key->creationdate = fsauthctl_strndup(v->str, v->len);
 
+        } else if (strcmp(f->str, "expires") == 0) {
+            free(key->expires);
+            key->expires = fsauthctl_strndup(v->str, v->len);
+
         } else if (f->len > 4 && memcmp(f->str, "res:", 4) == 0) {
             key->grants = fsauthctl_realloc(key->grants,
                               (key->ngrants + 1) * sizeof(fsauthctl_grant_t));
@@ -548,6 +552,7 @@ fsauthctl_store_free(fsauthctl_key_t *keys, size_t nkeys)
         free(k->creationdate);
         free(k->lastactivity);
         free(k->lastip);
+        free(k->expires);
 
         for (j = 0; j < k->ngrants; j++) {
             free(k->grants[j].resource);
@@ -689,6 +694,11 @@ fsauthctl_store_hset(fsauthctl_t *ctl, fsauthctl_args_t *args,
     fsauthctl_args_add(args, key->fullaccess ? "1" : "0", 1);
     fsauthctl_args_add(args, "creationdate", 12);
     fsauthctl_args_add(args, key->creationdate, strlen(key->creationdate));
+
+    if (key->expires) {
+        fsauthctl_args_add(args, "expires", 7);
+        fsauthctl_args_add(args, key->expires, strlen(key->expires));
+    }
 
     for (i = 0; i < key->ngrants; i++) {
         fsauth_grant_format(key->grants[i].mask, list);

@@ -498,7 +498,7 @@ ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
         /* is an activity write due?  decided here, under the same lock */
 
-        if (interval && kn->rec.enabled) {
+        if (interval && res->enabled) {
             res->activity = ngx_http_fsauth_cache_activity_due(kn, now,
                                                                interval);
         }
@@ -552,9 +552,11 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
     ngx_http_fsauth_record_t *rec, uint32_t epoch, ngx_msec_t interval)
 {
     size_t                        size;
+    time_t                        left;
     uint32_t                      gen;
     ngx_int_t                     rc;
-    ngx_msec_t                    now, ttl, last;
+    ngx_msec_t                    now, ttl, stale, last;
+    ngx_time_t                   *tp;
     ngx_queue_t                  *lru;
     ngx_rbtree_node_t            *node;
     ngx_http_fsauth_entry_t      *e;
@@ -624,6 +626,21 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
         goto done;
     }
 
+    stale = cache->stale;
+
+    /* no entry outlives an expiring key: it ends, stale= too, with it */
+
+    if (rec && rec->expires) {
+        tp = ngx_timeofday();
+        left = rec->expires - tp->sec;
+
+        if (left > 0 && left <= (time_t) ((ttl + stale) / 1000) + 1) {
+            stale = (ngx_msec_t) left * 1000 - tp->msec;
+            ttl = ngx_min(ttl, stale);
+            stale -= ttl;
+        }
+    }
+
     node = ngx_http_fsauth_cache_alloc(cache, size, lru);
     if (node == NULL) {
         goto done;
@@ -634,7 +651,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
     e->kind = rec ? NGX_HTTP_FSAUTH_NODE_KEY : NGX_HTTP_FSAUTH_NODE_NEGATIVE;
     e->epoch = epoch;
     e->expires = now + ttl;
-    e->stale_until = now + ttl + cache->stale;
+    e->stale_until = now + ttl + stale;
     ngx_memcpy(e->digest, digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
 
     if (rec) {

@@ -272,6 +272,7 @@ ngx_http_fsauth_lookup_reply(ngx_http_fsauth_fetch_t *f, ngx_int_t rc,
     first = NULL;
 
     if (rc == NGX_OK && rec->enabled
+        && (rec->expires == 0 || ngx_time() < rec->expires)
         && ngx_http_fsauth_redis_api_enabled(rcf) != 0)
     {
         for (q = ngx_queue_head(&p->waiters);

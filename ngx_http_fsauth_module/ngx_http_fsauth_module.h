@@ -121,10 +121,12 @@ typedef struct {
     ngx_int_t                       id;
     size_t                          nick_len;
     size_t                          grants_len;
+    time_t                          expires;         /* 0: never */
     unsigned                        enabled:1;
     unsigned                        fullaccess:1;
     unsigned                        incomplete:1;
     unsigned                        bad_nick:1;
+    unsigned                        bad_expires:1;
     u_char                          nick[NGX_HTTP_FSAUTH_NICK_MAX];
 
     /* packed: length byte, mask byte, resource bytes; repeated */
@@ -142,6 +144,7 @@ typedef struct {
     unsigned                        fullaccess:1;
     unsigned                        has_grant:1;
     unsigned                        activity:1;      /* cache: write due */
+    unsigned                        expired:1;
     u_char                          nick[NGX_HTTP_FSAUTH_NICK_MAX];
 } ngx_http_fsauth_result_t;
 

@@ -35,10 +35,12 @@ ngx_http_fsauth_record_init(ngx_http_fsauth_record_t *rec)
     rec->id = 0;
     rec->nick_len = 0;
     rec->grants_len = 0;
+    rec->expires = 0;
     rec->enabled = 0;
     rec->fullaccess = 0;
     rec->incomplete = 0;
     rec->bad_nick = 0;
+    rec->bad_expires = 0;
 }
 
 
@@ -188,6 +190,12 @@ ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
             return NGX_OK;
         }
 
+        if (ngx_memcmp(name, "expires", 7) == 0) {
+            rec->expires = fsauth_expires_parse(value, value_len);
+            rec->bad_expires = (rec->expires <= 0);
+            return NGX_OK;
+        }
+
         break;
 
     case 10:
@@ -241,7 +249,11 @@ ngx_http_fsauth_record_extract(ngx_http_fsauth_record_t *rec,
 
     res->found = 1;
     res->id = rec->id;
-    res->enabled = rec->enabled;
+
+    /* checked at each use, a hit included: the cached time costs nothing */
+
+    res->expired = (rec->expires && ngx_time() >= rec->expires);
+    res->enabled = rec->enabled && !res->expired;
     res->fullaccess = rec->fullaccess;
     res->nick_len = rec->nick_len;
     ngx_memcpy(res->nick, rec->nick, rec->nick_len);
@@ -372,6 +384,11 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
 
     if (rec->bad_nick) {
         *err = "a nick that is not printable UTF-8";
+        return NGX_DECLINED;
+    }
+
+    if (rec->bad_expires) {
+        *err = "an \"expires\" that is not unix seconds";
         return NGX_DECLINED;
     }
 

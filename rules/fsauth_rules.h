@@ -202,6 +202,41 @@ fsauth_flag_on(const void *value, size_t len)
 
 
 /*
+ * "expires": unix seconds as 1 to 11 decimal digits, at least 1, with no
+ * sign, space or leading zero.  -1 for anything else: such a record is
+ * refused, never read some other way.
+ */
+
+#define FSAUTH_EXPIRES_DIGITS_MAX  11
+
+static inline long long
+fsauth_expires_parse(const void *value, size_t len)
+{
+    size_t                i;
+    long long             v;
+    const unsigned char  *p;
+
+    p = value;
+
+    if (len == 0 || len > FSAUTH_EXPIRES_DIGITS_MAX || p[0] == '0') {
+        return -1;
+    }
+
+    v = 0;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+
+        v = v * 10 + (p[i] - '0');
+    }
+
+    return v;
+}
+
+
+/*
  * The decision for a request with a user key, after the kill switch and
  * the path checks, from the key record's parsed fields:
  *
