@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fsauthctl.h"
 
@@ -220,8 +221,8 @@ fsauthctl_access_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
  *   the record        read as ngx_http_fsauth_record_from_reply() does:
  *                     unreadable (an outage, 503), no hash, an id that is
  *                     not a positive integer, a nick that is not
- *                     printable UTF-8, or "enabled" not exactly "1":
- *                     denied;
+ *                     printable UTF-8, "enabled" not exactly "1", or an
+ *                     "expires" malformed or reached: denied;
  *   the grant         the listing and full access ("1") allowed, else the
  *                     method's word must be in res:<resource>.
  *
@@ -235,6 +236,7 @@ fsauthctl_access_decide(redisReply *hash, const char *resource,
 {
     int          key_ok;
     size_t       i, len;
+    long long    expires;
     redisReply  *f, *v, *enabled, *full, *grant;
 
     if (hash->type != REDIS_REPLY_ARRAY
@@ -282,6 +284,13 @@ fsauthctl_access_decide(redisReply *hash, const char *resource,
 
         } else if (f->len == 10 && memcmp(f->str, "fullaccess", 10) == 0) {
             full = v;
+
+        } else if (f->len == 7 && memcmp(f->str, "expires", 7) == 0) {
+            expires = fsauth_expires_parse(v->str, v->len);
+
+            if (expires <= 0 || (long long) time(NULL) >= expires) {
+                return 0;
+            }
 
         } else if (f->len == len + 4 && memcmp(f->str, "res:", 4) == 0
                    && memcmp(f->str + 4, resource, len) == 0)

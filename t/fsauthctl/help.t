@@ -26,6 +26,7 @@ my @help = (
     [ 'key', 'enable', '--help' ],
     [ 'key', 'disable', '--help' ],
     [ 'key', 'full-access', '--help' ],
+    [ 'key', 'expire', '--help' ],
     [ 'key', 'rotate', '--help' ],
     [ 'key', 'delete', '--help' ],
     [ 'access', '--help' ],

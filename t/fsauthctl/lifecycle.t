@@ -149,6 +149,24 @@ is($json->decode($out)->{expires}, 4102444799, 'key show --json: expires');
 my ($new2) = $out =~ /^token: (\S+)$/m;
 is(expires_of($new2), 4102358400, 'rotate keeps expires');
 
+# --- access check decides as the module does
+
+($rc) = ctl('key', 'full-access', $id1, 'on');
+($rc) = ctl('access', 'check', $id1, 'clientes', 'GET');
+is($rc, 0, 'access check: a key not yet expired is allowed');
+
+my $h1 = "${P}key:" . token_digest($tok1);
+
+for my $case ([ time - 1, 'reached' ], [ 'soon', 'malformed' ],
+              [ '0', 'zero' ])
+{
+    redis('HSET', $h1, 'expires', $case->[0]);
+    ($rc) = ctl('access', 'check', $id1, 'clientes', 'GET');
+    is($rc, 1, "access check: an expires $case->[1] is denied");
+    ($rc) = ctl('access', 'check', $id1, '', 'GET');
+    is($rc, 1, "access check: the listing too ($case->[1])");
+}
+
 cleanup();
 
 done_testing();
