@@ -56,6 +56,13 @@ typedef struct {
 } ngx_http_fsauth_key_node_t;
 
 
+/* a key node stays in the slab's 1024-byte class: twice that otherwise */
+
+typedef char ngx_http_fsauth_key_node_fits[
+    offsetof(ngx_rbtree_node_t, color) + sizeof(ngx_http_fsauth_key_node_t)
+    <= 1024 ? 1 : -1];
+
+
 /*
  * One resource's decision for a key whose grants did not all fit in its
  * node, keyed by a digest of the token digest and the resource.  It is

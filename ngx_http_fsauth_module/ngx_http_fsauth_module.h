@@ -22,7 +22,8 @@
 #define NGX_HTTP_FSAUTH_HEX_LEN           FSAUTH_HEX_LEN
 #define NGX_HTTP_FSAUTH_NICK_MAX          56
 #define NGX_HTTP_FSAUTH_RESOURCE_MAX      FSAUTH_RESOURCE_MAX
-#define NGX_HTTP_FSAUTH_GRANTS_MAX        816
+/* so that a key's cache node fits in 1024 bytes (ngx_http_fsauth_cache.c) */
+#define NGX_HTTP_FSAUTH_GRANTS_MAX        808
 
 /* Redis ACL passwords have no length limit; this one is generous */
 #define NGX_HTTP_FSAUTH_PASSWORD_MAX      4096
