@@ -10,7 +10,9 @@
  * seconds): "key create --expires" and "key expire".
  */
 
+#ifndef _DEFAULT_SOURCE
 #define _DEFAULT_SOURCE         /* timegm() */
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@ CFLAGS="$CFLAGS -fsanitize=$SAN -fno-sanitize-recover=all"
 out=$root/fuzz/out
 ngx=$root/build/nginx-src
 
-all_targets="token resource grant record import"
+all_targets="token resource grant record import cidr"
 targets=${*:-$all_targets}
 
 ./util/deps.sh
@@ -101,6 +101,13 @@ build_record() {
            "${ngx_incs[@]}" -Wall
     link record "$out/obj/fuzz_record.o" "$out/obj/mod_record.o" \
          "$out/obj/ngx_stubs.o" "$out/obj/fsauth_rules.o" -lhiredis
+}
+
+# rules/ alone: the address list parser against inet_pton()
+build_cidr() {
+    cc_obj "$root/fuzz/fuzz_cidr.c" "$out/obj/fuzz_cidr.o" \
+           -I "$root/rules" -Wall -Wextra
+    link cidr "$out/obj/fuzz_cidr.o" "$out/obj/fsauth_rules.o"
 }
 
 build_import() {

@@ -245,3 +245,305 @@ fsauth_name_id(char *buf, const char *prefix, size_t plen, const char *kind,
 
     return n + len;
 }
+
+
+/*
+ * Address lists.  The text is read strictly, with nothing guessed: an
+ * entry is ADDRESS or ADDRESS/BITS; IPv4 as four decimal numbers 0-255
+ * without leading zeros (01 could be octal elsewhere); IPv6 as RFC 4291
+ * text (hex groups of 1-4 digits, one "::" at most, a dotted IPv4 tail),
+ * without a zone; BITS decimal without leading zeros, at most 32 or 128;
+ * no address bits after BITS (10.0.0.1/8 says two things).  Entries are
+ * separated by single commas, without spaces.
+ */
+
+/* no "::" seen: 16 itself is a place for one, after eight groups */
+#define FSAUTH_CIDR_NO_GAP  ((size_t) -1)
+
+static int fsauth_cidr_ipv4(const char *s, size_t len, unsigned char *addr);
+static int fsauth_cidr_ipv6(const char *s, size_t len, unsigned char *addr);
+
+
+/* a decimal number without leading zeros, at most max; -1 otherwise */
+
+static int
+fsauth_cidr_number(const char *s, size_t len, int max)
+{
+    int     n;
+    size_t  i;
+
+    if (len == 0 || len > 3 || (len > 1 && s[0] == '0')) {
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+
+        n = n * 10 + (s[i] - '0');
+    }
+
+    return n <= max ? n : -1;
+}
+
+
+static int
+fsauth_cidr_ipv4(const char *s, size_t len, unsigned char *addr)
+{
+    int     n;
+    size_t  i, start, part;
+
+    part = 0;
+    start = 0;
+
+    for (i = 0; i <= len; i++) {
+        if (i < len && s[i] != '.') {
+            continue;
+        }
+
+        if (part == 4) {
+            return -1;
+        }
+
+        n = fsauth_cidr_number(s + start, i - start, 255);
+        if (n < 0) {
+            return -1;
+        }
+
+        addr[part++] = (unsigned char) n;
+        start = i + 1;
+    }
+
+    return part == 4 ? 0 : -1;
+}
+
+
+static int
+fsauth_cidr_ipv6(const char *s, size_t len, unsigned char *addr)
+{
+    int            d;
+    size_t         i, n, k, gap, ndigits;
+    unsigned int   v;
+
+    n = 0;              /* bytes written */
+    gap = FSAUTH_CIDR_NO_GAP;   /* where "::" was */
+    i = 0;
+
+    if (len >= 2 && s[0] == ':' && s[1] == ':') {
+        gap = 0;
+        i = 2;
+
+        if (len == 2) {
+            memset(addr, 0, 16);
+            return 0;
+        }
+
+    } else if (len == 0 || s[0] == ':') {
+        return -1;
+    }
+
+    for ( ;; ) {
+
+        /* a group, or the dotted IPv4 tail */
+
+        v = 0;
+        ndigits = 0;
+
+        for (k = i; k < len && s[k] != ':'; k++) {
+            if (s[k] == '.') {
+                if (n > 12 || fsauth_cidr_ipv4(s + i, len - i, addr + n)
+                              != 0)
+                {
+                    return -1;
+                }
+
+                n += 4;
+                goto done;
+            }
+
+            d = fsauth_hex_digit((unsigned char) s[k]);
+            if (d < 0 || ++ndigits > 4) {
+                return -1;
+            }
+
+            v = v << 4 | (unsigned int) d;
+        }
+
+        if (ndigits == 0 || n > 14) {
+            return -1;
+        }
+
+        addr[n++] = (unsigned char) (v >> 8);
+        addr[n++] = (unsigned char) v;
+
+        if (k == len) {
+            break;
+        }
+
+        /* k is at a ':' */
+
+        if (k + 1 < len && s[k + 1] == ':') {
+            if (gap != FSAUTH_CIDR_NO_GAP) {
+                return -1;
+            }
+
+            gap = n;
+            i = k + 2;
+
+            if (i == len) {
+                break;
+            }
+
+            continue;
+        }
+
+        i = k + 1;
+
+        if (i == len) {
+            return -1;          /* a trailing single ':' */
+        }
+    }
+
+done:
+
+    if (gap == FSAUTH_CIDR_NO_GAP) {
+        return n == 16 ? 0 : -1;
+    }
+
+    /* "::" stands for one zero group at least */
+
+    if (n > 14) {
+        return -1;
+    }
+
+    memmove(addr + 16 - (n - gap), addr + gap, n - gap);
+    memset(addr + gap, 0, 16 - n);
+
+    return 0;
+}
+
+
+int
+fsauth_cidr_parse(const char *s, size_t len, fsauth_cidr_t *cidr)
+{
+    int            bits, max;
+    size_t         i, alen, nbytes;
+    const char    *slash;
+    unsigned char  mask;
+
+    slash = memchr(s, '/', len);
+    alen = slash ? (size_t) (slash - s) : len;
+
+    memset(cidr, 0, sizeof(fsauth_cidr_t));
+
+    if (memchr(s, ':', alen)) {
+        if (fsauth_cidr_ipv6(s, alen, cidr->addr) != 0) {
+            return -1;
+        }
+
+        cidr->family = 6;
+        max = 128;
+
+    } else {
+        if (fsauth_cidr_ipv4(s, alen, cidr->addr) != 0) {
+            return -1;
+        }
+
+        cidr->family = 4;
+        max = 32;
+    }
+
+    if (slash) {
+        bits = fsauth_cidr_number(slash + 1, len - alen - 1, max);
+        if (bits < 0) {
+            return -1;
+        }
+
+    } else {
+        bits = max;
+    }
+
+    cidr->prefix = (unsigned char) bits;
+
+    /* no address bits beyond the prefix */
+
+    nbytes = (size_t) max / 8;
+
+    for (i = (size_t) bits / 8; i < nbytes; i++) {
+        mask = (i == (size_t) bits / 8) ? (unsigned char) (0xff >> (bits % 8))
+                                         : 0xff;
+
+        if (cidr->addr[i] & mask) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the number of entries, or -1: malformed, or more than max */
+
+int
+fsauth_cidr_list_parse(const char *s, size_t len, fsauth_cidr_t *cidrs,
+    size_t max)
+{
+    size_t         n, start, i;
+    fsauth_cidr_t  cidr;
+
+    n = 0;
+    start = 0;
+
+    for (i = 0; i <= len; i++) {
+        if (i < len && s[i] != ',') {
+            continue;
+        }
+
+        if (n == max
+            || fsauth_cidr_parse(s + start, i - start, &cidr) != 0)
+        {
+            return -1;
+        }
+
+        if (cidrs) {
+            cidrs[n] = cidr;
+        }
+
+        n++;
+        start = i + 1;
+    }
+
+    return (int) n;
+}
+
+
+/* 1 if the address (4 or 16 bytes, network order) is in the network */
+
+int
+fsauth_cidr_match(const fsauth_cidr_t *cidr, int family,
+    const unsigned char *addr)
+{
+    size_t         full;
+    unsigned char  mask;
+
+    if (cidr->family != family) {
+        return 0;
+    }
+
+    full = cidr->prefix / 8;
+
+    if (memcmp(cidr->addr, addr, full) != 0) {
+        return 0;
+    }
+
+    if (cidr->prefix % 8 == 0) {
+        return 1;
+    }
+
+    mask = (unsigned char) (0xff << (8 - cidr->prefix % 8));
+
+    return (cidr->addr[full] & mask) == (addr[full] & mask);
+}

@@ -267,7 +267,27 @@ fsauth_decide(int key_ok, int fullaccess, size_t resource_len,
 }
 
 
+/*
+ * An address list entry ("allow_ips"): IPv4 or IPv6 network, host bits
+ * zero.  addr holds 4 (IPv4) or 16 bytes, network order.
+ */
+
+#define FSAUTH_CIDRS_MAX            8
+
+typedef struct {
+    unsigned char       family;        /* 4 or 6 */
+    unsigned char       prefix;        /* bits */
+    unsigned char       addr[16];
+} fsauth_cidr_t;
+
+
 /* fsauth_rules.c */
+
+int fsauth_cidr_parse(const char *s, size_t len, fsauth_cidr_t *cidr);
+int fsauth_cidr_list_parse(const char *s, size_t len, fsauth_cidr_t *cidrs,
+    size_t max);
+int fsauth_cidr_match(const fsauth_cidr_t *cidr, int family,
+    const unsigned char *addr);
 
 unsigned fsauth_method_grant(const char *method, size_t len);
 size_t fsauth_grant_format(unsigned mask, char *buf);
