@@ -31,24 +31,29 @@
 static int
 fuzz_cidr_model_bits(const char *s, size_t len, int max)
 {
-    int     n;
-    size_t  i;
+    char   text[8], *end;
+    long   n;
 
-    if (len == 0 || (len > 1 && s[0] == '0') || len > 4) {
+    if (len == 0 || len >= sizeof(text)) {
         return -1;
     }
 
-    n = 0;
+    memcpy(text, s, len);
+    text[len] = '\0';
 
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-
-        n = n * 10 + (s[i] - '0');
+    if (strspn(text, "0123456789") != len) {
+        return -1;
     }
 
-    return n <= max ? n : -1;
+    n = strtol(text, &end, 10);
+
+    /* "0" itself, but no "08" */
+
+    if (*end != '\0' || (text[0] == '0' && len > 1) || n > max) {
+        return -1;
+    }
+
+    return (int) n;
 }
 
 
