@@ -28,6 +28,7 @@ configs=(
 "off|off||user|200|module loaded, redis + cache, location without fsauth on (baseline)"
 "hit|fsauth||user|200|cache hit, user key granted by res:clientes (defaults: ban, activity on)"
 "hit-lean|fsauth|fsauth_ban off; fsauth_activity off;|user|200|cache hit with ban and activity off"
+"hit-expires|fsauth||expiring|200|cache hit as hit, the key has an \"expires\" (far ahead)"
 "global|fsauth||global|200|global key"
 "401|fsauth|fsauth_ban off;|invalid|401|unknown token, negative cache hit (ban off)"
 "miss|fsauth||seq|200|every token distinct, cold cache: one HGETALL each, then cached; activity on (batched)"
@@ -55,12 +56,19 @@ mkdir -p "$out"
 
 perl "$bench/tokens.pl" seq "$N2" > "$work/seq.tokens"
 
+# the key of hit-expires: a seeded key outside seq's, given an expiry
+exp_id=$((N2 + 500))
+exp_digest=$(perl -MDigest::SHA=sha256_hex -e 'print sha256_hex($ARGV[0])' \
+             "$(perl "$bench/tokens.pl" user "$exp_id")")
+rcli HSET "fsauth:key:$exp_digest" expires 4102444800 >/dev/null
+
 # cg_run NAME VARIANT EXTRA TOKENS EXPECT N: prints the total Ir
 cg_run() {
     local name=$1 variant=$2 extra=$3 tokens=$4 expect=$5 n=$6 targ
     case $tokens in
     seq) targ=(--tokens "$work/seq.tokens") ;;
     user) targ=(--token "$(perl "$bench/tokens.pl" user 1)") ;;
+    expiring) targ=(--token "$(perl "$bench/tokens.pl" user "$exp_id")") ;;
     *) targ=(--token "$(perl "$bench/tokens.pl" "$tokens")") ;;
     esac
     cg_measure "$work/cg/$name-$n" "$variant" 64m "$extra" "$n" \
@@ -123,6 +131,10 @@ base_of() {
         h=$(( per[hit] - per[off] ))
         bar "cache hit, extra instructions/request" "$h" 4000
         bar "cache hit, stretch goal" "$h" 1500
+    fi
+    if [ -n "${per[hit-expires]:-}" ] && [ -n "${per[hit]:-}" ]; then
+        bar "cache hit with expires, extra over a plain hit" \
+            "$(( per[hit-expires] - per[hit] ))" 300
     fi
     if [ -n "${per[miss]:-}" ] && [ -n "${per[off]:-}" ]; then
         bar "cache miss, extra instructions/request" \
