@@ -276,8 +276,8 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
         ngx_http_fsauth_digest_hex(hex, ctx->digest, sizeof(hex) / 2);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "fsauth: %s key %*s...",
-                      res->expired ? "expired"
-                      : (res->found ? "disabled" : "unknown"),
+                      !res->found ? "unknown"
+                      : (res->expired ? "expired" : "disabled"),
                       sizeof(hex), hex);
         return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_UNAUTHORIZED,
                                     NGX_HTTP_FSAUTH_ERR_UNAUTHORIZED);
