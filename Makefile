@@ -9,6 +9,7 @@ CC        ?= cc
 PREFIX    ?= /usr/local
 MODDIR    ?= /usr/lib/nginx/modules
 MANDIR    ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 MODULE    = $(BUILD)/ngx_http_fsauth_module.so
 CTL       = $(BUILD)/fsauthctl
@@ -53,9 +54,14 @@ $(MODULE): $(NGXB)/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(NGXB) -f objs/Makefile modules
 	cp $(NGXB)/objs/ngx_http_fsauth_module.so $@
 
-$(CTL): $(CTL_SRCS)
+# "fsauthctl --version" prints the first line of VERSION, as the module's
+# fsauth_build_info does
+CTL_VERSION = $(shell sed -n '1{s/[^0-9A-Za-z.~+-]//g;p;}' VERSION)
+
+$(CTL): $(CTL_SRCS) VERSION
 	mkdir -p $(BUILD)
-	$(CC) $(CPPFLAGS) $(CTL_CFLAGS) -Irules $(CFLAGS) $(LDFLAGS) -o $@ \
+	$(CC) $(CPPFLAGS) $(CTL_CFLAGS) -Irules \
+	    -DFSAUTHCTL_VERSION='"$(CTL_VERSION)"' $(CFLAGS) $(LDFLAGS) -o $@ \
 	    $(filter %.c,$(CTL_SRCS)) $(CTL_LIBS)
 
 test:
@@ -69,9 +75,12 @@ install: all install-fsauthctl
 	install -m 644 $(MODULE) $(DESTDIR)$(MODDIR)/
 
 install-fsauthctl: $(CTL)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(BASHCOMPDIR)
 	install -m 755 $(CTL) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 docs/fsauthctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 completion/fsauthctl.bash \
+	    $(DESTDIR)$(BASHCOMPDIR)/fsauthctl
 
 clean:
 	rm -rf $(BUILD)

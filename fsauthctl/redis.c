@@ -28,6 +28,8 @@
 
 static int fsauthctl_redis_multi(fsauthctl_t *ctl);
 static int fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted);
+static int fsauthctl_redis_tx_run(fsauthctl_t *ctl, int tries,
+    fsauthctl_tx_pt watch, fsauthctl_tx_pt queue, void *data, int *outcome);
 static int fsauthctl_redis_lost(fsauthctl_t *ctl);
 static int fsauthctl_redis_reply_error(const char *cmd, redisReply *reply);
 
@@ -373,7 +375,8 @@ fsauthctl_redis_queue(fsauthctl_t *ctl, fsauthctl_args_t *args)
 
 
 /*
- * Every write transaction also sets <prefix>schema, then runs EXEC.
+ * Every write transaction also adds its audit entry and sets
+ * <prefix>schema, then runs EXEC.
  * *aborted = 1 when a WATCHed key changed: nothing was written and the
  * caller starts over with fresh reads.
  */
@@ -387,6 +390,11 @@ fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted)
     fsauthctl_args_t   args;
 
     *aborted = 0;
+
+    rc = fsauthctl_audit_queue(ctl);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
 
     fsauthctl_args_init(&args);
     fsauthctl_args_add(&args, "SET", 3);
@@ -439,7 +447,8 @@ fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted)
  *                      to start over at once (an id or digest taken), or
  *                      an error, already reported; NULL: nothing to watch;
  *   queue(ctl, data)   queues the writes between MULTI and EXEC (the
- *                      commit adds <prefix>schema).
+ *                      commit adds the audit entry set with
+ *                      fsauthctl_audit_set() and <prefix>schema).
  *
  * Nothing stays WATCHed after a skip or a retry.  *outcome: 1 committed,
  * 0 skipped, -1 every one of "tries" attempts was aborted or retried
@@ -448,6 +457,21 @@ fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted)
 
 int
 fsauthctl_redis_tx(fsauthctl_t *ctl, int tries, fsauthctl_tx_pt watch,
+    fsauthctl_tx_pt queue, void *data, int *outcome)
+{
+    int  rc;
+
+    rc = fsauthctl_redis_tx_run(ctl, tries, watch, queue, data, outcome);
+
+    /* the entry was this transaction's; the next write sets its own */
+    fsauthctl_audit_clear(ctl);
+
+    return rc;
+}
+
+
+static int
+fsauthctl_redis_tx_run(fsauthctl_t *ctl, int tries, fsauthctl_tx_pt watch,
     fsauthctl_tx_pt queue, void *data, int *outcome)
 {
     int  rc, attempt, aborted;
