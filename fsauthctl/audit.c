@@ -100,6 +100,51 @@ fsauthctl_audit_actor(fsauthctl_t *ctl)
 }
 
 
+/*
+ * Once per run, before the first write: EXEC does not roll back, so an
+ * XADD failing there (<prefix>audit written by hand as something else
+ * than a stream) would leave a change without its entry.  Nothing is
+ * written then.
+ */
+
+int
+fsauthctl_audit_check(fsauthctl_t *ctl)
+{
+    int          rc, ok;
+    char        *name;
+    redisReply  *reply;
+
+    if (ctl->audit_checked) {
+        return FSAUTHCTL_OK;
+    }
+
+    name = fsauthctl_name(ctl, FSAUTHCTL_AUDIT_NAME);
+    rc = fsauthctl_redis_call(ctl, &reply, "TYPE", name, NULL);
+
+    if (rc != FSAUTHCTL_OK) {
+        free(name);
+        return rc;
+    }
+
+    ok = (reply->type == REDIS_REPLY_STATUS
+          && (strcmp(reply->str, "stream") == 0
+              || strcmp(reply->str, "none") == 0));
+    freeReplyObject(reply);
+
+    if (!ok) {
+        rc = fsauthctl_error("%s is not a stream: the audit trail cannot be "
+                             "written, nothing written", name);
+        free(name);
+        return rc;
+    }
+
+    free(name);
+    ctl->audit_checked = 1;
+
+    return FSAUTHCTL_OK;
+}
+
+
 /* queued by the commit: XADD <prefix>audit MAXLEN ~ N * time ... */
 
 int

@@ -71,6 +71,7 @@ typedef struct {
     const char         *prefix;
     const char         *actor;         /* --actor, or user@host */
     fsauthctl_audit_t   audit;
+    int                 audit_checked;
     redisContext       *redis;
 } fsauthctl_t;
 
@@ -299,6 +300,7 @@ void fsauthctl_audit_set(fsauthctl_t *ctl, const char *action, long long id,
     const char *fmt, ...);
 void fsauthctl_audit_clear(fsauthctl_t *ctl);
 int fsauthctl_audit_queue(fsauthctl_t *ctl);
+int fsauthctl_audit_check(fsauthctl_t *ctl);
 int fsauthctl_audit_actor(fsauthctl_t *ctl);
 
 

@@ -461,7 +461,11 @@ fsauthctl_redis_tx(fsauthctl_t *ctl, int tries, fsauthctl_tx_pt watch,
 {
     int  rc;
 
-    rc = fsauthctl_redis_tx_run(ctl, tries, watch, queue, data, outcome);
+    rc = fsauthctl_audit_check(ctl);
+
+    if (rc == FSAUTHCTL_OK) {
+        rc = fsauthctl_redis_tx_run(ctl, tries, watch, queue, data, outcome);
+    }
 
     /* the entry was this transaction's; the next write sets its own */
     fsauthctl_audit_clear(ctl);

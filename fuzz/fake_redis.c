@@ -16,7 +16,7 @@
  *
  * Only the commands fsauthctl's import path sends are known: PING, AUTH,
  * SELECT, WATCH, UNWATCH, MULTI, EXEC, DISCARD, GET, SET, DEL, EXISTS,
- * HGET, HSET, XADD (the audit entry, answered but not kept).  Anything
+ * HGET, HSET, TYPE, XADD (the audit entry, answered but not kept).  Anything
  * else aborts, so that a new command in fsauthctl
  * shows up as a fuzzer crash to extend this file rather than as a silently
  * wrong answer.  WATCH is accepted but not tracked; fake_redis_abort_exec
@@ -418,6 +418,12 @@ fake_command(fake_cmd_t *c)
 
     if (fake_is(c, "PING", 1)) {
         return fake_status("PONG");
+    }
+
+    /* only asked of the audit stream, never kept: "none" */
+    if (fake_is(c, "TYPE", 2)) {
+        return fake_status(fake_find(c->argv[1], c->lens[1]) ? "string"
+                                                             : "none");
     }
 
     if (fake_is(c, "AUTH", 0) || fake_is(c, "SELECT", 2)
