@@ -294,7 +294,13 @@ int fsauthctl_output_result(fsauthctl_call_t *call, json_t *json,
     const char *fmt, ...);
 
 
-/* the audit trail (audit.c) */
+/*
+ * The audit trail (audit.c).  A new write (e.g. "sync") calls
+ * fsauthctl_audit_set(ctl, "sync", id, "detail %s", ...) before its
+ * fsauthctl_redis_tx(), or in its watch or queue step once it knows what
+ * it writes: the commit refuses a write without an entry.  Never a token
+ * or a digest in the detail.
+ */
 
 void fsauthctl_audit_set(fsauthctl_t *ctl, const char *action, long long id,
     const char *fmt, ...);
