@@ -6,7 +6,8 @@
 #
 #   1. apt-get install ./*.deb nginx redis-server man-db curl: the module
 #      is enabled through /etc/nginx/modules-enabled (nginx -t clean with
-#      no load_module line of ours), /usr/bin/fsauthctl, man fsauthctl;
+#      no load_module line of ours), /usr/bin/fsauthctl, man fsauthctl,
+#      its --version and bash completion;
 #   2. redis-server and nginx started by hand on free loopback ports (no
 #      systemd here), a key made with the installed fsauthctl, then a 200,
 #      a 401 and two 403s through the installed module;
@@ -107,6 +108,12 @@ check "nginx -T loads the module from modules-enabled" \
 check "/usr/bin/fsauthctl" test -x /usr/bin/fsauthctl
 check "man fsauthctl" \
     bash -c 'man -P cat fsauthctl 2>/dev/null | grep -q "access check"'
+check "fsauthctl --version" \
+    bash -c 'fsauthctl --version | grep -Eq "^fsauthctl [0-9]"'
+check "bash completion of fsauthctl" \
+    bash -c '. /usr/share/bash-completion/completions/fsauthctl &&
+             COMP_WORDS=(fsauthctl key cr) && COMP_CWORD=2 && _fsauthctl &&
+             test "${COMPREPLY[*]}" = create'
 
 # 2. redis-server, nginx with fsauth, a key, 200/401/403
 rport=$(free_port)
