@@ -8,7 +8,7 @@
 _fsauthctl()
 {
     local cur prev spec globals line i w
-    local -a args lines words
+    local -a args lines words f
 
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -44,7 +44,7 @@ _fsauthctl()
 
     if ((${#args[@]} == 0)); then
         if [[ $cur == -* ]]; then
-            words=(${globals//=/} --help)
+            read -ra words <<<"${globals//=/} --help"
         else
             words=()
             for line in "${lines[@]:1}"; do
@@ -70,9 +70,9 @@ _fsauthctl()
     # a group ("key", "access", "api") without its sub-command yet
     words=()
     for line in "${lines[@]:1}"; do
-        set -- $line
-        if [[ $1 == "${args[0]}" && -n $2 && $2 != --* ]]; then
-            words+=("$2")
+        read -ra f <<<"$line"
+        if [[ ${f[0]} == "${args[0]}" && -n ${f[1]} && ${f[1]} != --* ]]; then
+            words+=("${f[1]}")
         fi
     done
 
@@ -83,18 +83,18 @@ _fsauthctl()
 
     # the command's options; import's FILE is a file
     for line in "${lines[@]:1}"; do
-        set -- $line
-        if [[ $1 == "${args[0]}" ]] \
-           && { ((${#words[@]} == 0)) || [[ $2 == "${args[1]}" ]]; }
+        read -ra f <<<"$line"
+        if [[ ${f[0]} == "${args[0]}" ]] \
+           && { ((${#words[@]} == 0)) || [[ ${f[1]} == "${args[1]}" ]]; }
         then
             if [[ $cur == -* ]]; then
                 words=()
-                for w in "$@"; do
+                for w in "${f[@]}"; do
                     [[ $w == --* ]] && words+=("${w%=}")
                 done
                 words+=(--help)
                 mapfile -t COMPREPLY < <(compgen -W "${words[*]}" -- "$cur")
-            elif [[ $1 == import ]]; then
+            elif [[ ${f[0]} == import ]]; then
                 mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             fi
             return 0
