@@ -500,6 +500,7 @@ main(int argc, char **argv)
     rc = fsauthctl_run(&ctl, argc - 1, argv + 1);
 
     fsauthctl_redis_close(&ctl);
+    fsauthctl_audit_clear(&ctl);
 
     if (rc == FSAUTHCTL_HELP) {
         rc = FSAUTHCTL_OK;

@@ -461,6 +461,8 @@ fsauthctl_redis_tx(fsauthctl_t *ctl, int tries, fsauthctl_tx_pt watch,
 {
     int  rc;
 
+    *outcome = -1;
+
     rc = fsauthctl_audit_check(ctl);
 
     if (rc == FSAUTHCTL_OK) {
