@@ -1355,33 +1355,6 @@ ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac, void *reply,
 }
 
 
-/* writes a non-negative number; ngx_sprintf() parses its format each time */
-
-u_char *
-ngx_http_fsauth_redis_decimal(u_char *p, uint64_t n)
-{
-    u_char   buf[NGX_INT64_LEN], *d;
-
-    if (n < 10) {
-        *p++ = (u_char) ('0' + n);
-        return p;
-    }
-
-    d = buf + sizeof(buf);
-
-    do {
-        *--d = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    while (d < buf + sizeof(buf)) {
-        *p++ = *d++;
-    }
-
-    return p;
-}
-
-
 /*
  * A command of two words; the callback's data is the command's name, for
  * the handshake's messages.
