@@ -48,6 +48,9 @@ static u_char *ngx_http_fsauth_activity_decimal(u_char *p, uint64_t n,
     size_t len);
 static u_char *ngx_http_fsauth_activity_key(u_char *p, ngx_str_t *prefix,
     ngx_int_t id);
+static u_char *ngx_http_fsauth_activity_time(u_char *p, time_t t);
+static void ngx_http_fsauth_activity_send(ngx_http_fsauth_peer_t *peer,
+    u_char *last);
 static void ngx_http_fsauth_activity_hsets(ngx_http_fsauth_peer_t *peer,
     ngx_uint_t n);
 static void ngx_http_fsauth_activity_flush_handler(ngx_event_t *ev);
@@ -261,17 +264,25 @@ ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer)
 
         if (rec->time != last) {
             last = rec->time;
-            len = ngx_http_fsauth_activity_number(num, rec->time) - num;
-            tlen = ngx_http_fsauth_activity_bulk(tbulk, num, len) - tbulk;
+            tlen = ngx_http_fsauth_activity_time(tbulk, rec->time) - tbulk;
         }
 
         p = ngx_cpymem(p, tbulk, tlen);
         p = ngx_http_fsauth_activity_bulk(p, rec->addr, rec->addr_len);
     }
 
+    ngx_http_fsauth_activity_send(peer, p);
+}
+
+
+/* sends the command written in peer->batch, up to last */
+
+static void
+ngx_http_fsauth_activity_send(ngx_http_fsauth_peer_t *peer, u_char *last)
+{
     if (redisAsyncFormattedCommand(peer->lookup.ac,
                                    ngx_http_fsauth_activity_cb, peer,
-                                   (char *) peer->batch, p - peer->batch)
+                                   (char *) peer->batch, last - peer->batch)
         == REDIS_OK)
     {
         ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);
@@ -303,15 +314,27 @@ ngx_http_fsauth_activity_key(u_char *p, ngx_str_t *prefix, ngx_int_t id)
 }
 
 
+/* "$<len>\r\n<t>\r\n" */
+
+static u_char *
+ngx_http_fsauth_activity_time(u_char *p, time_t t)
+{
+    size_t  len;
+    u_char  num[NGX_INT64_LEN];
+
+    len = ngx_http_fsauth_activity_number(num, t) - num;
+
+    return ngx_http_fsauth_activity_bulk(p, num, len);
+}
+
+
 /* without EVAL: HSET <prefix>activity:<id> lastactivity T lastip A, each */
 
 static void
 ngx_http_fsauth_activity_hsets(ngx_http_fsauth_peer_t *peer, ngx_uint_t n)
 {
     u_char                          *p;
-    size_t                           len;
     ngx_uint_t                       i;
-    u_char                           num[NGX_INT64_LEN];
     ngx_http_fsauth_activity_rec_t  *rec;
 
     for (i = 0; i < n && peer->lookup.ac; i++) {
@@ -320,18 +343,11 @@ ngx_http_fsauth_activity_hsets(ngx_http_fsauth_peer_t *peer, ngx_uint_t n)
         p = ngx_http_fsauth_put(peer->batch, "*6\r\n$4\r\nHSET\r\n");
         p = ngx_http_fsauth_activity_key(p, &peer->conf->prefix, rec->id);
         p = ngx_http_fsauth_put(p, "$12\r\nlastactivity\r\n");
-        len = ngx_http_fsauth_activity_number(num, rec->time) - num;
-        p = ngx_http_fsauth_activity_bulk(p, num, len);
+        p = ngx_http_fsauth_activity_time(p, rec->time);
         p = ngx_http_fsauth_put(p, "$6\r\nlastip\r\n");
         p = ngx_http_fsauth_activity_bulk(p, rec->addr, rec->addr_len);
 
-        if (redisAsyncFormattedCommand(peer->lookup.ac,
-                                       ngx_http_fsauth_activity_cb, peer,
-                                       (char *) peer->batch, p - peer->batch)
-            == REDIS_OK)
-        {
-            ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);
-        }
+        ngx_http_fsauth_activity_send(peer, p);
     }
 }
 
