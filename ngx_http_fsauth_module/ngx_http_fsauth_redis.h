@@ -102,7 +102,6 @@ ngx_int_t ngx_http_fsauth_activity_init(ngx_cycle_t *cycle,
     ngx_http_fsauth_peer_t *peer);
 void ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer);
 void ngx_http_fsauth_activity_probe(ngx_http_fsauth_peer_t *peer);
-u_char *ngx_http_fsauth_redis_decimal(u_char *p, uint64_t n);
 
 ngx_int_t ngx_http_fsauth_adapter_attach(redisAsyncContext *ac,
     ngx_log_t *log);
