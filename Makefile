@@ -34,7 +34,7 @@ CTL_LIBS   = -lhiredis -ljansson -lcrypto
 
 # --tls needs hiredis_ssl (hiredis 1.x: Debian 13 on); without it fsauthctl
 # builds and refuses --tls with a message
-HIREDIS_SSL ?= $(shell printf '\043include <hiredis/hiredis_ssl.h>\nint main(void) { return redisInitiateSSL((void *) 0, (void *) 0); }\n' \
+HIREDIS_SSL ?= $(shell printf '\043include <hiredis/hiredis.h>\n\043include <hiredis/hiredis_ssl.h>\nint main(void) { return redisInitiateSSL((void *) 0, (void *) 0); }\n' \
     | $(CC) -x c - -o /dev/null -lhiredis_ssl -lhiredis -lssl -lcrypto \
     >/dev/null 2>&1 && echo yes)
 ifeq ($(HIREDIS_SSL),yes)

@@ -45,6 +45,9 @@ static ngx_int_t ngx_http_fsauth_tls_ctx(ngx_conf_t *cf,
     ngx_http_fsauth_tls_t *tls);
 static void ngx_http_fsauth_tls_cleanup(void *data);
 static const char *ngx_http_fsauth_tls_errstr(void);
+static const char *ngx_http_fsauth_tls_why(SSL *ssl, const char *errstr);
+static void ngx_http_fsauth_tls_log_refused(ngx_http_fsauth_conn_t *conn,
+    const char *why);
 static ngx_int_t ngx_http_fsauth_tls_default_name(ngx_conf_t *cf,
     ngx_http_fsauth_redis_conf_t *rcf);
 #endif
@@ -452,7 +455,14 @@ ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
     }
 
     if (redisInitiateSSL(&ac->c, ssl) != REDIS_OK) {
-        goto failed;
+
+        /* the server may have answered already: a refusal, said once */
+
+        ngx_http_fsauth_tls_log_refused(conn,
+                                        ngx_http_fsauth_tls_why(ssl,
+                                                            ac->c.errstr));
+        SSL_free(ssl);
+        return NGX_ERROR;
     }
 
     conn->ssl = ssl;
@@ -490,43 +500,71 @@ ngx_uint_t
 ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
     const redisAsyncContext *ac)
 {
-    SSL                     *ssl;
-    long                     rc;
-    const char              *reason;
-    ngx_http_fsauth_peer_t  *peer;
+    /*
+     * With TLS 1.3 the client is done before the server has checked its
+     * certificate: a loss before the first reply counts as a refusal.
+     */
 
-    ssl = conn->ssl;
-
-    if (ssl == NULL || SSL_is_init_finished(ssl)) {
+    if (conn->ssl == NULL || conn->state == NGX_HTTP_FSAUTH_REDIS_READY) {
         return 0;
     }
 
-    peer = conn->peer;
+    ngx_http_fsauth_tls_log_refused(conn,
+                                    ngx_http_fsauth_tls_why(conn->ssl,
+                                                            ac->errstr));
+    return 1;
+}
+
+
+/* why a handshake failed: the certificate check first, then OpenSSL's */
+
+static const char *
+ngx_http_fsauth_tls_why(SSL *ssl, const char *errstr)
+{
+    long            rc;
+    const char     *s;
+    unsigned long   e;
 
     rc = SSL_get_verify_result(ssl);
 
     if (rc != X509_V_OK) {
-        reason = X509_verify_cert_error_string(rc);
-
-    } else if (ERR_peek_last_error()) {
-        reason = ngx_http_fsauth_tls_errstr();
-
-    } else {
-        reason = ac->errstr[0] ? ac->errstr : "closed by the server";
+        ERR_clear_error();
+        return X509_verify_cert_error_string(rc);
     }
 
+    /* an alert from the server, or a system error hiredis has as text */
+
+    e = ERR_peek_last_error();
+    s = e ? ERR_reason_error_string(e) : NULL;
+
     ERR_clear_error();
+
+    if (s) {
+        return s;
+    }
+
+    return (errstr && errstr[0]) ? errstr : "closed by the server";
+}
+
+
+/* one line per worker until Redis answers again */
+
+static void
+ngx_http_fsauth_tls_log_refused(ngx_http_fsauth_conn_t *conn,
+    const char *why)
+{
+    ngx_http_fsauth_peer_t  *peer;
+
+    peer = conn->peer;
 
     if (!peer->refused_logged) {
         ngx_log_error(NGX_LOG_ERR, peer->log, 0,
                       "fsauth: TLS handshake with redis at \"%V\" failed: %s",
-                      &peer->conf->addr_text, reason);
+                      &peer->conf->addr_text, why);
         peer->refused_logged = 1;
     }
 
     conn->down_logged = 1;
-
-    return 1;
 }
 
 
