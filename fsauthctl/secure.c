@@ -24,6 +24,8 @@
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+
+#include "fsauth_tls.h"
 #endif
 
 
@@ -107,21 +109,6 @@ fsauthctl_secure_password(fsauthctl_t *ctl, char **password)
 
 #if (FSAUTHCTL_TLS)
 
-static const char *
-fsauthctl_secure_errstr(void)
-{
-    const char     *s;
-    unsigned long   e;
-
-    e = ERR_peek_last_error();
-    s = e ? ERR_reason_error_string(e) : NULL;
-
-    ERR_clear_error();
-
-    return s ? s : "unknown error";
-}
-
-
 /*
  * TLS on a connected context: the handshake runs here, bounded by the
  * context's timeout.  A refused certificate says why, in one line.
@@ -133,7 +120,6 @@ fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c)
     int                 ip;
     SSL                *ssl;
     SSL_CTX            *sctx;
-    long                vr;
     const char         *name, *why;
     unsigned char       buf[16];
 
@@ -148,7 +134,7 @@ fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c)
 
     sctx = SSL_CTX_new(TLS_client_method());
     if (sctx == NULL) {
-        why = fsauthctl_secure_errstr();
+        why = fsauth_tls_errstr();
         goto failed;
     }
 
@@ -157,13 +143,13 @@ fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c)
     if (ctl->cacert) {
         if (SSL_CTX_load_verify_locations(sctx, ctl->cacert, NULL) != 1) {
             fsauthctl_error("--cacert %s: %s", ctl->cacert,
-                            fsauthctl_secure_errstr());
+                            fsauth_tls_errstr());
             SSL_CTX_free(sctx);
             return FSAUTHCTL_ERROR;
         }
 
     } else if (SSL_CTX_set_default_verify_paths(sctx) != 1) {
-        why = fsauthctl_secure_errstr();
+        why = fsauth_tls_errstr();
         goto failed;
     }
 
@@ -172,7 +158,7 @@ fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c)
     if (ctl->cert) {
         if (SSL_CTX_use_certificate_chain_file(sctx, ctl->cert) != 1) {
             fsauthctl_error("--cert %s: %s", ctl->cert,
-                            fsauthctl_secure_errstr());
+                            fsauth_tls_errstr());
             SSL_CTX_free(sctx);
             return FSAUTHCTL_ERROR;
         }
@@ -182,7 +168,7 @@ fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c)
             || SSL_CTX_check_private_key(sctx) != 1)
         {
             fsauthctl_error("--key %s: %s", ctl->key,
-                            fsauthctl_secure_errstr());
+                            fsauth_tls_errstr());
             SSL_CTX_free(sctx);
             return FSAUTHCTL_ERROR;
         }
@@ -194,7 +180,7 @@ fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c)
     SSL_CTX_free(sctx);
 
     if (ssl == NULL) {
-        why = fsauthctl_secure_errstr();
+        why = fsauth_tls_errstr();
         goto failed;
     }
 
@@ -207,7 +193,7 @@ fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c)
                   != 1)
         || (!ip && SSL_set1_host(ssl, name) != 1))
     {
-        why = fsauthctl_secure_errstr();
+        why = fsauth_tls_errstr();
         goto failed;
     }
 
@@ -215,10 +201,7 @@ fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c)
         return FSAUTHCTL_OK;
     }
 
-    vr = SSL_get_verify_result(ssl);
-    why = vr != X509_V_OK ? X509_verify_cert_error_string(vr)
-          : ERR_peek_last_error() ? fsauthctl_secure_errstr()
-          : c->errstr;
+    why = fsauth_tls_why(ssl, c->errstr);
 
 failed:
 

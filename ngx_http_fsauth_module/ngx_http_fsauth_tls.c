@@ -22,6 +22,8 @@
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+
+#include "fsauth_tls.h"
 #endif
 
 
@@ -40,12 +42,12 @@ struct ngx_http_fsauth_tls_s {
 };
 
 
+static ngx_int_t ngx_http_fsauth_tls_flag(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *v, ngx_flag_t *flag);
 #if (NGX_HTTP_FSAUTH_HIREDIS_SSL)
 static ngx_int_t ngx_http_fsauth_tls_ctx(ngx_conf_t *cf,
     ngx_http_fsauth_tls_t *tls);
 static void ngx_http_fsauth_tls_cleanup(void *data);
-static const char *ngx_http_fsauth_tls_errstr(void);
-static const char *ngx_http_fsauth_tls_why(SSL *ssl, const char *errstr);
 static void ngx_http_fsauth_tls_log_refused(ngx_http_fsauth_conn_t *conn,
     const char *why);
 static ngx_int_t ngx_http_fsauth_tls_default_name(ngx_conf_t *cf,
@@ -99,31 +101,11 @@ ngx_http_fsauth_tls_param(ngx_conf_t *cf, ngx_http_fsauth_redis_conf_t *rcf,
     field = NULL;
 
     if (name.len == 3) {                                   /* tls= */
-        if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
-            tls->on = 1;
-            return NGX_OK;
-        }
-
-        if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
-            tls->on = 0;
-            return NGX_OK;
-        }
-
-        goto invalid;
+        return ngx_http_fsauth_tls_flag(cf, value, &v, &tls->on);
     }
 
     if (name.len == 10 && ngx_strncmp(name.data, "tls_verify", 10) == 0) {
-        if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
-            tls->verify = 1;
-            return NGX_OK;
-        }
-
-        if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
-            tls->verify = 0;
-            return NGX_OK;
-        }
-
-        goto invalid;
+        return ngx_http_fsauth_tls_flag(cf, value, &v, &tls->verify);
     }
 
     if (name.len == 6 && ngx_strncmp(name.data, "tls_ca", 6) == 0) {
@@ -145,7 +127,9 @@ ngx_http_fsauth_tls_param(ngx_conf_t *cf, ngx_http_fsauth_redis_conf_t *rcf,
     }
 
     if (v.len == 0) {
-        goto invalid;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" of fsauth_redis", value);
+        return NGX_ERROR;
     }
 
     if (field != &tls->server_name) {
@@ -159,8 +143,22 @@ ngx_http_fsauth_tls_param(ngx_conf_t *cf, ngx_http_fsauth_redis_conf_t *rcf,
     *field = v;
 
     return NGX_OK;
+}
 
-invalid:
+
+static ngx_int_t
+ngx_http_fsauth_tls_flag(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *v,
+    ngx_flag_t *flag)
+{
+    if (v->len == 2 && ngx_strncmp(v->data, "on", 2) == 0) {
+        *flag = 1;
+        return NGX_OK;
+    }
+
+    if (v->len == 3 && ngx_strncmp(v->data, "off", 3) == 0) {
+        *flag = 0;
+        return NGX_OK;
+    }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" of fsauth_redis", value);
@@ -310,7 +308,7 @@ ngx_http_fsauth_tls_ctx(ngx_conf_t *cf, ngx_http_fsauth_tls_t *tls)
     if (ctx == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "fsauth_redis: SSL_CTX_new() failed: %s",
-                           ngx_http_fsauth_tls_errstr());
+                           fsauth_tls_errstr());
         return NGX_ERROR;
     }
 
@@ -336,14 +334,14 @@ ngx_http_fsauth_tls_ctx(ngx_conf_t *cf, ngx_http_fsauth_tls_t *tls)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "fsauth_redis: cannot load \"tls_ca=%s\": %s",
-                               tls->ca.data, ngx_http_fsauth_tls_errstr());
+                               tls->ca.data, fsauth_tls_errstr());
             return NGX_ERROR;
         }
 
     } else if (tls->verify && SSL_CTX_set_default_verify_paths(ctx) != 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "fsauth_redis: cannot load the system CA "
-                           "certificates: %s", ngx_http_fsauth_tls_errstr());
+                           "certificates: %s", fsauth_tls_errstr());
         return NGX_ERROR;
     }
 
@@ -357,7 +355,7 @@ ngx_http_fsauth_tls_ctx(ngx_conf_t *cf, ngx_http_fsauth_tls_t *tls)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "fsauth_redis: cannot load \"tls_cert=%s\": "
                                "%s", tls->cert.data,
-                               ngx_http_fsauth_tls_errstr());
+                               fsauth_tls_errstr());
             return NGX_ERROR;
         }
 
@@ -368,7 +366,7 @@ ngx_http_fsauth_tls_ctx(ngx_conf_t *cf, ngx_http_fsauth_tls_t *tls)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "fsauth_redis: cannot use \"tls_key=%s\": %s",
-                               tls->key.data, ngx_http_fsauth_tls_errstr());
+                               tls->key.data, fsauth_tls_errstr());
             return NGX_ERROR;
         }
     }
@@ -381,23 +379,6 @@ static void
 ngx_http_fsauth_tls_cleanup(void *data)
 {
     SSL_CTX_free(data);
-}
-
-
-/* the reason of the last OpenSSL error; the queue is left empty */
-
-static const char *
-ngx_http_fsauth_tls_errstr(void)
-{
-    const char     *s;
-    unsigned long   e;
-
-    e = ERR_peek_last_error();
-    s = e ? ERR_reason_error_string(e) : NULL;
-
-    ERR_clear_error();
-
-    return s ? s : "unknown error";
 }
 
 
@@ -459,7 +440,7 @@ ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
         /* the server may have answered already: a refusal, said once */
 
         ngx_http_fsauth_tls_log_refused(conn,
-                                        ngx_http_fsauth_tls_why(ssl,
+                                        fsauth_tls_why(ssl,
                                                             ac->c.errstr));
         SSL_free(ssl);
         return NGX_ERROR;
@@ -476,7 +457,7 @@ failed:
                       "fsauth: cannot start TLS to redis at \"%V\": %s",
                       &rcf->addr_text,
                       ac->c.err ? ac->c.errstr
-                                : ngx_http_fsauth_tls_errstr());
+                                : fsauth_tls_errstr());
         conn->down_logged = 1;
     }
 
@@ -510,40 +491,9 @@ ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
     }
 
     ngx_http_fsauth_tls_log_refused(conn,
-                                    ngx_http_fsauth_tls_why(conn->ssl,
+                                    fsauth_tls_why(conn->ssl,
                                                             ac->errstr));
     return 1;
-}
-
-
-/* why a handshake failed: the certificate check first, then OpenSSL's */
-
-static const char *
-ngx_http_fsauth_tls_why(SSL *ssl, const char *errstr)
-{
-    long            rc;
-    const char     *s;
-    unsigned long   e;
-
-    rc = SSL_get_verify_result(ssl);
-
-    if (rc != X509_V_OK) {
-        ERR_clear_error();
-        return X509_verify_cert_error_string(rc);
-    }
-
-    /* an alert from the server, or a system error hiredis has as text */
-
-    e = ERR_peek_last_error();
-    s = e ? ERR_reason_error_string(e) : NULL;
-
-    ERR_clear_error();
-
-    if (s) {
-        return s;
-    }
-
-    return (errstr && errstr[0]) ? errstr : "closed by the server";
 }
 
 

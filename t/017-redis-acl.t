@@ -81,23 +81,7 @@ my $location = <<'_EOC_';
         }
 _EOC_
 
-sub req {
-    my ($n, $token) = @_;
-    my ($status, $head) = http_raw($n->port, "GET /api/3/clientes HTTP/1.0"
-                                   . "\r\nHost: x\r\nX-Auth-Token: $token"
-                                   . "\r\n\r\n", 3);
-    my ($fs) = $head =~ /^X-Fsauth: (\S+)/mi;
-    return wantarray ? ($status, $fs // '') : $status;
-}
-
-sub poll_until {
-    my ($cb) = @_;
-    for (1 .. 100) {
-        return 1 if $cb->();
-        sleep 0.02;
-    }
-    return 0;
-}
+sub req { fsauth_get($_[0]->port, @_[1 .. $#_]) }
 
 is(setuser('fsauthctl', $ctl_rules), 'OK', 'fsauthctl rules accepted');
 

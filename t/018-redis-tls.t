@@ -143,24 +143,7 @@ my $location = <<'_EOC_';
         }
 _EOC_
 
-sub req {
-    my ($n, $token, $path) = @_;
-    $path //= '/api/3/clientes';
-    my ($status, $head, $body, $secs) =
-        http_raw($n->port, "GET $path HTTP/1.0\r\nHost: x\r\n"
-                 . "X-Auth-Token: $token\r\n\r\n", 5);
-    my ($fs) = $head =~ /^X-Fsauth: (\S+)/mi;
-    return wantarray ? ($status, $fs // '', $secs) : $status;
-}
-
-sub poll_until {
-    my ($cb) = @_;
-    for (1 .. 100) {
-        return 1 if $cb->();
-        sleep 0.02;
-    }
-    return 0;
-}
+sub req { fsauth_get($_[0]->port, @_[1 .. $#_]) }
 
 sub start {
     my ($params, %o) = @_;
