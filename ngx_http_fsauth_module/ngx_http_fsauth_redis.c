@@ -726,7 +726,9 @@ ngx_http_fsauth_conn_connected(const redisAsyncContext *ac, int status)
                       "trying its next address", &rcf->addr_text,
                       &rcf->addrs[conn->addr].host, ac->errstr);
 
-    } else if (!conn->down_logged) {
+    } else if (!conn->down_logged
+               && !ngx_http_fsauth_tls_refused(conn, ac, 1))
+    {
         ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
                       "fsauth: cannot connect to redis at \"%V\": %s",
                       &rcf->addr_text, ac->errstr);
@@ -775,7 +777,7 @@ ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac, int status)
         return;
     }
 
-    if (!conn->down_logged && !ngx_http_fsauth_tls_refused(conn, ac)) {
+    if (!conn->down_logged && !ngx_http_fsauth_tls_refused(conn, ac, 0)) {
         ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
                       "fsauth: lost redis connection to \"%V\": %s",
                       &conn->peer->conf->addr_text,

@@ -119,7 +119,7 @@ void ngx_http_fsauth_redis_refused(ngx_http_fsauth_conn_t *conn, char *cmd,
 ngx_int_t ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
     redisAsyncContext *ac);
 ngx_uint_t ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
-    const redisAsyncContext *ac);
+    const redisAsyncContext *ac, ngx_uint_t connecting);
 
 ngx_int_t ngx_http_fsauth_record_from_reply(redisReply *reply,
     ngx_http_fsauth_record_t *rec, const char **err);

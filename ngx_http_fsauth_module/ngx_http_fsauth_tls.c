@@ -479,14 +479,20 @@ failed:
 
 ngx_uint_t
 ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
-    const redisAsyncContext *ac)
+    const redisAsyncContext *ac, ngx_uint_t connecting)
 {
     /*
      * With TLS 1.3 the client is done before the server has checked its
      * certificate: a loss before the first reply counts as a refusal.
+     * hiredis may report it as a failed connect (a reset seen while it
+     * checks the socket): a refusal only once the server has answered.
      */
 
     if (conn->ssl == NULL || conn->state == NGX_HTTP_FSAUTH_REDIS_READY) {
+        return 0;
+    }
+
+    if (connecting && SSL_get_peer_cert_chain(conn->ssl) == NULL) {
         return 0;
     }
 
@@ -531,7 +537,7 @@ ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
 
 ngx_uint_t
 ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
-    const redisAsyncContext *ac)
+    const redisAsyncContext *ac, ngx_uint_t connecting)
 {
     return 0;
 }

@@ -210,6 +210,15 @@ is($rc, 1, 'fsauthctl --tls with a socket: usage error');
            redis_at($plain, 'HGET', "fsauth:activity:$id", 'lastip')
                eq '127.0.0.1' }),
        'activity written over TLS');
+    # a reply of many TLS records (16 KiB each), read to its end
+    add_key(port => $plain, token => 'tok-tls-big-00001', id => 500,
+            fullaccess => 1);
+    redis_at($plain, 'EVAL', "redis.call('HSET', KEYS[1], 'description', "
+             . "string.rep('d', 200000))", 1,
+             'fsauth:key:' . digest('tok-tls-big-00001'));
+    is(req($n, 'tok-tls-big-00001'), 200, 'a 200 KB record over TLS');
+    is(req($n, $token), 200, 'and the connection goes on');
+
     unlike($n->error_log, qr/\[(error|warn)\]|refreshed by ttl only/,
            'no error, tracking kept') or diag($n->error_log);
     $n->stop;
