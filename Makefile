@@ -38,6 +38,16 @@ CTL_LIBS   = -lhiredis -ljansson -lcrypto \
              $(shell $(PKG_CONFIG) --libs $(CTL_DBLIBS))
 CTL_INCS   = $(shell $(PKG_CONFIG) --cflags $(CTL_DBLIBS))
 
+# --tls needs hiredis_ssl (hiredis 1.x: Debian 13 on); without it fsauthctl
+# builds and refuses --tls with a message
+HIREDIS_SSL ?= $(shell printf '\043include <hiredis/hiredis.h>\n\043include <hiredis/hiredis_ssl.h>\nint main(void) { return redisInitiateSSL((void *) 0, (void *) 0); }\n' \
+    | $(CC) -x c - -o /dev/null -lhiredis_ssl -lhiredis -lssl -lcrypto \
+    >/dev/null 2>&1 && echo yes)
+ifeq ($(HIREDIS_SSL),yes)
+CTL_CFLAGS += -DFSAUTHCTL_TLS=1
+CTL_LIBS   := -lhiredis_ssl -lssl $(CTL_LIBS)
+endif
+
 .PHONY: all module fsauthctl test demo install install-fsauthctl clean
 
 all: module fsauthctl

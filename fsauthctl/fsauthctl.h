@@ -56,6 +56,14 @@ typedef struct {
     const char         *password_file;
     const char         *prefix;
     redisContext       *redis;
+
+    /* connection security (secure.c) */
+    const char         *user;
+    int                 tls;
+    const char         *cacert;
+    const char         *cert;
+    const char         *key;
+    const char         *sni;
 } fsauthctl_t;
 
 
@@ -171,6 +179,13 @@ int fsauthctl_read_file(const char *path, const char *what, char **data,
     size_t *len);
 int fsauthctl_read_secret(const char *path, const char *what,
     char **secret);
+
+
+/* Redis connection security (secure.c) */
+
+int fsauthctl_secure_check(const fsauthctl_cmd_t *cmd, fsauthctl_t *ctl);
+int fsauthctl_secure_password(fsauthctl_t *ctl, char **password);
+int fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c);
 
 
 /* Redis connection and transactions (redis.c) */

@@ -38,7 +38,17 @@ static const char  fsauthctl_help[] =
 "  -p, --port PORT           Redis port (default 6379)\n"
 "  -s, --socket PATH         Redis unix socket, instead of host and port\n"
 "  -n, --db N                Redis database number (default 0)\n"
-"  -a, --password-file FILE  AUTH with the first line of FILE (trimmed)\n"
+"  -a, --password-file FILE  AUTH with the first line of FILE (trimmed);\n"
+"                            without -a, the environment variable\n"
+"                            FSAUTHCTL_PASSWORD, if set\n"
+"      --user NAME           AUTH as this ACL user (needs a password)\n"
+"      --tls                 speak TLS to Redis, verifying its certificate\n"
+"      --cacert FILE         CA certificates (PEM) to verify it with\n"
+"                            (default: the system's)\n"
+"      --cert FILE           client certificate (PEM), with --key\n"
+"      --key FILE            private key of --cert (PEM)\n"
+"      --sni NAME            server name to send and verify (default: the\n"
+"                            host)\n"
 "      --prefix P            prefix of the Redis keys (default \"fsauth:\")\n"
 "      --help                this help; \"fsauthctl COMMAND --help\" for one\n"
 "                            command\n"
@@ -540,6 +550,12 @@ fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
         { "db", 'n', 1, &sdb, NULL },
         { "password-file", 'a', 1, &ctl->password_file, NULL },
         { "prefix", 0, 1, &ctl->prefix, NULL },
+        { "user", 0, 1, &ctl->user, NULL },
+        { "tls", 0, 0, NULL, &ctl->tls },
+        { "cacert", 0, 1, &ctl->cacert, NULL },
+        { "cert", 0, 1, &ctl->cert, NULL },
+        { "key", 0, 1, &ctl->key, NULL },
+        { "sni", 0, 1, &ctl->sni, NULL },
         { NULL, 0, 0, NULL, NULL }
     };
 
@@ -577,6 +593,11 @@ fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
 
     if (ctl->socket && ctl->socket[0] == '\0') {
         return fsauthctl_opt_usage(&fsauthctl_main_cmd, "empty socket path");
+    }
+
+    rc = fsauthctl_secure_check(&fsauthctl_main_cmd, ctl);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
     }
 
     if (strlen(ctl->prefix) > FSAUTH_PREFIX_MAX) {

@@ -60,7 +60,8 @@ static int ngx_http_fsauth_redis_command2(redisAsyncContext *ac,
 
 /*
  * fsauth_redis host:port | unix:/path [db=N] [password_file=PATH]
- *              [prefix=S] [connect_timeout=T] [timeout=T];
+ *              [user=NAME] [prefix=S] [connect_timeout=T] [timeout=T]
+ *              [tls=on|off] [tls_*=...];
  */
 
 char *
@@ -69,7 +70,8 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_fsauth_main_conf_t *fmcf = conf;
 
-    ngx_int_t                      n;
+    char                          *rv;
+    ngx_int_t                      n, rc;
     ngx_str_t                     *value, s, name;
     ngx_msec_t                    *msp;
     ngx_url_t                      u;
@@ -169,6 +171,27 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            rcf->user.data = value[i].data + 5;
+            rcf->user.len = value[i].len - 5;
+
+            if (rcf->user.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        rc = ngx_http_fsauth_tls_param(cf, rcf, &value[i]);
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
             rcf->prefix.data = value[i].data + 7;
             rcf->prefix.len = value[i].len - 7;
@@ -205,6 +228,11 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         if (*msp == (ngx_msec_t) NGX_ERROR || *msp == 0) {
             goto invalid;
         }
+    }
+
+    rv = ngx_http_fsauth_tls_init(cf, rcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     fmcf->redis = rcf;
@@ -471,6 +499,12 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
         return;
     }
 
+    if (ngx_http_fsauth_tls_connect(conn, ac) != NGX_OK) {
+        redisAsyncFree(ac);
+        ngx_http_fsauth_conn_schedule(conn);
+        return;
+    }
+
     if (ngx_http_fsauth_adapter_attach(ac, peer->log) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, peer->log, 0,
                       "fsauth: no free connection for redis");
@@ -495,10 +529,8 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     /* hiredis keeps command order: AUTH, SELECT, then the first query */
 
     if (rcf->password.len) {
-        if (ngx_http_fsauth_redis_command2(ac,
-                                           ngx_http_fsauth_conn_handshake_cb,
-                                           "AUTH", (char *) rcf->password.data,
-                                           rcf->password.len)
+        if (ngx_http_fsauth_redis_auth(ac, rcf,
+                                       ngx_http_fsauth_conn_handshake_cb)
             != REDIS_OK)
         {
             goto failed;
@@ -631,6 +663,7 @@ ngx_http_fsauth_conn_ready(ngx_http_fsauth_conn_t *conn)
     conn->state = NGX_HTTP_FSAUTH_REDIS_READY;
     conn->failures = 0;
     ngx_http_fsauth_metrics_peer(conn->peer);
+    conn->peer->refused_logged = 0;
 
     if (conn->deadline.timer_set) {
         ngx_del_timer(&conn->deadline);
@@ -721,7 +754,9 @@ ngx_http_fsauth_conn_connected(const redisAsyncContext *ac, int status)
                       "trying its next address", &rcf->addr_text,
                       &rcf->addrs[conn->addr].host, ac->errstr);
 
-    } else if (!conn->down_logged) {
+    } else if (!conn->down_logged
+               && !ngx_http_fsauth_tls_refused(conn, ac, 1))
+    {
         ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
                       "fsauth: cannot connect to redis at \"%V\": %s",
                       &rcf->addr_text, ac->errstr);
@@ -771,7 +806,7 @@ ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac, int status)
         return;
     }
 
-    if (!conn->down_logged) {
+    if (!conn->down_logged && !ngx_http_fsauth_tls_refused(conn, ac, 0)) {
         ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
                       "fsauth: lost redis connection to \"%V\": %s",
                       &conn->peer->conf->addr_text,
@@ -804,9 +839,7 @@ ngx_http_fsauth_conn_handshake_cb(redisAsyncContext *ac, void *reply,
     }
 
     if (rr->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
-                      "fsauth: redis %s failed: %*s", (char *) privdata,
-                      (size_t) ngx_min(rr->len, 200), rr->str);
+        ngx_http_fsauth_redis_refused(conn, privdata, rr);
         conn->down_logged = 1;
         ngx_http_fsauth_conn_reset(conn, "handshake failed");
     }
