@@ -31,7 +31,23 @@ NGX_LD_OPT ?= -Wl,-z,relro -Wl,-z,now -fPIC
 # CPPFLAGS, CFLAGS and LDFLAGS (empty unless given, e.g. from
 # dpkg-buildflags) are added to fsauthctl's compile and link
 CTL_CFLAGS ?= -O2 -g -Wall -Wextra -Werror -std=c99 -D_GNU_SOURCE
-CTL_LIBS   = -lhiredis -ljansson -lcrypto
+# "fsauthctl sync" reads the FacturaScripts tables: MariaDB Connector/C
+# (MySQL and MariaDB) and libpq (PostgreSQL)
+PKG_CONFIG ?= pkg-config
+CTL_DBLIBS = libmariadb libpq
+CTL_LIBS   = -lhiredis -ljansson -lcrypto \
+             $(shell $(PKG_CONFIG) --libs $(CTL_DBLIBS))
+CTL_INCS   = $(shell $(PKG_CONFIG) --cflags $(CTL_DBLIBS))
+
+# --tls needs hiredis_ssl (hiredis 1.x: Debian 13 on); without it fsauthctl
+# builds and refuses --tls with a message
+HIREDIS_SSL ?= $(shell printf '\043include <hiredis/hiredis.h>\n\043include <hiredis/hiredis_ssl.h>\nint main(void) { return redisInitiateSSL((void *) 0, (void *) 0); }\n' \
+    | $(CC) -x c - -o /dev/null -lhiredis_ssl -lhiredis -lssl -lcrypto \
+    >/dev/null 2>&1 && echo yes)
+ifeq ($(HIREDIS_SSL),yes)
+CTL_CFLAGS += -DFSAUTHCTL_TLS=1
+CTL_LIBS   := -lhiredis_ssl -lssl $(CTL_LIBS)
+endif
 
 .PHONY: all module fsauthctl test demo install install-fsauthctl clean
 
@@ -60,7 +76,7 @@ CTL_VERSION = $(shell sed -n '1{s/[^0-9A-Za-z.~+-]//g;p;}' VERSION)
 
 $(CTL): $(CTL_SRCS) VERSION
 	mkdir -p $(BUILD)
-	$(CC) $(CPPFLAGS) $(CTL_CFLAGS) -Irules \
+	$(CC) $(CPPFLAGS) $(CTL_CFLAGS) -Irules $(CTL_INCS) \
 	    -DFSAUTHCTL_VERSION='"$(CTL_VERSION)"' $(CFLAGS) $(LDFLAGS) -o $@ \
 	    $(filter %.c,$(CTL_SRCS)) $(CTL_LIBS)
 

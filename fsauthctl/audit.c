@@ -153,8 +153,33 @@ fsauthctl_audit_queue(fsauthctl_t *ctl)
     int                rc;
     fsauthctl_args_t   args;
 
-    if (ctl->audit.action == NULL) {
+    rc = fsauthctl_audit_xadd(ctl, &args);
+
+    if (rc != FSAUTHCTL_OK) {
         (void) redisCommand(ctl->redis, "DISCARD");
+        return rc;
+    }
+
+    rc = fsauthctl_redis_queue(ctl, &args);
+
+    fsauthctl_args_free(&args);
+
+    return rc;
+}
+
+
+/*
+ * The XADD of the entry set with fsauthctl_audit_set(), in args, for a
+ * caller that sends its own MULTI/EXEC pipeline ("sync" writes many keys
+ * in one); the caller frees args.
+ */
+
+int
+fsauthctl_audit_xadd(fsauthctl_t *ctl, fsauthctl_args_t *args)
+{
+    int  rc;
+
+    if (ctl->audit.action == NULL) {
         return fsauthctl_error("internal error: a write without an audit "
                                "entry, nothing written");
     }
@@ -162,42 +187,37 @@ fsauthctl_audit_queue(fsauthctl_t *ctl)
     if (ctl->actor == NULL) {
         rc = fsauthctl_audit_actor(ctl);
         if (rc != FSAUTHCTL_OK) {
-            (void) redisCommand(ctl->redis, "DISCARD");
             return rc;
         }
     }
 
-    fsauthctl_args_init(&args);
-    fsauthctl_args_add(&args, "XADD", 4);
-    fsauthctl_args_add_name(&args, fsauthctl_name(ctl, FSAUTHCTL_AUDIT_NAME));
-    fsauthctl_args_add(&args, "MAXLEN", 6);
-    fsauthctl_args_add(&args, "~", 1);
-    fsauthctl_args_add(&args, FSAUTHCTL_AUDIT_MAXLEN,
+    fsauthctl_args_init(args);
+    fsauthctl_args_add(args, "XADD", 4);
+    fsauthctl_args_add_name(args, fsauthctl_name(ctl, FSAUTHCTL_AUDIT_NAME));
+    fsauthctl_args_add(args, "MAXLEN", 6);
+    fsauthctl_args_add(args, "~", 1);
+    fsauthctl_args_add(args, FSAUTHCTL_AUDIT_MAXLEN,
                        sizeof(FSAUTHCTL_AUDIT_MAXLEN) - 1);
-    fsauthctl_args_add(&args, "*", 1);
-    fsauthctl_args_add(&args, "time", 4);
-    fsauthctl_args_addf(&args, "%lld", (long long) time(NULL));
-    fsauthctl_args_add(&args, "actor", 5);
-    fsauthctl_args_add(&args, ctl->actor, strlen(ctl->actor));
-    fsauthctl_args_add(&args, "action", 6);
-    fsauthctl_args_add(&args, ctl->audit.action, strlen(ctl->audit.action));
-    fsauthctl_args_add(&args, "id", 2);
+    fsauthctl_args_add(args, "*", 1);
+    fsauthctl_args_add(args, "time", 4);
+    fsauthctl_args_addf(args, "%lld", (long long) time(NULL));
+    fsauthctl_args_add(args, "actor", 5);
+    fsauthctl_args_add(args, ctl->actor, strlen(ctl->actor));
+    fsauthctl_args_add(args, "action", 6);
+    fsauthctl_args_add(args, ctl->audit.action, strlen(ctl->audit.action));
+    fsauthctl_args_add(args, "id", 2);
 
     if (ctl->audit.id) {
-        fsauthctl_args_addf(&args, "%lld", ctl->audit.id);
+        fsauthctl_args_addf(args, "%lld", ctl->audit.id);
 
     } else {
-        fsauthctl_args_add(&args, "", 0);
+        fsauthctl_args_add(args, "", 0);
     }
 
-    fsauthctl_args_add(&args, "detail", 6);
-    fsauthctl_args_add(&args, ctl->audit.detail, strlen(ctl->audit.detail));
+    fsauthctl_args_add(args, "detail", 6);
+    fsauthctl_args_add(args, ctl->audit.detail, strlen(ctl->audit.detail));
 
-    rc = fsauthctl_redis_queue(ctl, &args);
-
-    fsauthctl_args_free(&args);
-
-    return rc;
+    return FSAUTHCTL_OK;
 }
 
 

@@ -48,6 +48,13 @@ fsauthctl_cmd_options(const fsauthctl_cmd_t *cmd, fsauthctl_call_t *call,
         { FSAUTHCTL_OPT_GRANT, { "post", 0, 0, NULL, &call->post } },
         { FSAUTHCTL_OPT_GRANT, { "put", 0, 0, NULL, &call->put } },
         { FSAUTHCTL_OPT_GRANT, { "delete", 0, 0, NULL, &call->del } },
+        { FSAUTHCTL_OPT_SYNC, { "from", 0, 1, &call->from, NULL } },
+        { FSAUTHCTL_OPT_SYNC,
+          { "password-file", 0, 1, &call->db_password_file, NULL } },
+        { FSAUTHCTL_OPT_SYNC, { "interval", 0, 1, &call->interval, NULL } },
+        { FSAUTHCTL_OPT_SYNC, { "dry-run", 0, 0, NULL, &call->dry_run } },
+        { FSAUTHCTL_OPT_SYNC,
+          { "allow-empty", 0, 0, NULL, &call->allow_empty } },
         { FSAUTHCTL_OPT_SINCE, { "since", 0, 1, &call->since, NULL } },
         { FSAUTHCTL_OPT_ALL, { "json", 0, 0, NULL, &call->json } }
     };

@@ -73,6 +73,14 @@ typedef struct {
     fsauthctl_audit_t   audit;
     int                 audit_checked;
     redisContext       *redis;
+
+    /* connection security (secure.c) */
+    const char         *user;
+    int                 tls;
+    const char         *cacert;
+    const char         *cert;
+    const char         *key;
+    const char         *sni;
 } fsauthctl_t;
 
 
@@ -92,6 +100,11 @@ typedef struct {
     int                     put;
     int                     del;
     const char             *since;         /* FSAUTHCTL_OPT_SINCE */
+    const char             *from;          /* FSAUTHCTL_OPT_SYNC */
+    const char             *db_password_file;
+    const char             *interval;
+    int                     dry_run;
+    int                     allow_empty;
     void                   *data;          /* from check to run and done */
 } fsauthctl_call_t;
 
@@ -109,6 +122,8 @@ typedef void fsauthctl_done_t(fsauthctl_call_t *call);
 #define FSAUTHCTL_OPT_ALL       0       /* in cmd.c: --json, for all */
 #define FSAUTHCTL_OPT_CREATE    0x02    /* --description --nick --full-access */
 #define FSAUTHCTL_OPT_GRANT     0x04    /* --get --post --put --delete */
+#define FSAUTHCTL_OPT_SYNC      0x08    /* --from --password-file --interval
+                                           --dry-run --allow-empty */
 
 /*
  * One command: the dispatcher parses its options and exactly "npos"
@@ -192,6 +207,13 @@ int fsauthctl_read_secret(const char *path, const char *what,
     char **secret);
 
 
+/* Redis connection security (secure.c) */
+
+int fsauthctl_secure_check(const fsauthctl_cmd_t *cmd, fsauthctl_t *ctl);
+int fsauthctl_secure_password(fsauthctl_t *ctl, char **password);
+int fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c);
+
+
 /* Redis connection and transactions (redis.c) */
 
 int fsauthctl_redis_connect(fsauthctl_t *ctl);
@@ -258,10 +280,43 @@ int fsauthctl_store_load_all(fsauthctl_t *ctl, fsauthctl_key_t **keys,
     size_t *nkeys);
 void fsauthctl_store_free(fsauthctl_key_t *keys, size_t nkeys);
 int fsauthctl_store_digest_valid(const char *s, size_t len);
+int fsauthctl_store_scan(fsauthctl_t *ctl, char ***names, size_t *nnames);
 int fsauthctl_store_set_field(fsauthctl_t *ctl, long long id,
     const char *field, const char *value, int *existed);
 void fsauthctl_store_hset(fsauthctl_t *ctl, fsauthctl_args_t *args,
     const char *digest, const fsauthctl_key_t *key);
+
+
+/* rows of the FacturaScripts tables (import.c), also read by sync.c */
+
+typedef struct {
+    fsauthctl_key_t            key;
+    size_t                     index;      /* in api_keys, for messages */
+    int                        has_token;
+    char                       digest[FSAUTH_HEX_LEN + 1];
+    char                       date[11];
+} fsauthctl_import_key_t;
+
+typedef struct {
+    long long                  id;
+    fsauthctl_grant_t          grant;
+    size_t                     index;      /* in api_access */
+} fsauthctl_import_grant_t;
+
+int fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik);
+int fsauthctl_import_grant(json_t *obj, fsauthctl_import_grant_t *g);
+
+
+/* the FacturaScripts database of "sync" (syncdb.c) */
+
+typedef struct fsauthctl_db_s  fsauthctl_db_t;
+
+int fsauthctl_db_open(const char *url, const char *password_file,
+    fsauthctl_db_t **db);
+int fsauthctl_db_read(fsauthctl_db_t *db, json_t **keys, json_t **access);
+const char *fsauthctl_db_url(fsauthctl_db_t *db);
+void fsauthctl_db_disconnect(fsauthctl_db_t *db);
+void fsauthctl_db_close(fsauthctl_db_t *db);
 
 
 /* grants (access.c) */
@@ -306,6 +361,7 @@ void fsauthctl_audit_set(fsauthctl_t *ctl, const char *action, long long id,
     const char *fmt, ...);
 void fsauthctl_audit_clear(fsauthctl_t *ctl);
 int fsauthctl_audit_queue(fsauthctl_t *ctl);
+int fsauthctl_audit_xadd(fsauthctl_t *ctl, fsauthctl_args_t *args);
 int fsauthctl_audit_check(fsauthctl_t *ctl);
 int fsauthctl_audit_actor(fsauthctl_t *ctl);
 
@@ -314,13 +370,15 @@ int fsauthctl_audit_actor(fsauthctl_t *ctl);
 
 fsauthctl_check_t  fsauthctl_key_create_args, fsauthctl_key_full_access_args,
     fsauthctl_access_grant_args, fsauthctl_access_revoke_args,
-    fsauthctl_access_check_args, fsauthctl_import_args, fsauthctl_audit_args;
+    fsauthctl_access_check_args, fsauthctl_import_args, fsauthctl_audit_args,
+    fsauthctl_sync_args;
 
 fsauthctl_run_t  fsauthctl_key_create, fsauthctl_key_list, fsauthctl_key_show,
     fsauthctl_key_enable, fsauthctl_key_full_access, fsauthctl_key_rotate,
     fsauthctl_key_delete, fsauthctl_access_grant, fsauthctl_access_revoke,
     fsauthctl_access_list, fsauthctl_access_check, fsauthctl_api,
-    fsauthctl_import, fsauthctl_export, fsauthctl_audit, fsauthctl_complete;
+    fsauthctl_import, fsauthctl_export, fsauthctl_audit, fsauthctl_complete,
+    fsauthctl_sync;
 
 fsauthctl_done_t  fsauthctl_import_done;
 

@@ -26,20 +26,6 @@
 
 
 typedef struct {
-    fsauthctl_key_t            key;
-    size_t                     index;      /* in api_keys, for messages */
-    int                        has_token;
-    char                       digest[FSAUTH_HEX_LEN + 1];
-    char                       date[11];
-} fsauthctl_import_key_t;
-
-typedef struct {
-    long long                  id;
-    fsauthctl_grant_t          grant;
-    size_t                     index;      /* in api_access */
-} fsauthctl_import_grant_t;
-
-typedef struct {
     const char                *file;
     json_t                    *root;
     fsauthctl_import_key_t    *keys;
@@ -54,7 +40,6 @@ typedef struct {
 static void fsauthctl_import_wipe(json_t *root);
 static int fsauthctl_import_load(fsauthctl_import_t *imp);
 static int fsauthctl_import_keys(fsauthctl_import_t *imp, json_t *arr);
-static int fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik);
 static int fsauthctl_import_grants(fsauthctl_import_t *imp, json_t *arr);
 static int fsauthctl_import_attach(fsauthctl_import_t *imp);
 static int fsauthctl_import_exists(fsauthctl_t *ctl, long long id,
@@ -358,7 +343,9 @@ fsauthctl_import_keys(fsauthctl_import_t *imp, json_t *arr)
 }
 
 
-static int
+/* one api_keys row; also what "sync" makes of a database row */
+
+int
 fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik)
 {
     int               rc;
@@ -470,11 +457,35 @@ fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik)
 static int
 fsauthctl_import_grants(fsauthctl_import_t *imp, json_t *arr)
 {
-    int                        b;
-    size_t                     i, n;
-    json_t                    *obj, *v;
-    const char                *s;
-    fsauthctl_import_grant_t  *g;
+    int     rc;
+    size_t  i, n;
+
+    n = json_array_size(arr);
+    imp->grants = fsauthctl_alloc(n * sizeof(fsauthctl_import_grant_t));
+    imp->ngrants = n;
+
+    for (i = 0; i < n; i++) {
+        imp->grants[i].index = i;
+
+        rc = fsauthctl_import_grant(json_array_get(arr, i), &imp->grants[i]);
+        if (rc != FSAUTHCTL_OK) {
+            return rc;
+        }
+    }
+
+    return FSAUTHCTL_OK;
+}
+
+
+/* one api_access row; also what "sync" makes of a database row */
+
+int
+fsauthctl_import_grant(json_t *obj, fsauthctl_import_grant_t *g)
+{
+    int          b;
+    size_t       i;
+    json_t      *v;
+    const char  *s;
     static const struct {
         const char  *name;
         unsigned     bit;
@@ -486,59 +497,49 @@ fsauthctl_import_grants(fsauthctl_import_t *imp, json_t *arr)
         { NULL, 0 }
     };
 
-    n = json_array_size(arr);
-    imp->grants = fsauthctl_alloc(n * sizeof(fsauthctl_import_grant_t));
-    imp->ngrants = n;
+    i = g->index;
 
-    for (i = 0; i < n; i++) {
-        g = &imp->grants[i];
-        g->index = i;
-        obj = json_array_get(arr, i);
+    if (!json_is_object(obj)) {
+        return fsauthctl_import_invalid("api_access", i, NULL,
+                                        "expected an object");
+    }
 
-        if (!json_is_object(obj)) {
-            return fsauthctl_import_invalid("api_access", i, NULL,
-                                            "expected an object");
+    if (fsauthctl_import_id(json_object_get(obj, "idapikey"), &g->id)
+        != FSAUTHCTL_OK)
+    {
+        return fsauthctl_import_invalid("api_access", i, "idapikey",
+                                        "expected a positive integer");
+    }
+
+    v = json_object_get(obj, "resource");
+    s = json_string_value(v);
+
+    if (s == NULL
+        || !fsauthctl_access_resource_valid(s, json_string_length(v)))
+    {
+        return fsauthctl_import_invalid("api_access", i, "resource",
+                                        "expected 1..100 bytes without "
+                                        "\"/\", spaces or control "
+                                        "characters");
+    }
+
+    g->grant.resource = (char *) s;
+
+    /* NULL flags are false, like the backend reads them */
+
+    for (b = 0; flags[b].name; b++) {
+        int  on;
+
+        v = json_object_get(obj, flags[b].name);
+        on = 0;
+
+        if (v && fsauthctl_import_bool(v, 0, &on) != FSAUTHCTL_OK) {
+            return fsauthctl_import_invalid("api_access", i, flags[b].name,
+                                            "expected a boolean or null");
         }
 
-        if (fsauthctl_import_id(json_object_get(obj, "idapikey"), &g->id)
-            != FSAUTHCTL_OK)
-        {
-            return fsauthctl_import_invalid("api_access", i, "idapikey",
-                                            "expected a positive integer");
-        }
-
-        v = json_object_get(obj, "resource");
-        s = json_string_value(v);
-
-        if (s == NULL
-            || !fsauthctl_access_resource_valid(s, json_string_length(v)))
-        {
-            return fsauthctl_import_invalid("api_access", i, "resource",
-                                            "expected 1..100 bytes without "
-                                            "\"/\", spaces or control "
-                                            "characters");
-        }
-
-        g->grant.resource = (char *) s;
-
-        /* NULL flags are false, like the backend reads them */
-
-        for (b = 0; flags[b].name; b++) {
-            int  on;
-
-            v = json_object_get(obj, flags[b].name);
-            on = 0;
-
-            if (v && fsauthctl_import_bool(v, 0, &on) != FSAUTHCTL_OK) {
-                return fsauthctl_import_invalid("api_access", i,
-                                                flags[b].name,
-                                                "expected a boolean or "
-                                                "null");
-            }
-
-            if (on) {
-                g->grant.mask |= flags[b].bit;
-            }
+        if (on) {
+            g->grant.mask |= flags[b].bit;
         }
     }
 

@@ -43,7 +43,17 @@ static const char  fsauthctl_help[] =
 "  -p, --port PORT           Redis port (default 6379)\n"
 "  -s, --socket PATH         Redis unix socket, instead of host and port\n"
 "  -n, --db N                Redis database number (default 0)\n"
-"  -a, --password-file FILE  AUTH with the first line of FILE (trimmed)\n"
+"  -a, --password-file FILE  AUTH with the first line of FILE (trimmed);\n"
+"                            without -a, the environment variable\n"
+"                            FSAUTHCTL_PASSWORD, if set\n"
+"      --user NAME           AUTH as this ACL user (needs a password)\n"
+"      --tls                 speak TLS to Redis, verifying its certificate\n"
+"      --cacert FILE         CA certificates (PEM) to verify it with\n"
+"                            (default: the system's)\n"
+"      --cert FILE           client certificate (PEM), with --key\n"
+"      --key FILE            private key of --cert (PEM)\n"
+"      --sni NAME            server name to send and verify (default: the\n"
+"                            host)\n"
 "      --prefix P            prefix of the Redis keys (default \"fsauth:\")\n"
 "      --actor NAME          who writes, in the audit trail (default\n"
 "                            user@host)\n"
@@ -67,6 +77,8 @@ static const char  fsauthctl_help[] =
 "  import FILE\n"
 "  export\n"
 "  audit [--since T]\n"
+"  sync --from URL [--password-file PATH] [--interval T] [--dry-run]\n"
+"       [--allow-empty]\n"
 "  help [COMMAND]\n"
 "\n"
 "Tokens are printed once, by \"key create\" and \"key rotate\"; Redis keeps\n"
@@ -357,6 +369,48 @@ static const char  fsauthctl_audit_help[] =
 FSAUTHCTL_EXIT_STATUS;
 
 
+static const char  fsauthctl_sync_help[] =
+"Usage: fsauthctl [OPTIONS] sync --from URL [--password-file PATH]\n"
+"                                [--interval T] [--dry-run] [--allow-empty]\n"
+"\n"
+"Makes Redis match the FacturaScripts tables api_keys and api_access, read\n"
+"from the FacturaScripts database in one read-only transaction: keys\n"
+"created, changed ones rewritten (each in one transaction), and keys\n"
+"deleted in FacturaScripts, or whose token changed, removed.  One line per\n"
+"change on stdout (\"key 7: created\", \"key 7: updated (enabled)\",\n"
+"\"key 7: token changed\", \"key 7: deleted\"); tokens are never shown.\n"
+"\n"
+"Sync owns only the keys it wrote (field source = facturascripts); keys\n"
+"from \"key create\" or \"import\" are never touched.  api_keys.id N is key\n"
+"id N in Redis; a row whose id or token is already used by another key\n"
+"is reported on stderr and skipped, and so is a row whose token can never\n"
+"pass the gateway.  Rows sharing one token: the first enabled one wins.\n"
+"\n"
+"  --from URL            mysql://USER@HOST[:PORT]/DB\n"
+"                        mysql://USER@unix:/PATH/TO/SOCKET/DB\n"
+"                        postgresql://USER@HOST[:PORT]/DB\n"
+"                        postgresql://USER@unix:/SOCKET/DIR/DB\n"
+"                        (mysql: MySQL and MariaDB; no password in URL)\n"
+"  --password-file PATH  the database password: the first line of PATH;\n"
+"                        else the environment variable\n"
+"                        FSAUTHCTL_DB_PASSWORD; else none\n"
+"  --interval T          run until SIGTERM, a pass every T (5s, 500ms,\n"
+"                        1m); a failing database or Redis is retried,\n"
+"                        waiting longer each time (up to 30 s)\n"
+"  --dry-run             print what would change, write nothing\n"
+"  --allow-empty         delete every synced key when api_keys is empty\n"
+"                        (refused otherwise: a wrong database, an empty\n"
+"                        restore)\n"
+"\n"
+"Without --interval, one pass, then a summary line: \"3 created,\n"
+"1 updated, 0 deleted, 96 unchanged, 0 skipped\".\n"
+"\n"
+"Exit status: 0 success (skipped rows are only reported), 1 usage error\n"
+"or an empty api_keys refused, 2 the database or Redis unreachable or\n"
+"answering an error (then nothing was changed).  With --interval: 0 after\n"
+"SIGTERM or SIGINT.\n";
+
+
 /*
  * The commands: what the dispatcher (cmd.c) does for each before its run
  * step, as flags (FSAUTHCTL_CMD_ID: the first argument is a key id;
@@ -436,6 +490,10 @@ static const fsauthctl_cmd_t  fsauthctl_top_cmds[] = {
     { "export", "export", fsauthctl_export_help,
       FSAUTHCTL_CMD_REDIS, 0, 0,
       NULL, fsauthctl_export, NULL },
+    /* connects by itself: watch mode reconnects after a failure */
+    { "sync", "sync", fsauthctl_sync_help,
+      0, FSAUTHCTL_OPT_SYNC, 0,
+      fsauthctl_sync_args, fsauthctl_sync, NULL },
     { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
@@ -465,7 +523,7 @@ typedef struct {
     int                 version;
 } fsauthctl_global_t;
 
-#define FSAUTHCTL_GLOBAL_OPTS  9
+#define FSAUTHCTL_GLOBAL_OPTS  15
 
 
 static void fsauthctl_global_options(fsauthctl_t *ctl,
@@ -569,6 +627,12 @@ fsauthctl_global_options(fsauthctl_t *ctl, fsauthctl_global_t *g,
         { "db", 'n', 1, &g->db, NULL },
         { "password-file", 'a', 1, &ctl->password_file, NULL },
         { "prefix", 0, 1, &ctl->prefix, NULL },
+        { "user", 0, 1, &ctl->user, NULL },
+        { "tls", 0, 0, NULL, &ctl->tls },
+        { "cacert", 0, 1, &ctl->cacert, NULL },
+        { "cert", 0, 1, &ctl->cert, NULL },
+        { "key", 0, 1, &ctl->key, NULL },
+        { "sni", 0, 1, &ctl->sni, NULL },
         { "actor", 0, 1, &ctl->actor, NULL },
         { "version", 0, 0, NULL, &g->version },
         { NULL, 0, 0, NULL, NULL }
@@ -630,6 +694,11 @@ fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
 
     if (ctl->socket && ctl->socket[0] == '\0') {
         return fsauthctl_opt_usage(&fsauthctl_main_cmd, "empty socket path");
+    }
+
+    rc = fsauthctl_secure_check(&fsauthctl_main_cmd, ctl);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
     }
 
     if (strlen(ctl->prefix) > FSAUTH_PREFIX_MAX) {

@@ -43,14 +43,9 @@ fsauthctl_redis_connect(fsauthctl_t *ctl)
     redisContext   *c;
     struct timeval  tv;
 
-    password = NULL;
-
-    if (ctl->password_file) {
-        rc = fsauthctl_read_secret(ctl->password_file, "password file",
-                                   &password);
-        if (rc != FSAUTHCTL_OK) {
-            return rc;
-        }
+    rc = fsauthctl_secure_password(ctl, &password);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
     }
 
     tv.tv_sec = FSAUTHCTL_CONNECT_TIMEOUT;
@@ -87,16 +82,29 @@ fsauthctl_redis_connect(fsauthctl_t *ctl)
 
     ctl->redis = c;
 
+    rc = fsauthctl_secure_tls(ctl, c);
+    if (rc != FSAUTHCTL_OK) {
+        goto done;
+    }
+
     if (password) {
-        const char  *argv[2];
-        size_t       lens[2];
+        int          n;
+        const char  *argv[3];
+        size_t       lens[3];
 
-        argv[0] = "AUTH";
-        lens[0] = 4;
-        argv[1] = password;
-        lens[1] = strlen(password);
+        n = 0;
+        argv[n] = "AUTH";
+        lens[n++] = 4;
 
-        reply = redisCommandArgv(c, 2, argv, lens);
+        if (ctl->user) {
+            argv[n] = ctl->user;
+            lens[n++] = strlen(ctl->user);
+        }
+
+        argv[n] = password;
+        lens[n++] = strlen(password);
+
+        reply = redisCommandArgv(c, n, argv, lens);
         if (reply == NULL) {
             rc = fsauthctl_redis_lost(ctl);
             goto done;

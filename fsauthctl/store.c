@@ -26,8 +26,6 @@ static int fsauthctl_store_lookup_once(fsauthctl_t *ctl, long long id,
 static void fsauthctl_store_parse(redisReply *hash, fsauthctl_key_t *key);
 static void fsauthctl_store_activity(redisReply *reply,
     fsauthctl_key_t *key);
-static int fsauthctl_store_scan(fsauthctl_t *ctl, char ***names,
-    size_t *nnames);
 static int fsauthctl_store_cmp_names(const void *a, const void *b);
 static int fsauthctl_store_cmp_keys(const void *a, const void *b);
 static int fsauthctl_store_cmp_grants(const void *a, const void *b);
@@ -426,7 +424,7 @@ done:
 
 /* SCAN MATCH <prefix>key:*, the prefix escaped for the glob pattern */
 
-static int
+int
 fsauthctl_store_scan(fsauthctl_t *ctl, char ***names, size_t *nnames)
 {
     int          rc;

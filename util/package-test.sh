@@ -33,19 +33,7 @@ ls "$debs"/libnginx-mod-http-fsauth_*.deb "$debs"/fsauthctl_*.deb \
 fsauth_need_root util/package-test.sh
 
 t0=$(date +%s)
-work=$(mktemp -d /var/tmp/fsauth-package-test.XXXXXX)
-chroot_dir=$work/chroot
-log=$work/chroot.log
-trap 'fsauth_chroot_remove "$chroot_dir"; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-
-echo "package-test: $suite: building the chroot from $fsauth_mirror"
-if ! fsauth_chroot_make "$suite" "$chroot_dir" "$log"; then
-    tail -n 30 "$log"
-    echo "package-test: $suite: chroot not built" >&2
-    exit 1
-fi
-echo "package-test: $suite: chroot built in $(( $(date +%s) - t0 )) s"
+fsauth_chroot_start package-test "$suite"
 mkdir -p "$chroot_dir/root/debs"
 cp "$debs"/*.deb "$chroot_dir/root/debs/"
 
