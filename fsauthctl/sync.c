@@ -211,15 +211,14 @@ fsauthctl_sync(fsauthctl_t *ctl, fsauthctl_call_t *call)
         }
 
         if (rc == FSAUTHCTL_OK && s.json) {
-            fsauthctl_sync_json_line(json_pack("{s:I, s:I, s:I, s:I, s:I, "
-                                               "s:b}",
-                                               "created", (json_int_t) s.created,
-                                               "updated", (json_int_t) s.updated,
-                                               "deleted", (json_int_t) s.deleted,
-                                               "unchanged",
-                                               (json_int_t) s.unchanged,
-                                               "skipped", (json_int_t) s.skipped,
-                                               "dry_run", s.dry_run));
+            fsauthctl_sync_json_line(
+                json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}",
+                          "created", (json_int_t) s.created,
+                          "updated", (json_int_t) s.updated,
+                          "deleted", (json_int_t) s.deleted,
+                          "unchanged", (json_int_t) s.unchanged,
+                          "skipped", (json_int_t) s.skipped,
+                          "dry_run", s.dry_run));
 
         } else if (rc == FSAUTHCTL_OK) {
             printf("%s%zu created, %zu updated, %zu deleted, %zu unchanged, "
