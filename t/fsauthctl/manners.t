@@ -55,7 +55,8 @@ s/=\z// for @globals;
 
 is_deeply([ sort @globals ],
           [ sort qw(--host --port --socket --db --password-file --prefix
-                    --actor --version) ],
+                    --user --tls --cacert --cert --key --sni --actor
+                    --version) ],
           'the global options');
 
 for my $path (grep { $_ ne 'help' } @paths) {
