@@ -9,6 +9,7 @@ CC        ?= cc
 PREFIX    ?= /usr/local
 MODDIR    ?= /usr/lib/nginx/modules
 MANDIR    ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 MODULE    = $(BUILD)/ngx_http_fsauth_module.so
 CTL       = $(BUILD)/fsauthctl
@@ -38,6 +39,16 @@ CTL_LIBS   = -lhiredis -ljansson -lcrypto \
              $(shell $(PKG_CONFIG) --libs $(CTL_DBLIBS))
 CTL_INCS   = $(shell $(PKG_CONFIG) --cflags $(CTL_DBLIBS))
 
+# --tls needs hiredis_ssl (hiredis 1.x: Debian 13 on); without it fsauthctl
+# builds and refuses --tls with a message
+HIREDIS_SSL ?= $(shell printf '\043include <hiredis/hiredis.h>\n\043include <hiredis/hiredis_ssl.h>\nint main(void) { return redisInitiateSSL((void *) 0, (void *) 0); }\n' \
+    | $(CC) -x c - -o /dev/null -lhiredis_ssl -lhiredis -lssl -lcrypto \
+    >/dev/null 2>&1 && echo yes)
+ifeq ($(HIREDIS_SSL),yes)
+CTL_CFLAGS += -DFSAUTHCTL_TLS=1
+CTL_LIBS   := -lhiredis_ssl -lssl $(CTL_LIBS)
+endif
+
 .PHONY: all module fsauthctl test demo install install-fsauthctl clean
 
 all: module fsauthctl
@@ -59,10 +70,15 @@ $(MODULE): $(NGXB)/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(NGXB) -f objs/Makefile modules
 	cp $(NGXB)/objs/ngx_http_fsauth_module.so $@
 
-$(CTL): $(CTL_SRCS)
+# "fsauthctl --version" prints the first line of VERSION, as the module's
+# fsauth_build_info does
+CTL_VERSION = $(shell sed -n '1{s/[^0-9A-Za-z.~+-]//g;p;}' VERSION)
+
+$(CTL): $(CTL_SRCS) VERSION
 	mkdir -p $(BUILD)
-	$(CC) $(CPPFLAGS) $(CTL_CFLAGS) -Irules $(CTL_INCS) $(CFLAGS) \
-	    $(LDFLAGS) -o $@ $(filter %.c,$(CTL_SRCS)) $(CTL_LIBS)
+	$(CC) $(CPPFLAGS) $(CTL_CFLAGS) -Irules $(CTL_INCS) \
+	    -DFSAUTHCTL_VERSION='"$(CTL_VERSION)"' $(CFLAGS) $(LDFLAGS) -o $@ \
+	    $(filter %.c,$(CTL_SRCS)) $(CTL_LIBS)
 
 test:
 	./util/test.sh
@@ -75,9 +91,12 @@ install: all install-fsauthctl
 	install -m 644 $(MODULE) $(DESTDIR)$(MODDIR)/
 
 install-fsauthctl: $(CTL)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(BASHCOMPDIR)
 	install -m 755 $(CTL) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 docs/fsauthctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 completion/fsauthctl.bash \
+	    $(DESTDIR)$(BASHCOMPDIR)/fsauthctl
 
 clean:
 	rm -rf $(BUILD)

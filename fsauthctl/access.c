@@ -97,10 +97,11 @@ fsauthctl_access_grant_args(fsauthctl_call_t *call)
 int
 fsauthctl_access_grant(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int        rc, existed;
-    char      *res;
-    char       list[32];
-    unsigned   mask;
+    int                 rc, existed;
+    char               *res;
+    char                list[32];
+    unsigned            mask;
+    fsauthctl_grant_t   g;
 
     mask = (call->get ? FSAUTH_GRANT_GET : 0)
            | (call->post ? FSAUTH_GRANT_POST : 0)
@@ -108,6 +109,9 @@ fsauthctl_access_grant(fsauthctl_t *ctl, fsauthctl_call_t *call)
            | (call->del ? FSAUTH_GRANT_DELETE : 0);
 
     fsauth_grant_format(mask, list);
+
+    fsauthctl_audit_set(ctl, "access.grant", call->id, "%s: %s",
+                        call->pos[1], list[0] ? list : "none");
 
     rc = fsauthctl_access_set(ctl, call, list, &existed);
     if (rc != FSAUTHCTL_OK) {
@@ -117,10 +121,16 @@ fsauthctl_access_grant(fsauthctl_t *ctl, fsauthctl_call_t *call)
     /* the resource as "access list" shows it, escaped */
 
     res = fsauthctl_output_escape(call->pos[1]);
-    printf("key %lld: %s: %s\n", call->id, res, list[0] ? list : "none");
+    g.resource = call->pos[1];
+    g.mask = mask;
+    rc = fsauthctl_output_result(call,
+                                 fsauthctl_json_grant(&g, "idapikey",
+                                                      call->id),
+                                 "key %lld: %s: %s\n", call->id, res,
+                                 list[0] ? list : "none");
     free(res);
 
-    return FSAUTHCTL_OK;
+    return rc;
 }
 
 
@@ -144,6 +154,8 @@ fsauthctl_access_revoke(fsauthctl_t *ctl, fsauthctl_call_t *call)
 
     id = call->id;
 
+    fsauthctl_audit_set(ctl, "access.revoke", id, "%s", call->pos[1]);
+
     rc = fsauthctl_access_set(ctl, call, NULL, &existed);
     if (rc != FSAUTHCTL_OK) {
         return rc;
@@ -152,7 +164,14 @@ fsauthctl_access_revoke(fsauthctl_t *ctl, fsauthctl_call_t *call)
     res = fsauthctl_output_escape(call->pos[1]);
 
     if (existed) {
-        printf("key %lld: %s: revoked\n", id, res);
+        rc = fsauthctl_output_result(call,
+                                     json_pack("{s:I, s:o, s:b}",
+                                               "idapikey", (json_int_t) id,
+                                               "resource",
+                                               fsauthctl_json_string(
+                                                   call->pos[1]),
+                                               "revoked", 1),
+                                     "key %lld: %s: revoked\n", id, res);
 
     } else {
         rc = fsauthctl_error("key %lld has no grant for \"%s\"", id, res);
@@ -518,7 +537,10 @@ fsauthctl_access_check(fsauthctl_t *ctl, fsauthctl_call_t *call)
 
     /* "denied" exits 1 without a message: a lost answer must say so */
 
-    if (puts(allowed ? "allowed" : "denied") == EOF || fflush(stdout) != 0) {
+    rc = fsauthctl_output_result(call, json_pack("{s:b}", "allowed", allowed),
+                                 "%s\n", allowed ? "allowed" : "denied");
+
+    if (rc != FSAUTHCTL_OK || fflush(stdout) != 0 || ferror(stdout)) {
         return fsauthctl_error("cannot write the output");
     }
 

@@ -37,6 +37,9 @@ fsauthctl_api(fsauthctl_t *ctl, fsauthctl_call_t *call)
     } else {
         disabled = (strcmp(name, "disable") == 0);
 
+        fsauthctl_audit_set(ctl, disabled ? "api.disable" : "api.enable", 0,
+                            "");
+
         /* nothing is WATCHed, so the transaction cannot abort */
         rc = fsauthctl_redis_tx(ctl, 1, NULL, fsauthctl_api_queue,
                                 disabled ? "0" : "1", &done);
@@ -46,9 +49,10 @@ fsauthctl_api(fsauthctl_t *ctl, fsauthctl_call_t *call)
         return rc;
     }
 
-    printf("api %s\n", disabled ? "disabled" : "enabled");
-
-    return FSAUTHCTL_OK;
+    return fsauthctl_output_result(call,
+                                   json_pack("{s:b}", "enabled", !disabled),
+                                   "api %s\n",
+                                   disabled ? "disabled" : "enabled");
 }
 
 

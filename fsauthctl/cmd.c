@@ -24,50 +24,64 @@ static int fsauthctl_cmd_id(const fsauthctl_cmd_t *cmd, const char *arg,
     long long *id);
 
 
-int
-fsauthctl_cmd_run(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd, int argc,
-    char **argv)
+/*
+ * The options of cmd's sets, bound to "call", then the end of the list;
+ * opts has room for FSAUTHCTL_CMD_OPTS_MAX + 1.  Every command takes
+ * --json.  "__complete" lists them from here too.
+ */
+
+void
+fsauthctl_cmd_options(const fsauthctl_cmd_t *cmd, fsauthctl_call_t *call,
+    fsauthctl_opt_t *opts)
 {
-    int               rc, npos;
-    size_t            i, n;
-    fsauthctl_call_t  call;
+    size_t  i, n;
     struct {
         unsigned          set;
         fsauthctl_opt_t   opt;
     } all[] = {
         { FSAUTHCTL_OPT_CREATE,
-          { "description", 0, 1, &call.description, NULL } },
-        { FSAUTHCTL_OPT_CREATE, { "nick", 0, 1, &call.nick, NULL } },
+          { "description", 0, 1, &call->description, NULL } },
+        { FSAUTHCTL_OPT_CREATE, { "nick", 0, 1, &call->nick, NULL } },
         { FSAUTHCTL_OPT_CREATE,
-          { "full-access", 0, 0, NULL, &call.full_access } },
-        { FSAUTHCTL_OPT_CREATE, { "expires", 0, 1, &call.expires, NULL } },
-        { FSAUTHCTL_OPT_JSON, { "json", 0, 0, NULL, &call.json } },
-        { FSAUTHCTL_OPT_GRANT, { "get", 0, 0, NULL, &call.get } },
-        { FSAUTHCTL_OPT_GRANT, { "post", 0, 0, NULL, &call.post } },
-        { FSAUTHCTL_OPT_GRANT, { "put", 0, 0, NULL, &call.put } },
-        { FSAUTHCTL_OPT_GRANT, { "delete", 0, 0, NULL, &call.del } },
-        { FSAUTHCTL_OPT_SYNC, { "from", 0, 1, &call.from, NULL } },
+          { "full-access", 0, 0, NULL, &call->full_access } },
+        { FSAUTHCTL_OPT_CREATE, { "expires", 0, 1, &call->expires, NULL } },
+        { FSAUTHCTL_OPT_GRANT, { "get", 0, 0, NULL, &call->get } },
+        { FSAUTHCTL_OPT_GRANT, { "post", 0, 0, NULL, &call->post } },
+        { FSAUTHCTL_OPT_GRANT, { "put", 0, 0, NULL, &call->put } },
+        { FSAUTHCTL_OPT_GRANT, { "delete", 0, 0, NULL, &call->del } },
+        { FSAUTHCTL_OPT_SYNC, { "from", 0, 1, &call->from, NULL } },
         { FSAUTHCTL_OPT_SYNC,
-          { "password-file", 0, 1, &call.db_password_file, NULL } },
-        { FSAUTHCTL_OPT_SYNC, { "interval", 0, 1, &call.interval, NULL } },
-        { FSAUTHCTL_OPT_SYNC, { "dry-run", 0, 0, NULL, &call.dry_run } },
+          { "password-file", 0, 1, &call->db_password_file, NULL } },
+        { FSAUTHCTL_OPT_SYNC, { "interval", 0, 1, &call->interval, NULL } },
+        { FSAUTHCTL_OPT_SYNC, { "dry-run", 0, 0, NULL, &call->dry_run } },
         { FSAUTHCTL_OPT_SYNC,
-          { "allow-empty", 0, 0, NULL, &call.allow_empty } }
+          { "allow-empty", 0, 0, NULL, &call->allow_empty } },
+        { FSAUTHCTL_OPT_SINCE, { "since", 0, 1, &call->since, NULL } },
+        { FSAUTHCTL_OPT_ALL, { "json", 0, 0, NULL, &call->json } }
     };
-    fsauthctl_opt_t   opts[sizeof(all) / sizeof(all[0]) + 1];
-
-    memset(&call, 0, sizeof(fsauthctl_call_t));
-    call.cmd = cmd;
-
-    /* the options of the command's sets, then the end of the list */
 
     for (i = 0, n = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        if (cmd->opts & all[i].set) {
+        if (all[i].set == FSAUTHCTL_OPT_ALL || (cmd->opts & all[i].set)) {
             opts[n++] = all[i].opt;
         }
     }
 
     memset(&opts[n], 0, sizeof(fsauthctl_opt_t));
+}
+
+
+int
+fsauthctl_cmd_run(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    int               rc, npos;
+    fsauthctl_call_t  call;
+    fsauthctl_opt_t   opts[FSAUTHCTL_CMD_OPTS_MAX + 1];
+
+    memset(&call, 0, sizeof(fsauthctl_call_t));
+    call.cmd = cmd;
+
+    fsauthctl_cmd_options(cmd, &call, opts);
 
     rc = fsauthctl_opt_parse(cmd, argc, argv, opts, call.pos, cmd->npos,
                              cmd->npos, &npos);

@@ -28,7 +28,7 @@ fsauthctl_export(fsauthctl_t *ctl, fsauthctl_call_t *call)
     json_t           *root, *keys, *access;
     fsauthctl_key_t  *k;
 
-    (void) call;    /* "export" takes no argument */
+    (void) call;    /* its output is JSON, with or without --json */
 
     rc = fsauthctl_store_load_all(ctl, &k, &n);
     if (rc != FSAUTHCTL_OK) {

@@ -29,6 +29,9 @@
 #define FSAUTHCTL_UNAVAILABLE   2   /* Redis unreachable or AUTH failed */
 #define FSAUTHCTL_HELP          (-1) /* --help printed, exit 0 */
 
+/* the audit stream <prefix>audit keeps about this many entries */
+#define FSAUTHCTL_AUDIT_MAXLEN  "10000"
+
 #define FSAUTHCTL_TOKEN_LEN     20
 #define FSAUTHCTL_TOKEN_MAX     99
 #define FSAUTHCTL_DIGEST_LEN    64
@@ -48,6 +51,17 @@
 #define FSAUTHCTL_GRANT_DELETE  0x08
 
 
+/*
+ * The audit entry the next committed transaction carries (audit.c): set
+ * before fsauthctl_redis_tx() or in its steps, cleared when it returns.
+ */
+typedef struct {
+    const char         *action;        /* NULL: none set */
+    long long           id;            /* 0: no key */
+    char               *detail;
+} fsauthctl_audit_t;
+
+
 typedef struct {
     const char         *host;
     int                 port;
@@ -55,7 +69,18 @@ typedef struct {
     long                db;
     const char         *password_file;
     const char         *prefix;
+    const char         *actor;         /* --actor, or user@host */
+    fsauthctl_audit_t   audit;
+    int                 audit_checked;
     redisContext       *redis;
+
+    /* connection security (secure.c) */
+    const char         *user;
+    int                 tls;
+    const char         *cacert;
+    const char         *cert;
+    const char         *key;
+    const char         *sni;
 } fsauthctl_t;
 
 
@@ -69,11 +94,12 @@ typedef struct {
     const char             *description;   /* FSAUTHCTL_OPT_CREATE */
     const char             *nick;
     int                     full_access;   /* or "key full-access ID on" */
-    int                     json;          /* FSAUTHCTL_OPT_JSON */
+    int                     json;          /* --json, every command */
     int                     get;           /* FSAUTHCTL_OPT_GRANT */
     int                     post;
     int                     put;
     int                     del;
+    const char             *since;         /* FSAUTHCTL_OPT_SINCE */
     const char             *from;          /* FSAUTHCTL_OPT_SYNC */
     const char             *db_password_file;
     const char             *interval;
@@ -93,8 +119,9 @@ typedef void fsauthctl_done_t(fsauthctl_call_t *call);
 #define FSAUTHCTL_CMD_ID        0x01    /* pos[0] is a key id: call->id */
 #define FSAUTHCTL_CMD_REDIS     0x02    /* connect, once check has passed */
 
-/* the option sets a command may take */
-#define FSAUTHCTL_OPT_JSON      0x01    /* --json */
+/* the option sets a command may take; every command takes --json */
+#define FSAUTHCTL_OPT_SINCE     0x01    /* --since T */
+#define FSAUTHCTL_OPT_ALL       0       /* in cmd.c: --json, for all */
 #define FSAUTHCTL_OPT_CREATE    0x02    /* --description --nick --full-access
                                            --expires */
 #define FSAUTHCTL_OPT_GRANT     0x04    /* --get --post --put --delete */
@@ -123,6 +150,9 @@ struct fsauthctl_cmd_s {
 int fsauthctl_cmd_run(fsauthctl_t *ctl, const fsauthctl_cmd_t *cmd,
     int argc, char **argv);
 
+/* the most options a command takes */
+#define FSAUTHCTL_CMD_OPTS_MAX  9
+
 
 /* option parser (opt.c) */
 
@@ -133,6 +163,9 @@ typedef struct {
     const char        **value;         /* option with an argument */
     int                *flag;          /* option without an argument */
 } fsauthctl_opt_t;
+
+void fsauthctl_cmd_options(const fsauthctl_cmd_t *cmd,
+    fsauthctl_call_t *call, fsauthctl_opt_t *opts);
 
 int fsauthctl_opt_parse(const fsauthctl_cmd_t *cmd, int argc, char **argv,
     const fsauthctl_opt_t *opts, char **pos, int min_pos, int max_pos,
@@ -170,10 +203,18 @@ int fsauthctl_parse_long(const char *s, long min, long max, long *n);
 size_t fsauthctl_utf8_decode(const char *p, size_t len, unsigned *cp);
 int fsauthctl_text_valid(const char *s, size_t len);
 void fsauthctl_today(char date[11]);
+int fsauthctl_parse_date(const char *s, char *date);
 int fsauthctl_read_file(const char *path, const char *what, char **data,
     size_t *len);
 int fsauthctl_read_secret(const char *path, const char *what,
     char **secret);
+
+
+/* Redis connection security (secure.c) */
+
+int fsauthctl_secure_check(const fsauthctl_cmd_t *cmd, fsauthctl_t *ctl);
+int fsauthctl_secure_password(fsauthctl_t *ctl, char **password);
+int fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c);
 
 
 /* Redis connection and transactions (redis.c) */
@@ -210,7 +251,7 @@ int fsauthctl_redis_tx(fsauthctl_t *ctl, int tries, fsauthctl_tx_pt watch,
 int fsauthctl_token_generate(char *token);
 int fsauthctl_token_digest(const char *token, size_t len, char *hex);
 int fsauthctl_token_valid(const char *token, size_t len);
-int fsauthctl_token_print(long long id, char *token, int *err);
+int fsauthctl_token_print(long long id, char *token, int json, int *err);
 
 
 /* key records (store.c) */
@@ -308,19 +349,40 @@ json_t *fsauthctl_json_key(const fsauthctl_key_t *key, int activity);
 json_t *fsauthctl_json_grant(const fsauthctl_grant_t *g, const char *idname,
     long long id);
 int fsauthctl_json_print(json_t *json);
+int fsauthctl_output_result(fsauthctl_call_t *call, json_t *json,
+    const char *fmt, ...);
+
+
+/*
+ * The audit trail (audit.c).  A new write (e.g. "sync") calls
+ * fsauthctl_audit_set(ctl, "sync", id, "detail %s", ...) before its
+ * fsauthctl_redis_tx(), or in its watch or queue step once it knows what
+ * it writes: the commit refuses a write without an entry.  Never a token
+ * or a digest in the detail.
+ */
+
+void fsauthctl_audit_set(fsauthctl_t *ctl, const char *action, long long id,
+    const char *fmt, ...);
+void fsauthctl_audit_clear(fsauthctl_t *ctl);
+int fsauthctl_audit_queue(fsauthctl_t *ctl);
+int fsauthctl_audit_xadd(fsauthctl_t *ctl, fsauthctl_args_t *args);
+int fsauthctl_audit_check(fsauthctl_t *ctl);
+int fsauthctl_audit_actor(fsauthctl_t *ctl);
 
 
 /* commands: the steps of their table entries (main.c) */
 
 fsauthctl_check_t  fsauthctl_key_create_args, fsauthctl_key_full_access_args,
     fsauthctl_access_grant_args, fsauthctl_access_revoke_args,
-    fsauthctl_access_check_args, fsauthctl_import_args, fsauthctl_sync_args;
+    fsauthctl_access_check_args, fsauthctl_import_args, fsauthctl_audit_args,
+    fsauthctl_sync_args;
 
 fsauthctl_run_t  fsauthctl_key_create, fsauthctl_key_list, fsauthctl_key_show,
     fsauthctl_key_enable, fsauthctl_key_full_access, fsauthctl_key_rotate,
     fsauthctl_key_delete, fsauthctl_access_grant, fsauthctl_access_revoke,
     fsauthctl_access_list, fsauthctl_access_check, fsauthctl_api,
-    fsauthctl_import, fsauthctl_export, fsauthctl_sync;
+    fsauthctl_import, fsauthctl_export, fsauthctl_audit, fsauthctl_complete,
+    fsauthctl_sync;
 
 fsauthctl_done_t  fsauthctl_import_done;
 

@@ -54,7 +54,6 @@ static int fsauthctl_import_write_grants(fsauthctl_t *ctl,
     fsauthctl_import_grant_t *g, size_t n);
 static int fsauthctl_import_id(json_t *v, long long *id);
 static int fsauthctl_import_bool(json_t *v, int null_value, int *b);
-static int fsauthctl_import_date(const char *s, char *date);
 static int fsauthctl_import_days(int y, int m);
 static int fsauthctl_import_pattern(const char *s, const char *pattern);
 static int fsauthctl_import_text(json_t *obj, fsauthctl_import_key_t *ik,
@@ -138,11 +137,17 @@ fsauthctl_import(fsauthctl_t *ctl, fsauthctl_call_t *call)
         ngranted += j - i;
     }
 
-    printf("imported %zu key%s, %zu grant%s (%zu replaced)\n",
-           imp->nkeys, imp->nkeys == 1 ? "" : "s",
-           ngranted, ngranted == 1 ? "" : "s", imp->replaced);
-
-    return FSAUTHCTL_OK;
+    return fsauthctl_output_result(call,
+                                   json_pack("{s:I, s:I, s:I}",
+                                             "keys", (json_int_t) imp->nkeys,
+                                             "grants", (json_int_t) ngranted,
+                                             "replaced",
+                                             (json_int_t) imp->replaced),
+                                   "imported %zu key%s, %zu grant%s "
+                                   "(%zu replaced)\n",
+                                   imp->nkeys, imp->nkeys == 1 ? "" : "s",
+                                   ngranted, ngranted == 1 ? "" : "s",
+                                   imp->replaced);
 }
 
 
@@ -433,7 +438,7 @@ fsauthctl_import_key(json_t *obj, fsauthctl_import_key_t *ik)
 
     if (v && !json_is_null(v)) {
         if (!json_is_string(v)
-            || fsauthctl_import_date(json_string_value(v), ik->date)
+            || fsauthctl_parse_date(json_string_value(v), ik->date)
                != FSAUTHCTL_OK)
         {
             return fsauthctl_import_invalid("api_keys", ik->index,
@@ -768,6 +773,9 @@ fsauthctl_import_nextid(fsauthctl_t *ctl, fsauthctl_import_t *imp)
     nx.maxid = imp->maxid;
     snprintf(nx.max, sizeof(nx.max), "%lld", imp->maxid);
 
+    fsauthctl_audit_set(ctl, "import", 0, "nextid raised to %lld",
+                        imp->maxid);
+
     rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
                             fsauthctl_import_nextid_watch,
                             fsauthctl_import_nextid_queue, &nx, &outcome);
@@ -876,7 +884,7 @@ fsauthctl_import_write_watch(fsauthctl_t *ctl, void *data)
             }
 
             if (reply->type == REDIS_REPLY_STRING
-                && fsauthctl_import_date(reply->str, w->date) != FSAUTHCTL_OK)
+                && fsauthctl_parse_date(reply->str, w->date) != FSAUTHCTL_OK)
             {
                 fsauthctl_today(w->date);
             }
@@ -897,6 +905,10 @@ fsauthctl_import_write_queue(fsauthctl_t *ctl, void *data)
     fsauthctl_import_write_t  *w;
 
     w = data;
+
+    fsauthctl_audit_set(ctl, "import", w->key.id, "key %s, %zu grant%s",
+                        w->existed ? "replaced" : "created", w->key.ngrants,
+                        w->key.ngrants == 1 ? "" : "s");
 
     fsauthctl_args_init(&args);
     fsauthctl_args_add(&args, "DEL", 3);
@@ -1020,6 +1032,9 @@ fsauthctl_import_write_grants(fsauthctl_t *ctl, fsauthctl_import_grant_t *g,
     gs.g = g;
     gs.n = n;
 
+    fsauthctl_audit_set(ctl, "import", g->id, "%zu grant%s added", n,
+                        n == 1 ? "" : "s");
+
     rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
                             fsauthctl_import_grants_watch,
                             fsauthctl_import_grants_queue, &gs, &outcome);
@@ -1118,10 +1133,11 @@ fsauthctl_import_bool(json_t *v, int null_value, int *b)
  * "YYYY-MM-DD", possibly followed by a time ("YYYY-MM-DD HH:MM:SS" or
  * ISO 8601), or "DD-MM-YYYY" as FacturaScripts displays dates.  The day
  * must exist: a 2023-02-29 in a dump is a corrupt row, not a date to keep.
+ * "audit --since" reads its dates with it too.
  */
 
-static int
-fsauthctl_import_date(const char *s, char *date)
+int
+fsauthctl_parse_date(const char *s, char *date)
 {
     int  y, m, d;
 

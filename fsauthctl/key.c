@@ -27,12 +27,12 @@ static int fsauthctl_key_unused(fsauthctl_t *ctl, const char *keyid,
     const char *digest, int *unused);
 static void fsauthctl_key_print(const fsauthctl_key_t *key);
 static void fsauthctl_key_print_field(const char *name, const char *value);
-static int fsauthctl_key_set_flag(fsauthctl_t *ctl, long long id,
+static int fsauthctl_key_set_flag(fsauthctl_t *ctl, fsauthctl_call_t *call,
     const char *field, int on, const char *said);
-static int fsauthctl_key_created(fsauthctl_t *ctl, long long id,
-    char *token, const char *digest);
-static int fsauthctl_key_rotated(fsauthctl_t *ctl, long long id, char *token,
-    const char *olddigest, const char *digest);
+static int fsauthctl_key_created(fsauthctl_t *ctl, fsauthctl_call_t *call,
+    long long id, char *token, const char *digest);
+static int fsauthctl_key_rotated(fsauthctl_t *ctl, fsauthctl_call_t *call,
+    long long id, char *token, const char *olddigest, const char *digest);
 static int fsauthctl_key_unrotate(fsauthctl_t *ctl, long long id,
     const char *olddigest, const char *digest, int *restored);
 static int fsauthctl_key_drop(fsauthctl_t *ctl, long long id,
@@ -162,6 +162,13 @@ fsauthctl_key_create_watch(fsauthctl_t *ctl, void *data)
 
     free(tx->keyid);
     tx->keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, tx->key.id);
+
+    fsauthctl_audit_set(ctl, "key.create", tx->key.id,
+                        "fullaccess %s, nick \"%s\", description \"%s\"%s%s",
+                        tx->key.fullaccess ? "on" : "off", tx->key.nick,
+                        tx->key.description,
+                        tx->key.expires ? ", expires " : "",
+                        tx->key.expires ? tx->key.expires : "");
 
     rc = fsauthctl_key_unused(ctl, tx->keyid, tx->digest, &unused);
     if (rc != FSAUTHCTL_OK) {
@@ -393,7 +400,8 @@ fsauthctl_key_create(fsauthctl_t *ctl, fsauthctl_call_t *call)
                             fsauthctl_key_queue, &tx, &outcome);
 
     if (rc == FSAUTHCTL_OK && outcome == 1) {
-        rc = fsauthctl_key_created(ctl, tx.key.id, tx.token, tx.digest);
+        rc = fsauthctl_key_created(ctl, call, tx.key.id, tx.token,
+                                   tx.digest);
         fsauthctl_key_tx_free(&tx);
         return rc;
     }
@@ -572,19 +580,24 @@ fsauthctl_key_print_field(const char *name, const char *value)
 /* sets a 0/1 field of an existing key and says so */
 
 static int
-fsauthctl_key_set_flag(fsauthctl_t *ctl, long long id, const char *field,
-    int on, const char *said)
+fsauthctl_key_set_flag(fsauthctl_t *ctl, fsauthctl_call_t *call,
+    const char *field, int on, const char *said)
 {
-    int  rc, existed;
+    int        rc, existed;
+    long long  id;
+
+    id = call->id;
 
     rc = fsauthctl_store_set_field(ctl, id, field, on ? "1" : "0", &existed);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
 
-    printf("key %lld: %s\n", id, said);
-
-    return FSAUTHCTL_OK;
+    return fsauthctl_output_result(call,
+                                   json_pack("{s:I, s:b}",
+                                             "id", (json_int_t) id,
+                                             field, on),
+                                   "key %lld: %s\n", id, said);
 }
 
 
@@ -597,7 +610,10 @@ fsauthctl_key_enable(fsauthctl_t *ctl, fsauthctl_call_t *call)
 
     enable = (strcmp(call->cmd->name, "enable") == 0);
 
-    return fsauthctl_key_set_flag(ctl, call->id, "enabled", enable,
+    fsauthctl_audit_set(ctl, enable ? "key.enable" : "key.disable", call->id,
+                        "");
+
+    return fsauthctl_key_set_flag(ctl, call, "enabled", enable,
                                   enable ? "enabled" : "disabled");
 }
 
@@ -626,7 +642,10 @@ fsauthctl_key_full_access(fsauthctl_t *ctl, fsauthctl_call_t *call)
 
     on = call->full_access;
 
-    return fsauthctl_key_set_flag(ctl, call->id, "fullaccess", on,
+    fsauthctl_audit_set(ctl, "key.full-access", call->id, "%s",
+                        on ? "on" : "off");
+
+    return fsauthctl_key_set_flag(ctl, call, "fullaccess", on,
                                   on ? "full access on" : "full access off");
 }
 
@@ -650,12 +669,14 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, fsauthctl_call_t *call)
     tx.id = id;
     tx.keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
 
+    fsauthctl_audit_set(ctl, "key.rotate", id, "new token");
+
     rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
                             fsauthctl_key_rotate_watch,
                             fsauthctl_key_queue, &tx, &outcome);
 
     if (rc == FSAUTHCTL_OK && outcome == 1) {
-        rc = fsauthctl_key_rotated(ctl, id, tx.token, tx.olddigest,
+        rc = fsauthctl_key_rotated(ctl, call, id, tx.token, tx.olddigest,
                                    tx.digest);
         fsauthctl_key_tx_free(&tx);
         return rc;
@@ -682,6 +703,8 @@ fsauthctl_key_delete(fsauthctl_t *ctl, fsauthctl_call_t *call)
 
     id = call->id;
 
+    fsauthctl_audit_set(ctl, "key.delete", id, "");
+
     rc = fsauthctl_key_drop(ctl, id, NULL, &found);
     if (rc != FSAUTHCTL_OK) {
         return rc;
@@ -696,9 +719,11 @@ fsauthctl_key_delete(fsauthctl_t *ctl, fsauthctl_call_t *call)
                                "nothing written", id);
     }
 
-    printf("key %lld: deleted\n", id);
-
-    return FSAUTHCTL_OK;
+    return fsauthctl_output_result(call,
+                                   json_pack("{s:I, s:b}",
+                                             "id", (json_int_t) id,
+                                             "deleted", 1),
+                                   "key %lld: deleted\n", id);
 }
 
 
@@ -710,14 +735,17 @@ fsauthctl_key_delete(fsauthctl_t *ctl, fsauthctl_call_t *call)
  */
 
 static int
-fsauthctl_key_created(fsauthctl_t *ctl, long long id, char *token,
-    const char *digest)
+fsauthctl_key_created(fsauthctl_t *ctl, fsauthctl_call_t *call, long long id,
+    char *token, const char *digest)
 {
     int  rc, err, found;
 
-    if (fsauthctl_token_print(id, token, &err) == FSAUTHCTL_OK) {
+    if (fsauthctl_token_print(id, token, call->json, &err) == FSAUTHCTL_OK) {
         return FSAUTHCTL_OK;
     }
+
+    fsauthctl_audit_set(ctl, "key.delete", id, "undone: the token could not "
+                        "be printed");
 
     rc = fsauthctl_key_drop(ctl, id, digest, &found);
 
@@ -745,14 +773,17 @@ fsauthctl_key_created(fsauthctl_t *ctl, long long id, char *token,
  */
 
 static int
-fsauthctl_key_rotated(fsauthctl_t *ctl, long long id, char *token,
-    const char *olddigest, const char *digest)
+fsauthctl_key_rotated(fsauthctl_t *ctl, fsauthctl_call_t *call, long long id,
+    char *token, const char *olddigest, const char *digest)
 {
     int  rc, err, restored;
 
-    if (fsauthctl_token_print(id, token, &err) == FSAUTHCTL_OK) {
+    if (fsauthctl_token_print(id, token, call->json, &err) == FSAUTHCTL_OK) {
         return FSAUTHCTL_OK;
     }
+
+    fsauthctl_audit_set(ctl, "key.rotate", id, "undone: the new token could "
+                        "not be printed");
 
     rc = fsauthctl_key_unrotate(ctl, id, olddigest, digest, &restored);
 

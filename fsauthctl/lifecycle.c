@@ -218,29 +218,43 @@ fsauthctl_key_expire_args(fsauthctl_call_t *call)
 int
 fsauthctl_key_expire(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int    rc, existed;
-    char   value[24], *when;
+    int     rc, existed;
+    char    value[24], *when;
+    json_t  *json;
 
     if (call->expires_at == 0) {
+        fsauthctl_audit_set(ctl, "key.expire", call->id, "never");
+
         rc = fsauthctl_store_set_field(ctl, call->id, "expires", NULL,
                                        &existed);
-        if (rc == FSAUTHCTL_OK) {
-            printf("key %lld: never expires\n", call->id);
+        if (rc != FSAUTHCTL_OK) {
+            return rc;
         }
 
-        return rc;
+        return fsauthctl_output_result(call,
+                                       json_pack("{s:I, s:n}",
+                                                 "id", (json_int_t) call->id,
+                                                 "expires"),
+                                       "key %lld: never expires\n",
+                                       call->id);
     }
 
     snprintf(value, sizeof(value), "%lld", call->expires_at);
+    when = fsauthctl_output_time(value);
+
+    fsauthctl_audit_set(ctl, "key.expire", call->id, "%s", when);
 
     rc = fsauthctl_store_set_field(ctl, call->id, "expires", value,
                                    &existed);
 
     if (rc == FSAUTHCTL_OK) {
-        when = fsauthctl_output_time(value);
-        printf("key %lld: expires %s\n", call->id, when);
-        free(when);
+        json = json_pack("{s:I, s:I}", "id", (json_int_t) call->id,
+                         "expires", (json_int_t) call->expires_at);
+        rc = fsauthctl_output_result(call, json, "key %lld: expires %s\n",
+                                     call->id, when);
     }
+
+    free(when);
 
     return rc;
 }

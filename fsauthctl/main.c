@@ -24,7 +24,12 @@
 #define FSAUTHCTL_EXIT_STATUS                                                 \
     "Exit status: 0 success, 1 usage or data error, or output that could\n"   \
     "not be written (closed pipe, full disk), with one line on stderr, 2\n"   \
-    "Redis unreachable or authentication failed.\n"
+    "Redis unreachable or authentication failed.  Errors stay one line on\n"  \
+    "stderr with --json too.\n"
+
+#ifndef FSAUTHCTL_VERSION
+#define FSAUTHCTL_VERSION  "unknown"
+#endif
 
 
 static const char  fsauthctl_help[] =
@@ -38,16 +43,29 @@ static const char  fsauthctl_help[] =
 "  -p, --port PORT           Redis port (default 6379)\n"
 "  -s, --socket PATH         Redis unix socket, instead of host and port\n"
 "  -n, --db N                Redis database number (default 0)\n"
-"  -a, --password-file FILE  AUTH with the first line of FILE (trimmed)\n"
+"  -a, --password-file FILE  AUTH with the first line of FILE (trimmed);\n"
+"                            without -a, the environment variable\n"
+"                            FSAUTHCTL_PASSWORD, if set\n"
+"      --user NAME           AUTH as this ACL user (needs a password)\n"
+"      --tls                 speak TLS to Redis, verifying its certificate\n"
+"      --cacert FILE         CA certificates (PEM) to verify it with\n"
+"                            (default: the system's)\n"
+"      --cert FILE           client certificate (PEM), with --key\n"
+"      --key FILE            private key of --cert (PEM)\n"
+"      --sni NAME            server name to send and verify (default: the\n"
+"                            host)\n"
 "      --prefix P            prefix of the Redis keys (default \"fsauth:\")\n"
+"      --actor NAME          who writes, in the audit trail (default\n"
+"                            user@host)\n"
+"      --version             prints \"fsauthctl VERSION\"\n"
 "      --help                this help; \"fsauthctl COMMAND --help\" for one\n"
 "                            command\n"
 "\n"
-"Commands:\n"
+"Commands (each also takes --json: its output as JSON):\n"
 "  key create --description TEXT [--nick N] [--full-access]\n"
 "             [--expires DATE|DURATION]\n"
-"  key list [--json]\n"
-"  key show ID [--json]\n"
+"  key list\n"
+"  key show ID\n"
 "  key enable ID | key disable ID\n"
 "  key full-access ID on|off\n"
 "  key expire ID DATE|DURATION|never\n"
@@ -55,16 +73,19 @@ static const char  fsauthctl_help[] =
 "  key delete ID\n"
 "  access grant ID RESOURCE [--get] [--post] [--put] [--delete]\n"
 "  access revoke ID RESOURCE\n"
-"  access list ID [--json]\n"
+"  access list ID\n"
 "  access check ID RESOURCE METHOD\n"
 "  api enable | api disable | api status\n"
 "  import FILE\n"
 "  export\n"
+"  audit [--since T]\n"
 "  sync --from URL [--password-file PATH] [--interval T] [--dry-run]\n"
 "       [--allow-empty]\n"
+"  help [COMMAND]\n"
 "\n"
 "Tokens are printed once, by \"key create\" and \"key rotate\"; Redis keeps\n"
-"only their SHA-256 digest.  Every write is one MULTI/EXEC transaction.\n"
+"only their SHA-256 digest.  Every write is one MULTI/EXEC transaction,\n"
+"which also adds its entry to the audit trail (\"fsauthctl audit\").\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -75,8 +96,8 @@ static const char  fsauthctl_key_help[] =
 "  create --description TEXT [--nick N] [--full-access]\n"
 "         [--expires DATE|DURATION]\n"
 "                           new enabled key; prints its id and its token\n"
-"  list [--json]            all keys, with their last activity\n"
-"  show ID [--json]         one key with its grants\n"
+"  list                     all keys, with their last activity\n"
+"  show ID                  one key with its grants\n"
 "  enable ID, disable ID    a disabled key is refused like an unknown one\n"
 "  full-access ID on|off    full access skips the per-resource grants\n"
 "  expire ID DATE|DURATION|never\n"
@@ -85,6 +106,7 @@ static const char  fsauthctl_key_help[] =
 "  rotate ID                new token; the old one stops working at once\n"
 "  delete ID                deletes the key, its grants and its activity\n"
 "\n"
+"Every sub-command takes --json.\n"
 "Run \"fsauthctl key SUBCOMMAND --help\" for details.\n";
 
 static const char  fsauthctl_key_create_help[] =
@@ -102,6 +124,7 @@ static const char  fsauthctl_key_create_help[] =
 "  --full-access        allow every resource and method\n"
 "  --expires WHEN       the key is refused from then on (see \"key expire\n"
 "                       --help\" for DATE and DURATION); not in the past\n"
+"  --json               {\"id\": 7, \"token\": \"Xq3...\"} instead\n"
 "\n"
 "TEXT and N must be printable UTF-8: control characters (0x00-0x1F, DEL,\n"
 "U+0080-U+009F) and invalid UTF-8 are refused.\n"
@@ -148,25 +171,29 @@ static const char  fsauthctl_key_show_help[] =
 FSAUTHCTL_EXIT_STATUS;
 
 static const char  fsauthctl_key_enable_help[] =
-"Usage: fsauthctl [OPTIONS] key enable ID\n"
-"       fsauthctl [OPTIONS] key disable ID\n"
+"Usage: fsauthctl [OPTIONS] key enable ID [--json]\n"
+"       fsauthctl [OPTIONS] key disable ID [--json]\n"
 "\n"
 "Sets the field \"enabled\" of key ID to 1 or 0.  A disabled key is refused\n"
 "with 401, like an unknown token.  Prints \"key ID: enabled\" or\n"
 "\"key ID: disabled\".\n"
 "\n"
+"  --json   {\"id\": 7, \"enabled\": true} instead\n"
+"\n"
 FSAUTHCTL_EXIT_STATUS;
 
 static const char  fsauthctl_key_full_access_help[] =
-"Usage: fsauthctl [OPTIONS] key full-access ID on|off\n"
+"Usage: fsauthctl [OPTIONS] key full-access ID on|off [--json]\n"
 "\n"
 "With full access, key ID may use every resource with every method and its\n"
 "grants are not consulted.  Prints \"key ID: full access on\" (or off).\n"
 "\n"
+"  --json   {\"id\": 7, \"fullaccess\": true} instead\n"
+"\n"
 FSAUTHCTL_EXIT_STATUS;
 
 static const char  fsauthctl_key_expire_help[] =
-"Usage: fsauthctl [OPTIONS] key expire ID DATE|DURATION|never\n"
+"Usage: fsauthctl [OPTIONS] key expire ID DATE|DURATION|never [--json]\n"
 "\n"
 "Sets the field \"expires\" of key ID (unix seconds).  From that second\n"
 "on the key is refused with 401, like a disabled one, and no nginx cache\n"
@@ -179,10 +206,12 @@ static const char  fsauthctl_key_expire_help[] =
 "A time already past is accepted: the key is refused at once.  Prints\n"
 "\"key ID: expires 2027-01-31T00:00:00Z\" or \"key ID: never expires\".\n"
 "\n"
+"  --json   {\"id\": 7, \"expires\": 1801353600} (or null: never) instead\n"
+"\n"
 FSAUTHCTL_EXIT_STATUS;
 
 static const char  fsauthctl_key_rotate_help[] =
-"Usage: fsauthctl [OPTIONS] key rotate ID\n"
+"Usage: fsauthctl [OPTIONS] key rotate ID [--json]\n"
 "\n"
 "Gives key ID a new random token, keeping its id, fields, grants and\n"
 "activity.  The old token stops working at once: the record moves to the\n"
@@ -192,13 +221,17 @@ static const char  fsauthctl_key_rotate_help[] =
 "If the new token cannot be written (closed pipe, full disk), the\n"
 "rotation is undone, the old token works again and the exit status is 1.\n"
 "\n"
+"  --json   {\"id\": 7, \"token\": \"Xq3...\"} instead\n"
+"\n"
 FSAUTHCTL_EXIT_STATUS;
 
 static const char  fsauthctl_key_delete_help[] =
-"Usage: fsauthctl [OPTIONS] key delete ID\n"
+"Usage: fsauthctl [OPTIONS] key delete ID [--json]\n"
 "\n"
 "Deletes key ID with its grants and activity.  Its id is never reused.\n"
 "Prints \"key ID: deleted\".\n"
+"\n"
+"  --json   {\"id\": 7, \"deleted\": true} instead\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -207,14 +240,15 @@ static const char  fsauthctl_access_help[] =
 "\n"
 "  grant ID RESOURCE [--get] [--post] [--put] [--delete]\n"
 "  revoke ID RESOURCE\n"
-"  list ID [--json]\n"
+"  list ID\n"
 "  check ID RESOURCE METHOD\n"
 "\n"
+"Every sub-command takes --json.\n"
 "Run \"fsauthctl access SUBCOMMAND --help\" for details.\n";
 
 static const char  fsauthctl_access_grant_help[] =
 "Usage: fsauthctl [OPTIONS] access grant ID RESOURCE [--get] [--post]\n"
-"                                        [--put] [--delete]\n"
+"                                        [--put] [--delete] [--json]\n"
 "\n"
 "Sets what key ID may do on RESOURCE (the path segment after /api/3/, as\n"
 "sent, case-sensitive), replacing an earlier grant for it.  --put also\n"
@@ -222,13 +256,20 @@ static const char  fsauthctl_access_grant_help[] =
 "api_access row with every flag false.  Prints\n"
 "\"key ID: RESOURCE: get,post\" (\"none\" when nothing is allowed).\n"
 "\n"
+"  --get, --post, --put, --delete   the methods allowed\n"
+"  --json   the grant as an api_access row instead: {\"idapikey\": 7,\n"
+"           \"resource\": ..., \"allowget\": true, \"allowpost\": false,\n"
+"           \"allowput\": false, \"allowdelete\": false}\n"
+"\n"
 FSAUTHCTL_EXIT_STATUS;
 
 static const char  fsauthctl_access_revoke_help[] =
-"Usage: fsauthctl [OPTIONS] access revoke ID RESOURCE\n"
+"Usage: fsauthctl [OPTIONS] access revoke ID RESOURCE [--json]\n"
 "\n"
 "Removes the grant of key ID for RESOURCE.  Prints\n"
 "\"key ID: RESOURCE: revoked\"; a key without that grant is an error.\n"
+"\n"
+"  --json   {\"idapikey\": 7, \"resource\": ..., \"revoked\": true} instead\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -244,7 +285,7 @@ static const char  fsauthctl_access_list_help[] =
 FSAUTHCTL_EXIT_STATUS;
 
 static const char  fsauthctl_access_check_help[] =
-"Usage: fsauthctl [OPTIONS] access check ID RESOURCE METHOD\n"
+"Usage: fsauthctl [OPTIONS] access check ID RESOURCE METHOD [--json]\n"
 "\n"
 "Prints \"allowed\" (exit 0) or \"denied\" (exit 1): the decision the nginx\n"
 "module makes for a request with the token of key ID, from what it reads\n"
@@ -261,6 +302,8 @@ static const char  fsauthctl_access_check_help[] =
 "POST post, PUT and PATCH put, DELETE delete.  Any other METHOD (HEAD,\n"
 "OPTIONS...) is denied.  METHOD is case-sensitive, as in HTTP.\n"
 "\n"
+"  --json   {\"allowed\": true} or {\"allowed\": false} instead\n"
+"\n"
 "Only nginx's configuration knows the rest: \"fsauth_api off\", OPTIONS\n"
 "passed without a token (\"fsauth_preflight pass\", the default), the\n"
 "global key, bans, a custom fsauth_resource, and fsauth_failure_mode.\n"
@@ -269,7 +312,7 @@ static const char  fsauthctl_access_check_help[] =
 "be written, 2 Redis unreachable or authentication failed.\n";
 
 static const char  fsauthctl_api_help[] =
-"Usage: fsauthctl [OPTIONS] api enable|disable|status\n"
+"Usage: fsauthctl [OPTIONS] api enable|disable|status [--json]\n"
 "\n"
 "The fleet-wide kill switch, field \"enabled\" of <prefix>api: while it is\n"
 "0, every request gets 403 \"API disabled\".\n"
@@ -277,11 +320,12 @@ static const char  fsauthctl_api_help[] =
 "  enable    set it to 1; prints \"api enabled\"\n"
 "  disable   set it to 0; prints \"api disabled\"\n"
 "  status    prints \"api enabled\" or \"api disabled\" (unset is enabled)\n"
+"  --json    {\"enabled\": true} or {\"enabled\": false} instead\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
 static const char  fsauthctl_import_help[] =
-"Usage: fsauthctl [OPTIONS] import FILE\n"
+"Usage: fsauthctl [OPTIONS] import FILE [--json]\n"
 "\n"
 "Imports keys and grants from FILE (\"-\": stdin), JSON in the shape of\n"
 "the FacturaScripts tables, so that a database dump converts directly:\n"
@@ -311,17 +355,46 @@ static const char  fsauthctl_import_help[] =
 "grants.  Importing the same file twice gives the same state, and\n"
 "<prefix>nextid is raised to the largest id, so ids are never reused.\n"
 "Prints e.g. \"imported 3 keys, 5 grants (1 replaced)\", replaced counting\n"
-"the keys that existed before.\n"
+"the keys that existed before; with --json\n"
+"{\"keys\": 3, \"grants\": 5, \"replaced\": 1} instead.  Each transaction\n"
+"adds an \"import\" entry to the audit trail (per key, and one for\n"
+"<prefix>nextid).\n"
+"\n"
+"  --json   the counts as a JSON object\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
 static const char  fsauthctl_export_help[] =
-"Usage: fsauthctl [OPTIONS] export\n"
+"Usage: fsauthctl [OPTIONS] export [--json]\n"
 "\n"
 "Prints every key and grant as JSON in the shape \"import\" reads\n"
 "({\"api_keys\": [...], \"api_access\": [...]}), sorted by id.  Redis holds\n"
 "no tokens, so \"apikey\" is omitted: importing an export updates the\n"
 "fields and grants of keys that exist and keeps their tokens.\n"
+"\n"
+"  --json   accepted; the output is JSON either way\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
+static const char  fsauthctl_audit_help[] =
+"Usage: fsauthctl [OPTIONS] audit [--since T] [--json]\n"
+"\n"
+"Prints the audit trail, the Redis stream <prefix>audit, oldest first, as\n"
+"a table TIME (UTC, ISO 8601), ACTOR, ACTION, ID, DETAIL.  Every write of\n"
+"fsauthctl adds one entry in the transaction of the change, so an entry\n"
+"exists exactly when its change does: time (unix seconds), actor\n"
+"(--actor, or user@host), action (key.create, key.enable, key.disable,\n"
+"key.full-access, key.expire, key.rotate, key.delete, access.grant,\n"
+"access.revoke, api.enable, api.disable, import), id (the key id, empty\n"
+"for api.*) and detail.  No entry holds a token or a digest.  The stream\n"
+"keeps about the last 10000 entries (XADD MAXLEN ~ 10000).  Changes made\n"
+"with redis-cli or any other client are not in it.\n"
+"\n"
+"  --since T   entries from T on: a unix time, a UTC date YYYY-MM-DD\n"
+"              (optionally THH:MM or THH:MM:SS, Z allowed), or a\n"
+"              duration back from now: 90s, 15m, 1h, 7d, 2w\n"
+"  --json      a JSON array of {\"time\": 1767225600, \"actor\": ...,\n"
+"              \"action\": ..., \"id\": 7 (null when empty), \"detail\": ...}\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -329,6 +402,7 @@ FSAUTHCTL_EXIT_STATUS;
 static const char  fsauthctl_sync_help[] =
 "Usage: fsauthctl [OPTIONS] sync --from URL [--password-file PATH]\n"
 "                                [--interval T] [--dry-run] [--allow-empty]\n"
+"                                [--json]\n"
 "\n"
 "Makes Redis match the FacturaScripts tables api_keys and api_access, read\n"
 "from the FacturaScripts database in one read-only transaction: keys\n"
@@ -360,7 +434,14 @@ static const char  fsauthctl_sync_help[] =
 "                        restore)\n"
 "\n"
 "Without --interval, one pass, then a summary line: \"3 created,\n"
-"1 updated, 0 deleted, 96 unchanged, 0 skipped\".\n"
+"1 updated, 0 deleted, 96 unchanged, 0 skipped\".  Each change adds an\n"
+"entry \"sync\" to the audit trail.\n"
+"\n"
+"  --json                one JSON object a line instead: {\"id\": 7,\n"
+"                        \"change\": \"created\", \"dry_run\": false} per\n"
+"                        change, then {\"created\": 3, \"updated\": 1,\n"
+"                        \"deleted\": 0, \"unchanged\": 96, \"skipped\": 0,\n"
+"                        \"dry_run\": false}\n"
 "\n"
 "Exit status: 0 success (skipped rows are only reported), 1 usage error\n"
 "or an empty api_keys refused, 2 the database or Redis unreachable or\n"
@@ -381,10 +462,10 @@ static const fsauthctl_cmd_t  fsauthctl_key_cmds[] = {
       FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_CREATE, 0,
       fsauthctl_key_create_args, fsauthctl_key_create, NULL },
     { "list", "key list", fsauthctl_key_list_help,
-      FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_JSON, 0,
+      FSAUTHCTL_CMD_REDIS, 0, 0,
       NULL, fsauthctl_key_list, NULL },
     { "show", "key show", fsauthctl_key_show_help,
-      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_JSON, 1,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
       NULL, fsauthctl_key_show, NULL },
     { "enable", "key enable", fsauthctl_key_enable_help,
       FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
@@ -415,7 +496,7 @@ static const fsauthctl_cmd_t  fsauthctl_access_cmds[] = {
       FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 2,
       fsauthctl_access_revoke_args, fsauthctl_access_revoke, NULL },
     { "list", "access list", fsauthctl_access_list_help,
-      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_JSON, 1,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
       NULL, fsauthctl_access_list, NULL },
     { "check", "access check", fsauthctl_access_check_help,
       FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 3,
@@ -437,6 +518,12 @@ static const fsauthctl_cmd_t  fsauthctl_api_cmds[] = {
 };
 
 static const fsauthctl_cmd_t  fsauthctl_top_cmds[] = {
+    { "audit", "audit", fsauthctl_audit_help,
+      FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_SINCE, 0,
+      fsauthctl_audit_args, fsauthctl_audit, NULL },
+    /* hidden: the commands and options, for the bash completion */
+    { "__complete", "__complete", fsauthctl_help, 0, 0, 0,
+      NULL, fsauthctl_complete, NULL },
     /* FILE is read and checked before connecting */
     { "import", "import", fsauthctl_import_help,
       FSAUTHCTL_CMD_REDIS, 0, 1,
@@ -470,6 +557,18 @@ static const fsauthctl_cmd_t  fsauthctl_main_cmd = {
 };
 
 
+/* the global options, and where fsauthctl_run() finds their values */
+typedef struct {
+    const char         *port;
+    const char         *db;
+    int                 version;
+} fsauthctl_global_t;
+
+#define FSAUTHCTL_GLOBAL_OPTS  15
+
+
+static void fsauthctl_global_options(fsauthctl_t *ctl,
+    fsauthctl_global_t *g, fsauthctl_opt_t *opts);
 static int fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv);
 static int fsauthctl_close_stdout(void);
 static const fsauthctl_cmd_t *fsauthctl_find(const fsauthctl_cmd_t *cmds,
@@ -500,6 +599,7 @@ main(int argc, char **argv)
     rc = fsauthctl_run(&ctl, argc - 1, argv + 1);
 
     fsauthctl_redis_close(&ctl);
+    fsauthctl_audit_clear(&ctl);
 
     if (rc == FSAUTHCTL_HELP) {
         rc = FSAUTHCTL_OK;
@@ -557,31 +657,58 @@ fsauthctl_close_stdout(void)
 }
 
 
+static void
+fsauthctl_global_options(fsauthctl_t *ctl, fsauthctl_global_t *g,
+    fsauthctl_opt_t *opts)
+{
+    fsauthctl_opt_t  all[FSAUTHCTL_GLOBAL_OPTS] = {
+        { "host", 'h', 1, &ctl->host, NULL },
+        { "port", 'p', 1, &g->port, NULL },
+        { "socket", 's', 1, &ctl->socket, NULL },
+        { "db", 'n', 1, &g->db, NULL },
+        { "password-file", 'a', 1, &ctl->password_file, NULL },
+        { "prefix", 0, 1, &ctl->prefix, NULL },
+        { "user", 0, 1, &ctl->user, NULL },
+        { "tls", 0, 0, NULL, &ctl->tls },
+        { "cacert", 0, 1, &ctl->cacert, NULL },
+        { "cert", 0, 1, &ctl->cert, NULL },
+        { "key", 0, 1, &ctl->key, NULL },
+        { "sni", 0, 1, &ctl->sni, NULL },
+        { "actor", 0, 1, &ctl->actor, NULL },
+        { "version", 0, 0, NULL, &g->version },
+        { NULL, 0, 0, NULL, NULL }
+    };
+
+    memcpy(opts, all, sizeof(all));
+}
+
+
 static int
 fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
 {
     int                     rc, n, i;
     long                    port, db;
     const char             *sport, *sdb;
+    fsauthctl_opt_t         opts[FSAUTHCTL_GLOBAL_OPTS];
+    fsauthctl_global_t      g;
     const fsauthctl_cmd_t  *cmd, *group;
-    fsauthctl_opt_t         opts[] = {
-        { "host", 'h', 1, &ctl->host, NULL },
-        { "port", 'p', 1, &sport, NULL },
-        { "socket", 's', 1, &ctl->socket, NULL },
-        { "db", 'n', 1, &sdb, NULL },
-        { "password-file", 'a', 1, &ctl->password_file, NULL },
-        { "prefix", 0, 1, &ctl->prefix, NULL },
-        { NULL, 0, 0, NULL, NULL }
-    };
 
-    sport = NULL;
-    sdb = NULL;
+    memset(&g, 0, sizeof(fsauthctl_global_t));
+    fsauthctl_global_options(ctl, &g, opts);
 
     rc = fsauthctl_opt_parse(&fsauthctl_main_cmd, argc, argv, opts, NULL, 0,
                              -1, &n);
     if (rc != FSAUTHCTL_OK) {
         return rc;
     }
+
+    if (g.version) {
+        printf("fsauthctl %s\n", FSAUTHCTL_VERSION);
+        return FSAUTHCTL_HELP;
+    }
+
+    sport = g.port;
+    sdb = g.db;
 
     if (sport) {
         if (fsauthctl_parse_long(sport, 1, 65535, &port) != FSAUTHCTL_OK) {
@@ -610,10 +737,23 @@ fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
         return fsauthctl_opt_usage(&fsauthctl_main_cmd, "empty socket path");
     }
 
+    rc = fsauthctl_secure_check(&fsauthctl_main_cmd, ctl);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
     if (strlen(ctl->prefix) > FSAUTH_PREFIX_MAX) {
         return fsauthctl_opt_usage(&fsauthctl_main_cmd,
                                    "prefix longer than %d bytes",
                                    FSAUTH_PREFIX_MAX);
+    }
+
+    if (ctl->actor
+        && (ctl->actor[0] == '\0'
+            || !fsauthctl_text_valid(ctl->actor, strlen(ctl->actor))))
+    {
+        return fsauthctl_opt_usage(&fsauthctl_main_cmd, "--actor: empty, or "
+                                   FSAUTHCTL_TEXT_RULE);
     }
 
     argc -= n;
@@ -686,4 +826,66 @@ fsauthctl_find(const fsauthctl_cmd_t *cmds, const char *name)
     }
 
     return NULL;
+}
+
+
+/*
+ * "fsauthctl __complete" (hidden): one line of the global options, then
+ * one line per command, its words then its options, an option with a
+ * value ending in "=".  The bash completion reads it, and the tests check
+ * it against --help and the man page, so none of them can drift.
+ */
+
+static void
+fsauthctl_complete_line(const char *path, const fsauthctl_opt_t *opts)
+{
+    const char  *sep;
+
+    fputs(path, stdout);
+    sep = path[0] ? " " : "";
+
+    for ( /* void */ ; opts->name; opts++) {
+        printf("%s--%s%s", sep, opts->name, opts->has_arg ? "=" : "");
+        sep = " ";
+    }
+
+    putchar('\n');
+}
+
+
+int
+fsauthctl_complete(fsauthctl_t *ctl, fsauthctl_call_t *call)
+{
+    int                     i;
+    fsauthctl_opt_t         opts[FSAUTHCTL_CMD_OPTS_MAX + 1];
+    fsauthctl_opt_t         gopts[FSAUTHCTL_GLOBAL_OPTS];
+    fsauthctl_call_t        dummy;
+    fsauthctl_global_t      g;
+    const fsauthctl_cmd_t  *cmd;
+
+    (void) call;
+
+    fsauthctl_global_options(ctl, &g, gopts);
+    fsauthctl_complete_line("", gopts);
+
+    memset(&dummy, 0, sizeof(fsauthctl_call_t));
+
+    for (cmd = fsauthctl_top_cmds; cmd->name; cmd++) {
+        if (cmd->name[0] != '_') {
+            fsauthctl_cmd_options(cmd, &dummy, opts);
+            fsauthctl_complete_line(cmd->path, opts);
+        }
+    }
+
+    for (i = 0; fsauthctl_groups[i].cmds; i++) {
+        for (cmd = fsauthctl_groups[i].cmds; cmd->name; cmd++) {
+            fsauthctl_cmd_options(cmd, &dummy, opts);
+            fsauthctl_complete_line(cmd->path, opts);
+        }
+    }
+
+    memset(opts, 0, sizeof(fsauthctl_opt_t));
+    fsauthctl_complete_line("help", opts);
+
+    return FSAUTHCTL_OK;
 }

@@ -364,6 +364,35 @@ fsauthctl_json_grant(const fsauthctl_grant_t *g, const char *idname,
 }
 
 
+/*
+ * The result of a command: with --json the object "json", else the text
+ * line(s) of "fmt"; "json" is freed either way.
+ */
+
+int
+fsauthctl_output_result(fsauthctl_call_t *call, json_t *json,
+    const char *fmt, ...)
+{
+    int      rc;
+    va_list  ap;
+
+    rc = FSAUTHCTL_OK;
+
+    if (call->json) {
+        rc = fsauthctl_json_print(json);
+
+    } else {
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+    }
+
+    json_decref(json);
+
+    return rc;
+}
+
+
 int
 fsauthctl_json_print(json_t *json)
 {

@@ -28,6 +28,8 @@
 
 static int fsauthctl_redis_multi(fsauthctl_t *ctl);
 static int fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted);
+static int fsauthctl_redis_tx_run(fsauthctl_t *ctl, int tries,
+    fsauthctl_tx_pt watch, fsauthctl_tx_pt queue, void *data, int *outcome);
 static int fsauthctl_redis_lost(fsauthctl_t *ctl);
 static int fsauthctl_redis_reply_error(const char *cmd, redisReply *reply);
 
@@ -41,14 +43,9 @@ fsauthctl_redis_connect(fsauthctl_t *ctl)
     redisContext   *c;
     struct timeval  tv;
 
-    password = NULL;
-
-    if (ctl->password_file) {
-        rc = fsauthctl_read_secret(ctl->password_file, "password file",
-                                   &password);
-        if (rc != FSAUTHCTL_OK) {
-            return rc;
-        }
+    rc = fsauthctl_secure_password(ctl, &password);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
     }
 
     tv.tv_sec = FSAUTHCTL_CONNECT_TIMEOUT;
@@ -85,16 +82,29 @@ fsauthctl_redis_connect(fsauthctl_t *ctl)
 
     ctl->redis = c;
 
+    rc = fsauthctl_secure_tls(ctl, c);
+    if (rc != FSAUTHCTL_OK) {
+        goto done;
+    }
+
     if (password) {
-        const char  *argv[2];
-        size_t       lens[2];
+        int          n;
+        const char  *argv[3];
+        size_t       lens[3];
 
-        argv[0] = "AUTH";
-        lens[0] = 4;
-        argv[1] = password;
-        lens[1] = strlen(password);
+        n = 0;
+        argv[n] = "AUTH";
+        lens[n++] = 4;
 
-        reply = redisCommandArgv(c, 2, argv, lens);
+        if (ctl->user) {
+            argv[n] = ctl->user;
+            lens[n++] = strlen(ctl->user);
+        }
+
+        argv[n] = password;
+        lens[n++] = strlen(password);
+
+        reply = redisCommandArgv(c, n, argv, lens);
         if (reply == NULL) {
             rc = fsauthctl_redis_lost(ctl);
             goto done;
@@ -373,7 +383,8 @@ fsauthctl_redis_queue(fsauthctl_t *ctl, fsauthctl_args_t *args)
 
 
 /*
- * Every write transaction also sets <prefix>schema, then runs EXEC.
+ * Every write transaction also adds its audit entry and sets
+ * <prefix>schema, then runs EXEC.
  * *aborted = 1 when a WATCHed key changed: nothing was written and the
  * caller starts over with fresh reads.
  */
@@ -387,6 +398,11 @@ fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted)
     fsauthctl_args_t   args;
 
     *aborted = 0;
+
+    rc = fsauthctl_audit_queue(ctl);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
 
     fsauthctl_args_init(&args);
     fsauthctl_args_add(&args, "SET", 3);
@@ -439,7 +455,8 @@ fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted)
  *                      to start over at once (an id or digest taken), or
  *                      an error, already reported; NULL: nothing to watch;
  *   queue(ctl, data)   queues the writes between MULTI and EXEC (the
- *                      commit adds <prefix>schema).
+ *                      commit adds the audit entry set with
+ *                      fsauthctl_audit_set() and <prefix>schema).
  *
  * Nothing stays WATCHed after a skip or a retry.  *outcome: 1 committed,
  * 0 skipped, -1 every one of "tries" attempts was aborted or retried
@@ -448,6 +465,27 @@ fsauthctl_redis_commit(fsauthctl_t *ctl, int *aborted)
 
 int
 fsauthctl_redis_tx(fsauthctl_t *ctl, int tries, fsauthctl_tx_pt watch,
+    fsauthctl_tx_pt queue, void *data, int *outcome)
+{
+    int  rc;
+
+    *outcome = -1;
+
+    rc = fsauthctl_audit_check(ctl);
+
+    if (rc == FSAUTHCTL_OK) {
+        rc = fsauthctl_redis_tx_run(ctl, tries, watch, queue, data, outcome);
+    }
+
+    /* the entry was this transaction's; the next write sets its own */
+    fsauthctl_audit_clear(ctl);
+
+    return rc;
+}
+
+
+static int
+fsauthctl_redis_tx_run(fsauthctl_t *ctl, int tries, fsauthctl_tx_pt watch,
     fsauthctl_tx_pt queue, void *data, int *outcome)
 {
     int  rc, attempt, aborted;

@@ -72,6 +72,7 @@ typedef struct {
     long                       interval;       /* ms, 0: one pass */
     int                        dry_run;
     int                        allow_empty;
+    int                        json;           /* one object a line */
 
     /* warnings: in watch mode, a warning of the previous pass is not
      * repeated */
@@ -147,6 +148,7 @@ static void fsauthctl_sync_refuse(fsauthctl_sync_t *s, json_t *row,
     const char *digest, const char *fmt, long long n);
 static void fsauthctl_sync_change(fsauthctl_sync_t *s, long long id,
     const char *what);
+static void fsauthctl_sync_json_line(json_t *json);
 static void fsauthctl_sync_sleep(long ms);
 static int fsauthctl_sync_cmp_keys(const void *a, const void *b);
 static int fsauthctl_sync_cmp_digests(const void *a, const void *b);
@@ -190,6 +192,7 @@ fsauthctl_sync(fsauthctl_t *ctl, fsauthctl_call_t *call)
     s.ctl = ctl;
     s.dry_run = call->dry_run;
     s.allow_empty = call->allow_empty;
+    s.json = call->json;
 
     if (call->interval) {
         (void) fsauthctl_sync_interval(call->interval, &s.interval);
@@ -207,7 +210,17 @@ fsauthctl_sync(fsauthctl_t *ctl, fsauthctl_call_t *call)
             rc = fsauthctl_sync_pass(&s);
         }
 
-        if (rc == FSAUTHCTL_OK) {
+        if (rc == FSAUTHCTL_OK && s.json) {
+            fsauthctl_sync_json_line(
+                json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}",
+                          "created", (json_int_t) s.created,
+                          "updated", (json_int_t) s.updated,
+                          "deleted", (json_int_t) s.deleted,
+                          "unchanged", (json_int_t) s.unchanged,
+                          "skipped", (json_int_t) s.skipped,
+                          "dry_run", s.dry_run));
+
+        } else if (rc == FSAUTHCTL_OK) {
             printf("%s%zu created, %zu updated, %zu deleted, %zu unchanged, "
                    "%zu skipped\n", s.dry_run ? "dry run: " : "",
                    s.created, s.updated, s.deleted, s.unchanged, s.skipped);
@@ -1283,6 +1296,8 @@ fsauthctl_sync_write(fsauthctl_sync_t *s, fsauthctl_sync_key_t *k)
     tx.s = s;
     tx.k = k;
 
+    fsauthctl_audit_set(s->ctl, "sync", k->ik.key.id, "%s", k->what);
+
     rc = fsauthctl_redis_tx(s->ctl, FSAUTHCTL_TX_RETRIES,
                             fsauthctl_sync_write_watch,
                             fsauthctl_sync_write_queue, &tx, &outcome);
@@ -1523,7 +1538,16 @@ fsauthctl_sync_batch(fsauthctl_sync_t *s, fsauthctl_sync_key_t **ks,
             break;
         }
 
-        /* MULTI, each key's writes, <prefix>schema, EXEC: one pipeline */
+        /*
+         * MULTI, each key's writes and its audit entry, <prefix>schema,
+         * EXEC: one pipeline
+         */
+
+        rc = fsauthctl_audit_check(ctl);
+        if (rc != FSAUTHCTL_OK) {
+            fsauthctl_redis_unwatch(ctl);
+            break;
+        }
 
         nt = 0;
         fsauthctl_args_init(&cmds[nt]);
@@ -1541,6 +1565,26 @@ fsauthctl_sync_batch(fsauthctl_sync_t *s, fsauthctl_sync_key_t **ks,
                                     it->drop_keyid ? it->oldid : 0,
                                     &cmds[nt]);
             nt += 3;
+
+            fsauthctl_audit_set(ctl, "sync", it->k->ik.key.id, "%s",
+                                it->k->what);
+            rc = fsauthctl_audit_xadd(ctl, &cmds[nt]);
+            if (rc != FSAUTHCTL_OK) {
+                break;
+            }
+
+            nt++;
+        }
+
+        fsauthctl_audit_clear(ctl);
+
+        if (rc != FSAUTHCTL_OK) {
+            for (i = 0; i < nt; i++) {
+                fsauthctl_args_free(&cmds[i]);
+            }
+
+            fsauthctl_redis_unwatch(ctl);
+            break;
         }
 
         fsauthctl_args_init(&cmds[nt]);
@@ -1691,6 +1735,8 @@ fsauthctl_sync_delete(fsauthctl_sync_t *s, fsauthctl_sync_cur_t *c)
         tx.s = s;
         tx.del = c;
 
+        fsauthctl_audit_set(s->ctl, "sync", c->id, "deleted");
+
         rc = fsauthctl_redis_tx(s->ctl, FSAUTHCTL_TX_RETRIES,
                                 fsauthctl_sync_delete_watch,
                                 fsauthctl_sync_delete_queue, &tx, &outcome);
@@ -1721,7 +1767,28 @@ fsauthctl_sync_delete(fsauthctl_sync_t *s, fsauthctl_sync_cur_t *c)
 static void
 fsauthctl_sync_change(fsauthctl_sync_t *s, long long id, const char *what)
 {
+    if (s->json) {
+        fsauthctl_sync_json_line(json_pack("{s:I, s:s, s:b}",
+                                           "id", (json_int_t) id,
+                                           "change", what,
+                                           "dry_run", s->dry_run));
+        return;
+    }
+
     printf("%skey %lld: %s\n", s->dry_run ? "dry run: " : "", id, what);
+}
+
+
+/* --json: an object a line, so that watch mode's output stays a stream */
+
+static void
+fsauthctl_sync_json_line(json_t *json)
+{
+    if (json) {
+        (void) json_dumpf(json, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(json);
+    }
 }
 
 

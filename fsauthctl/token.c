@@ -89,21 +89,27 @@ fsauthctl_token_digest(const char *token, size_t len, char *hex)
 
 
 /*
- * Prints "id: N\ntoken: T\n" with write(2) rather than stdio, so that no
+ * Prints "id: N\ntoken: T\n" (with json, {"id": N, "token": "T"}) with
+ * write(2) rather than stdio, so that no
  * stdio buffer keeps the token, then wipes both the token and the line.
  * FSAUTHCTL_ERROR, with the errno in *err and no message, when the line
  * was not written whole: the caller undoes what the token was for.
  */
 
 int
-fsauthctl_token_print(long long id, char *token, int *err)
+fsauthctl_token_print(long long id, char *token, int json, int *err)
 {
     int   rc, n;
     char  line[64 + FSAUTH_TOKEN_MAX];
 
     fflush(stdout);
 
-    n = snprintf(line, sizeof(line), "id: %lld\ntoken: %s\n", id, token);
+    /* a token is 0-9a-zA-Z: nothing to escape in JSON */
+
+    n = snprintf(line, sizeof(line),
+                 json ? "{\"id\": %lld, \"token\": \"%s\"}\n"
+                      : "id: %lld\ntoken: %s\n",
+                 id, token);
 
     rc = fsauthctl_token_io(STDOUT_FILENO, line, n);
     *err = errno;

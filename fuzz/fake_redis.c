@@ -16,7 +16,8 @@
  *
  * Only the commands fsauthctl's import path sends are known: PING, AUTH,
  * SELECT, WATCH, UNWATCH, MULTI, EXEC, DISCARD, GET, SET, DEL, EXISTS,
- * HGET, HSET.  Anything else aborts, so that a new command in fsauthctl
+ * HGET, HSET, TYPE, XADD (the audit entry, answered but not kept).  Anything
+ * else aborts, so that a new command in fsauthctl
  * shows up as a fuzzer crash to extend this file rather than as a silently
  * wrong answer.  WATCH is accepted but not tracked; fake_redis_abort_exec
  * makes the next EXECs answer nil (a lost WATCH race).
@@ -306,6 +307,15 @@ fake_run(const fake_cmd_t *c)
         return fake_reply(REDIS_REPLY_NIL);
     }
 
+    if (fake_is(c, "XADD", 0)) {
+        if (c->argc < 5) {
+            return fake_error("ERR wrong number of arguments for 'xadd' "
+                              "command");
+        }
+
+        return fake_text(REDIS_REPLY_STRING, "1-1", 3);
+    }
+
     if (fake_is(c, "HSET", 0)) {
         if (c->argc < 4 || c->argc % 2) {
             return fake_error("ERR wrong number of arguments for 'hset' "
@@ -408,6 +418,12 @@ fake_command(fake_cmd_t *c)
 
     if (fake_is(c, "PING", 1)) {
         return fake_status("PONG");
+    }
+
+    /* only asked of the audit stream, never kept: "none" */
+    if (fake_is(c, "TYPE", 2)) {
+        return fake_status(fake_find(c->argv[1], c->lens[1]) ? "string"
+                                                             : "none");
     }
 
     if (fake_is(c, "AUTH", 0) || fake_is(c, "SELECT", 2)

@@ -71,23 +71,6 @@ fuzz_is_dots(const uint8_t *p, size_t len)
 }
 
 
-static int
-fuzz_hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
-
-
 /* "api" once %XX escapes are decoded and letters lower-cased */
 
 static int
@@ -101,10 +84,13 @@ fuzz_like_api(const uint8_t *p, size_t len)
     for (i = 0; i < len; /* void */) {
         c = p[i];
 
-        if (c == '%' && len - i >= 3 && fuzz_hexval(p[i + 1]) >= 0
-            && fuzz_hexval(p[i + 2]) >= 0)
+        /* the shared hex digit rule: the module's parser has its own */
+
+        if (c == '%' && len - i >= 3 && fsauth_hex_digit(p[i + 1]) >= 0
+            && fsauth_hex_digit(p[i + 2]) >= 0)
         {
-            c = (uint8_t) (fuzz_hexval(p[i + 1]) << 4 | fuzz_hexval(p[i + 2]));
+            c = (uint8_t) (fsauth_hex_digit(p[i + 1]) << 4
+                           | fsauth_hex_digit(p[i + 2]));
             i += 3;
 
         } else {

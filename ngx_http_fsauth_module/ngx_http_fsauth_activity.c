@@ -44,8 +44,13 @@ static u_char  ngx_http_fsauth_activity_script[] =
      + NGX_HTTP_FSAUTH_ACTIVITY_BATCH * NGX_HTTP_FSAUTH_ACTIVITY_ENTRY_LEN)
 
 
+static u_char *ngx_http_fsauth_activity_decimal(u_char *p, uint64_t n,
+    size_t len);
 static u_char *ngx_http_fsauth_activity_key(u_char *p, ngx_str_t *prefix,
     ngx_int_t id);
+static u_char *ngx_http_fsauth_activity_time(u_char *p, time_t t);
+static void ngx_http_fsauth_activity_send(ngx_http_fsauth_peer_t *peer,
+    u_char *last, ngx_uint_t n);
 static void ngx_http_fsauth_activity_hsets(ngx_http_fsauth_peer_t *peer,
     ngx_uint_t n);
 static void ngx_http_fsauth_activity_flush_handler(ngx_event_t *ev);
@@ -118,11 +123,68 @@ ngx_http_fsauth_activity_queue(ngx_http_fsauth_redis_conf_t *rcf,
 }
 
 
+/* the number of decimal digits of n, two at a time */
+
+static ngx_inline size_t
+ngx_http_fsauth_activity_digits(uint64_t n)
+{
+    size_t  len;
+
+    for (len = 1; n >= 100; n /= 100) {
+        len += 2;
+    }
+
+    return len + (n >= 10);
+}
+
+
+/*
+ * Writes n as its len decimal digits, in place and two digits per
+ * division: ngx_sprintf() would parse its format each time, and a copy
+ * from a scratch buffer costs a memcpy() call per number.
+ */
+
+static u_char *
+ngx_http_fsauth_activity_decimal(u_char *p, uint64_t n, size_t len)
+{
+    u_char             *d;
+    static const char   pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233"
+        "34353637383940414243444546474849505152535455565758596061626364656667"
+        "6869707172737475767778798081828384858687888990919293949596979899";
+
+    d = p + len;
+
+    while (n >= 100) {
+        d -= 2;
+        ngx_memcpy(d, &pairs[(n % 100) * 2], 2);
+        n /= 100;
+    }
+
+    if (n >= 10) {
+        ngx_memcpy(d - 2, &pairs[n * 2], 2);
+
+    } else {
+        d[-1] = (u_char) ('0' + n);
+    }
+
+    return p + len;
+}
+
+
+static ngx_inline u_char *
+ngx_http_fsauth_activity_number(u_char *p, uint64_t n)
+{
+    return ngx_http_fsauth_activity_decimal(p, n,
+                                            ngx_http_fsauth_activity_digits(n));
+}
+
+
 static u_char *
 ngx_http_fsauth_activity_bulk(u_char *p, u_char *s, size_t len)
 {
     *p++ = '$';
-    p = ngx_http_fsauth_redis_decimal(p, len);
+    p = ngx_http_fsauth_activity_number(p, len);
     *p++ = CR;
     *p++ = LF;
     p = ngx_cpymem(p, s, len);
@@ -181,12 +243,12 @@ ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer)
 
     p = peer->batch;
     *p++ = '*';
-    p = ngx_http_fsauth_redis_decimal(p, 3 + 3 * n);
+    p = ngx_http_fsauth_activity_number(p, 3 + 3 * n);
     p = ngx_http_fsauth_put(p, "\r\n$4\r\nEVAL\r\n");
     len = sizeof(ngx_http_fsauth_activity_script) - 1;
     p = ngx_http_fsauth_activity_bulk(p, ngx_http_fsauth_activity_script, len);
 
-    len = ngx_http_fsauth_redis_decimal(num, n) - num;
+    len = ngx_http_fsauth_activity_number(num, n) - num;
     p = ngx_http_fsauth_activity_bulk(p, num, len);
 
     for (i = 0; i < n; i++) {
@@ -205,17 +267,26 @@ ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer)
 
         if (rec->time != last) {
             last = rec->time;
-            len = ngx_http_fsauth_redis_decimal(num, rec->time) - num;
-            tlen = ngx_http_fsauth_activity_bulk(tbulk, num, len) - tbulk;
+            tlen = ngx_http_fsauth_activity_time(tbulk, rec->time) - tbulk;
         }
 
         p = ngx_cpymem(p, tbulk, tlen);
         p = ngx_http_fsauth_activity_bulk(p, rec->addr, rec->addr_len);
     }
 
+    ngx_http_fsauth_activity_send(peer, p, n);
+}
+
+
+/* sends the command written in peer->batch, up to last: n records */
+
+static void
+ngx_http_fsauth_activity_send(ngx_http_fsauth_peer_t *peer, u_char *last,
+    ngx_uint_t n)
+{
     if (redisAsyncFormattedCommand(peer->lookup.ac,
                                    ngx_http_fsauth_activity_cb, peer,
-                                   (char *) peer->batch, p - peer->batch)
+                                   (char *) peer->batch, last - peer->batch)
         == REDIS_OK)
     {
         ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);
@@ -232,22 +303,35 @@ static u_char *
 ngx_http_fsauth_activity_key(u_char *p, ngx_str_t *prefix, ngx_int_t id)
 {
     size_t  len;
-    u_char  num[NGX_INT64_LEN];
 
-    len = ngx_http_fsauth_redis_decimal(num, id) - num;
+    len = ngx_http_fsauth_activity_digits(id);
 
     *p++ = '$';
-    p = ngx_http_fsauth_redis_decimal(p, prefix->len + sizeof("activity:") - 1
-                                         + len);
+    p = ngx_http_fsauth_activity_number(p, prefix->len
+                                           + sizeof("activity:") - 1 + len);
     *p++ = CR;
     *p++ = LF;
     p = ngx_cpymem(p, prefix->data, prefix->len);
     p = ngx_http_fsauth_put(p, "activity:");
-    p = ngx_cpymem(p, num, len);
+    p = ngx_http_fsauth_activity_decimal(p, id, len);
     *p++ = CR;
     *p++ = LF;
 
     return p;
+}
+
+
+/* "$<len>\r\n<t>\r\n" */
+
+static u_char *
+ngx_http_fsauth_activity_time(u_char *p, time_t t)
+{
+    size_t  len;
+    u_char  num[NGX_INT64_LEN];
+
+    len = ngx_http_fsauth_activity_number(num, t) - num;
+
+    return ngx_http_fsauth_activity_bulk(p, num, len);
 }
 
 
@@ -257,9 +341,7 @@ static void
 ngx_http_fsauth_activity_hsets(ngx_http_fsauth_peer_t *peer, ngx_uint_t n)
 {
     u_char                          *p;
-    size_t                           len;
     ngx_uint_t                       i;
-    u_char                           num[NGX_INT64_LEN];
     ngx_http_fsauth_activity_rec_t  *rec;
 
     for (i = 0; i < n && peer->lookup.ac; i++) {
@@ -268,21 +350,11 @@ ngx_http_fsauth_activity_hsets(ngx_http_fsauth_peer_t *peer, ngx_uint_t n)
         p = ngx_http_fsauth_put(peer->batch, "*6\r\n$4\r\nHSET\r\n");
         p = ngx_http_fsauth_activity_key(p, &peer->conf->prefix, rec->id);
         p = ngx_http_fsauth_put(p, "$12\r\nlastactivity\r\n");
-        len = ngx_http_fsauth_redis_decimal(num, rec->time) - num;
-        p = ngx_http_fsauth_activity_bulk(p, num, len);
+        p = ngx_http_fsauth_activity_time(p, rec->time);
         p = ngx_http_fsauth_put(p, "$6\r\nlastip\r\n");
         p = ngx_http_fsauth_activity_bulk(p, rec->addr, rec->addr_len);
 
-        if (redisAsyncFormattedCommand(peer->lookup.ac,
-                                       ngx_http_fsauth_activity_cb, peer,
-                                       (char *) peer->batch, p - peer->batch)
-            == REDIS_OK)
-        {
-            ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_ACTIVITY]);
-
-        } else {
-            ngx_http_fsauth_metrics_dropped(1);
-        }
+        ngx_http_fsauth_activity_send(peer, p, 1);
     }
 
     /* the connection went while the records were written */

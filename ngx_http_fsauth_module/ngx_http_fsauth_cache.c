@@ -663,7 +663,12 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
     if (rec) {
         kn = (ngx_http_fsauth_key_node_t *) e;
-        ngx_memcpy(&kn->rec, rec, sizeof(ngx_http_fsauth_record_t));
+
+        /* the grants in use, not the whole array: nothing reads past them */
+
+        ngx_memcpy(&kn->rec, rec,
+                   offsetof(ngx_http_fsauth_record_t, grants)
+                   + rec->grants_len);
 
         kn->activity = last;
 

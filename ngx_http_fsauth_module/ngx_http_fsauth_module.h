@@ -158,6 +158,7 @@ typedef struct {
 
 
 typedef struct ngx_http_fsauth_peer_s      ngx_http_fsauth_peer_t;
+typedef struct ngx_http_fsauth_tls_s       ngx_http_fsauth_tls_t;
 typedef struct ngx_http_fsauth_pending_s   ngx_http_fsauth_pending_t;
 typedef struct ngx_http_fsauth_cache_sh_s  ngx_http_fsauth_cache_sh_t;
 typedef struct ngx_http_fsauth_ban_sh_s    ngx_http_fsauth_ban_sh_t;
@@ -203,12 +204,14 @@ typedef struct {
     ngx_http_fsauth_redis_addr_t   *addrs;        /* all a name resolved to */
     ngx_uint_t                      naddrs;
     ngx_uint_t                      db;
+    ngx_str_t                       user;         /* AUTH user password */
     ngx_str_t                       password;
     ngx_str_t                       prefix;
     ngx_msec_t                      connect_timeout;
     ngx_msec_t                      timeout;
     ngx_http_fsauth_peer_t         *peer;         /* per worker */
     struct ngx_http_fsauth_cache_s *cache;
+    ngx_http_fsauth_tls_t          *tls;          /* NULL: plain TCP */
 } ngx_http_fsauth_redis_conf_t;
 
 
@@ -423,6 +426,12 @@ void ngx_http_fsauth_redis_overdue(ngx_http_fsauth_fetch_t *f);
 ngx_int_t ngx_http_fsauth_redis_reply_grant(ngx_http_fsauth_fetch_t *f,
     ngx_str_t *resource, ngx_uint_t *mask);
 ngx_int_t ngx_http_fsauth_redis_api_enabled(
+    ngx_http_fsauth_redis_conf_t *rcf);
+
+/* ngx_http_fsauth_tls.c */
+ngx_int_t ngx_http_fsauth_tls_param(ngx_conf_t *cf,
+    ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *value);
+char *ngx_http_fsauth_tls_init(ngx_conf_t *cf,
     ngx_http_fsauth_redis_conf_t *rcf);
 
 /* ngx_http_fsauth_activity.c */

@@ -138,10 +138,12 @@ ngx_http_fsauth_record_utf8_cut(u_char *p, size_t len, size_t max)
 /*
  * Applies one hash field of <prefix>key:<digest>.  Returns NGX_ERROR for
  * an "id" that is not a positive integer; unknown fields are ignored.
+ * Inlined in the reply's loop below: a call per field would cost more
+ * than most fields do.
  */
 
-ngx_int_t
-ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
+static ngx_inline ngx_int_t
+ngx_http_fsauth_record_apply(ngx_http_fsauth_record_t *rec, u_char *name,
     size_t name_len, u_char *value, size_t value_len)
 {
     u_char  *g;
@@ -232,12 +234,21 @@ ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
 
     g = rec->grants + rec->grants_len;
     g[0] = (u_char) name_len;
-    g[1] = (u_char) ngx_http_fsauth_grant_parse(value, value_len);
+    g[1] = (u_char) fsauth_grant_parse(value, value_len);
     ngx_memcpy(&g[2], name, name_len);
 
     rec->grants_len += need;
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
+    size_t name_len, u_char *value, size_t value_len)
+{
+    return ngx_http_fsauth_record_apply(rec, name, name_len, value,
+                                        value_len);
 }
 
 
@@ -369,7 +380,7 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
         /* an invalid id declines the key, unless the reply is malformed */
 
         if (rc == NGX_OK
-            && ngx_http_fsauth_record_field(rec, (u_char *) k->str, k->len,
+            && ngx_http_fsauth_record_apply(rec, (u_char *) k->str, k->len,
                                             (u_char *) v->str, v->len)
                != NGX_OK)
         {

@@ -30,37 +30,38 @@ static void ngx_http_fsauth_conn_free(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_lost(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_retry_handler(ngx_event_t *ev);
 static void ngx_http_fsauth_conn_deadline_handler(ngx_event_t *ev);
+static ngx_http_fsauth_conn_t *ngx_http_fsauth_conn_current(
+    const redisAsyncContext *ac);
+static ngx_http_fsauth_conn_t *ngx_http_fsauth_conn_reply(
+    const redisAsyncContext *ac, redisReply *rr);
 static void ngx_http_fsauth_conn_connected(const redisAsyncContext *ac,
     int status);
 static void ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac,
     int status);
-static void ngx_http_fsauth_conn_handshake_cb(redisAsyncContext *ac,
-    void *reply, void *privdata);
-static void ngx_http_fsauth_tracking_id_cb(redisAsyncContext *ac,
-    void *reply, void *privdata);
-static void ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac,
-    void *reply, void *privdata);
-static void ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac,
-    void *reply, void *privdata);
+static redisCallbackFn  ngx_http_fsauth_conn_handshake_cb;
+static redisCallbackFn  ngx_http_fsauth_tracking_id_cb;
+static redisCallbackFn  ngx_http_fsauth_tracking_on_cb;
+static redisCallbackFn  ngx_http_fsauth_tracking_message_cb;
+static redisCallbackFn  ngx_http_fsauth_redis_api_cb;
+static redisCallbackFn  ngx_http_fsauth_redis_record_cb;
+static ngx_http_fsauth_conn_t *ngx_http_fsauth_tracking_reply(
+    const redisAsyncContext *ac, redisReply *rr, const char *cmd);
 static ngx_uint_t ngx_http_fsauth_tracking_final(u_char *err, size_t len);
 static void ngx_http_fsauth_tracking_refused(ngx_http_fsauth_conn_t *conn,
     const char *cmd, u_char *err, size_t len);
 static void ngx_http_fsauth_tracking_invalidate(ngx_http_fsauth_peer_t *peer,
     redisReply *key);
 static void ngx_http_fsauth_redis_poll_handler(ngx_event_t *ev);
-static void ngx_http_fsauth_redis_api_cb(redisAsyncContext *ac, void *reply,
-    void *privdata);
 static ngx_int_t ngx_http_fsauth_redis_api_query(
     ngx_http_fsauth_peer_t *peer);
-static void ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac,
-    void *reply, void *privdata);
 static int ngx_http_fsauth_redis_command2(redisAsyncContext *ac,
     redisCallbackFn *fn, char *cmd, char *arg, size_t len);
 
 
 /*
  * fsauth_redis host:port | unix:/path [db=N] [password_file=PATH]
- *              [prefix=S] [connect_timeout=T] [timeout=T];
+ *              [user=NAME] [prefix=S] [connect_timeout=T] [timeout=T]
+ *              [tls=on|off] [tls_*=...];
  */
 
 char *
@@ -69,7 +70,8 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_fsauth_main_conf_t *fmcf = conf;
 
-    ngx_int_t                      n;
+    char                          *rv;
+    ngx_int_t                      n, rc;
     ngx_str_t                     *value, s, name;
     ngx_msec_t                    *msp;
     ngx_url_t                      u;
@@ -169,6 +171,27 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            rcf->user.data = value[i].data + 5;
+            rcf->user.len = value[i].len - 5;
+
+            if (rcf->user.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        rc = ngx_http_fsauth_tls_param(cf, rcf, &value[i]);
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
             rcf->prefix.data = value[i].data + 7;
             rcf->prefix.len = value[i].len - 7;
@@ -205,6 +228,11 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         if (*msp == (ngx_msec_t) NGX_ERROR || *msp == 0) {
             goto invalid;
         }
+    }
+
+    rv = ngx_http_fsauth_tls_init(cf, rcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     fmcf->redis = rcf;
@@ -471,6 +499,12 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
         return;
     }
 
+    if (ngx_http_fsauth_tls_connect(conn, ac) != NGX_OK) {
+        redisAsyncFree(ac);
+        ngx_http_fsauth_conn_schedule(conn);
+        return;
+    }
+
     if (ngx_http_fsauth_adapter_attach(ac, peer->log) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, peer->log, 0,
                       "fsauth: no free connection for redis");
@@ -495,10 +529,8 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     /* hiredis keeps command order: AUTH, SELECT, then the first query */
 
     if (rcf->password.len) {
-        if (ngx_http_fsauth_redis_command2(ac,
-                                           ngx_http_fsauth_conn_handshake_cb,
-                                           "AUTH", (char *) rcf->password.data,
-                                           rcf->password.len)
+        if (ngx_http_fsauth_redis_auth(ac, rcf,
+                                       ngx_http_fsauth_conn_handshake_cb)
             != REDIS_OK)
         {
             goto failed;
@@ -631,6 +663,7 @@ ngx_http_fsauth_conn_ready(ngx_http_fsauth_conn_t *conn)
     conn->state = NGX_HTTP_FSAUTH_REDIS_READY;
     conn->failures = 0;
     ngx_http_fsauth_metrics_peer(conn->peer);
+    conn->peer->refused_logged = 0;
 
     if (conn->deadline.timer_set) {
         ngx_del_timer(&conn->deadline);
@@ -673,13 +706,39 @@ ngx_http_fsauth_conn_deadline_handler(ngx_event_t *ev)
 }
 
 
+/* the connection whose context ac is, or NULL: a context it dropped */
+
+static ngx_http_fsauth_conn_t *
+ngx_http_fsauth_conn_current(const redisAsyncContext *ac)
+{
+    ngx_http_fsauth_conn_t  *conn = ac->data;
+
+    if (conn == NULL || ac != conn->ac) {
+        return NULL;
+    }
+
+    return conn;
+}
+
+
+/* NULL as well when there is no reply: hiredis is freeing the context */
+
+static ngx_http_fsauth_conn_t *
+ngx_http_fsauth_conn_reply(const redisAsyncContext *ac, redisReply *rr)
+{
+    return rr ? ngx_http_fsauth_conn_current(ac) : NULL;
+}
+
+
 static void
 ngx_http_fsauth_conn_connected(const redisAsyncContext *ac, int status)
 {
-    ngx_http_fsauth_conn_t        *conn = ac->data;
+    ngx_http_fsauth_conn_t        *conn;
     ngx_http_fsauth_redis_conf_t  *rcf;
 
-    if (status == REDIS_OK || conn == NULL || ac != conn->ac) {
+    conn = ngx_http_fsauth_conn_current(ac);
+
+    if (status == REDIS_OK || conn == NULL) {
         return;
     }
 
@@ -695,7 +754,9 @@ ngx_http_fsauth_conn_connected(const redisAsyncContext *ac, int status)
                       "trying its next address", &rcf->addr_text,
                       &rcf->addrs[conn->addr].host, ac->errstr);
 
-    } else if (!conn->down_logged) {
+    } else if (!conn->down_logged
+               && !ngx_http_fsauth_tls_refused(conn, ac, 1))
+    {
         ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
                       "fsauth: cannot connect to redis at \"%V\": %s",
                       &rcf->addr_text, ac->errstr);
@@ -715,9 +776,10 @@ ngx_http_fsauth_conn_connected(const redisAsyncContext *ac, int status)
 static void
 ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac, int status)
 {
-    ngx_http_fsauth_conn_t  *conn = ac->data;
+    ngx_http_fsauth_conn_t  *conn;
 
-    if (conn == NULL || ac != conn->ac) {
+    conn = ngx_http_fsauth_conn_current(ac);
+    if (conn == NULL) {
         return;
     }
 
@@ -744,7 +806,7 @@ ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac, int status)
         return;
     }
 
-    if (!conn->down_logged) {
+    if (!conn->down_logged && !ngx_http_fsauth_tls_refused(conn, ac, 0)) {
         ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
                       "fsauth: lost redis connection to \"%V\": %s",
                       &conn->peer->conf->addr_text,
@@ -769,16 +831,15 @@ ngx_http_fsauth_conn_handshake_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
     redisReply              *rr = reply;
-    ngx_http_fsauth_conn_t  *conn = ac->data;
+    ngx_http_fsauth_conn_t  *conn;
 
-    if (rr == NULL || conn == NULL || ac != conn->ac) {
+    conn = ngx_http_fsauth_conn_reply(ac, rr);
+    if (conn == NULL) {
         return;
     }
 
     if (rr->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
-                      "fsauth: redis %s failed: %*s", (char *) privdata,
-                      (size_t) ngx_min(rr->len, 200), rr->str);
+        ngx_http_fsauth_redis_refused(conn, privdata, rr);
         conn->down_logged = 1;
         ngx_http_fsauth_conn_reset(conn, "handshake failed");
     }
@@ -796,22 +857,12 @@ static void
 ngx_http_fsauth_tracking_id_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
-    u_char                         *p;
-    redisReply                     *rr = reply;
-    const char                     *argv[10];
-    size_t                          argvlen[10];
-    u_char                          id[NGX_INT_T_LEN];
-    u_char                          keys[256], api[256];
-    ngx_http_fsauth_conn_t         *conn = ac->data;
-    ngx_http_fsauth_redis_conf_t   *rcf;
+    ngx_str_t               *prefix;
+    redisReply              *rr = reply;
+    ngx_http_fsauth_conn_t  *conn;
 
-    if (rr == NULL || conn == NULL || ac != conn->ac) {
-        return;
-    }
-
-    if (rr->type == REDIS_REPLY_ERROR) {
-        ngx_http_fsauth_tracking_refused(conn, "CLIENT ID", (u_char *) rr->str,
-                                         rr->len);
+    conn = ngx_http_fsauth_tracking_reply(ac, rr, "CLIENT ID");
+    if (conn == NULL) {
         return;
     }
 
@@ -823,43 +874,16 @@ ngx_http_fsauth_tracking_id_cb(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    rcf = conn->peer->conf;
+    prefix = &conn->peer->conf->prefix;
 
-    if (rcf->prefix.len > 256 - 4) {
-        return;
-    }
+    /* %b: the prefix is bytes, whatever it holds */
 
-    argv[0] = "CLIENT";
-    argvlen[0] = 6;
-    argv[1] = "TRACKING";
-    argvlen[1] = 8;
-    argv[2] = "on";
-    argvlen[2] = 2;
-    argv[3] = "REDIRECT";
-    argvlen[3] = 8;
-    argv[4] = (char *) id;
-    argvlen[4] = ngx_sprintf(id, "%L", (int64_t) rr->integer) - id;
-    argv[5] = "BCAST";
-    argvlen[5] = 5;
-
-    p = ngx_cpymem(keys, rcf->prefix.data, rcf->prefix.len);
-    p = ngx_cpymem(p, "key:", 4);
-
-    argv[6] = "PREFIX";
-    argvlen[6] = 6;
-    argv[7] = (char *) keys;
-    argvlen[7] = p - keys;
-
-    p = ngx_cpymem(api, rcf->prefix.data, rcf->prefix.len);
-    p = ngx_cpymem(p, "api", 3);
-
-    argv[8] = "PREFIX";
-    argvlen[8] = 6;
-    argv[9] = (char *) api;
-    argvlen[9] = p - api;
-
-    if (redisAsyncCommandArgv(ac, ngx_http_fsauth_tracking_on_cb, NULL, 10,
-                              argv, argvlen)
+    if (redisAsyncCommand(ac, ngx_http_fsauth_tracking_on_cb, NULL,
+                          "CLIENT TRACKING on REDIRECT %lld BCAST "
+                          "PREFIX %bkey: PREFIX %bapi",
+                          (long long) rr->integer,
+                          (char *) prefix->data, prefix->len,
+                          (char *) prefix->data, prefix->len)
         != REDIS_OK)
     {
         ngx_http_fsauth_conn_reset(conn, "cannot queue CLIENT TRACKING");
@@ -871,16 +895,10 @@ static void
 ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
-    redisReply              *rr = reply;
-    ngx_http_fsauth_conn_t  *conn = ac->data;
+    ngx_http_fsauth_conn_t  *conn;
 
-    if (rr == NULL || conn == NULL || ac != conn->ac) {
-        return;
-    }
-
-    if (rr->type == REDIS_REPLY_ERROR) {
-        ngx_http_fsauth_tracking_refused(conn, "CLIENT TRACKING",
-                                         (u_char *) rr->str, rr->len);
+    conn = ngx_http_fsauth_tracking_reply(ac, reply, "CLIENT TRACKING");
+    if (conn == NULL) {
         return;
     }
 
@@ -894,6 +912,30 @@ ngx_http_fsauth_tracking_on_cb(redisAsyncContext *ac, void *reply,
     }
 
     conn->subscribing = 1;
+}
+
+
+/*
+ * The tracking connection's answer to one step of its set-up; NULL when
+ * there is nothing more to do: no reply, an older connection's, or an
+ * error, which is dealt with here.
+ */
+
+static ngx_http_fsauth_conn_t *
+ngx_http_fsauth_tracking_reply(const redisAsyncContext *ac, redisReply *rr,
+    const char *cmd)
+{
+    ngx_http_fsauth_conn_t  *conn;
+
+    conn = ngx_http_fsauth_conn_reply(ac, rr);
+
+    if (conn && rr->type == REDIS_REPLY_ERROR) {
+        ngx_http_fsauth_tracking_refused(conn, cmd, (u_char *) rr->str,
+                                         rr->len);
+        return NULL;
+    }
+
+    return conn;
 }
 
 
@@ -980,10 +1022,11 @@ ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
 {
     size_t                   i;
     redisReply              *rr = reply, *kind, *payload;
-    ngx_http_fsauth_conn_t  *conn = ac->data;
+    ngx_http_fsauth_conn_t  *conn;
     ngx_http_fsauth_peer_t  *peer;
 
-    if (rr == NULL || conn == NULL || ac != conn->ac || conn->peer->exiting) {
+    conn = ngx_http_fsauth_conn_reply(ac, rr);
+    if (conn == NULL || conn->peer->exiting) {
         return;
     }
 
@@ -1124,31 +1167,15 @@ ngx_http_fsauth_redis_poll_handler(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_fsauth_redis_api_query(ngx_http_fsauth_peer_t *peer)
 {
-    u_char                        *p;
-    const char                    *argv[3];
-    size_t                         argvlen[3];
-    u_char                         key[256];
-    ngx_http_fsauth_redis_conf_t  *rcf;
+    ngx_str_t  *prefix;
 
-    rcf = peer->conf;
+    prefix = &peer->conf->prefix;
 
-    if (peer->lookup.ac == NULL || rcf->prefix.len + 3 > sizeof(key)) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(key, rcf->prefix.data, rcf->prefix.len);
-    p = ngx_cpymem(p, "api", 3);
-
-    argv[0] = "HGET";
-    argvlen[0] = 4;
-    argv[1] = (char *) key;
-    argvlen[1] = p - key;
-    argv[2] = "enabled";
-    argvlen[2] = 7;
-
-    if (redisAsyncCommandArgv(peer->lookup.ac, ngx_http_fsauth_redis_api_cb,
-                              NULL, 3, argv, argvlen)
-        != REDIS_OK)
+    if (peer->lookup.ac == NULL
+        || redisAsyncCommand(peer->lookup.ac, ngx_http_fsauth_redis_api_cb,
+                             NULL, "HGET %bapi enabled",
+                             (char *) prefix->data, prefix->len)
+           != REDIS_OK)
     {
         return NGX_ERROR;
     }
@@ -1167,10 +1194,11 @@ ngx_http_fsauth_redis_api_cb(redisAsyncContext *ac, void *reply,
 {
     redisReply              *rr = reply;
     ngx_int_t                enabled;
-    ngx_http_fsauth_conn_t  *conn = ac->data;
+    ngx_http_fsauth_conn_t  *conn;
     ngx_http_fsauth_peer_t  *peer;
 
-    if (rr == NULL || conn == NULL || ac != conn->ac) {
+    conn = ngx_http_fsauth_conn_reply(ac, rr);
+    if (conn == NULL) {
         return;
     }
 
@@ -1355,33 +1383,6 @@ ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac, void *reply,
 
     f->reply = rr;
     f->handler(f, rc, &rec);
-}
-
-
-/* writes a non-negative number; ngx_sprintf() parses its format each time */
-
-u_char *
-ngx_http_fsauth_redis_decimal(u_char *p, uint64_t n)
-{
-    u_char   buf[NGX_INT64_LEN], *d;
-
-    if (n < 10) {
-        *p++ = (u_char) ('0' + n);
-        return p;
-    }
-
-    d = buf + sizeof(buf);
-
-    do {
-        *--d = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    while (d < buf + sizeof(buf)) {
-        *p++ = *d++;
-    }
-
-    return p;
 }
 
 

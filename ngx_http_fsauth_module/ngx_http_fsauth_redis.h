@@ -59,6 +59,8 @@ typedef struct {
     ngx_event_t                     retry;           /* backoff */
     ngx_event_t                     deadline;        /* connect + handshake */
 
+    void                           *ssl;             /* of this attempt */
+
     unsigned                        down_logged:1;
     unsigned                        no_tracking:1;
     unsigned                        subscribing:1;   /* SUBSCRIBE sent */
@@ -95,6 +97,7 @@ struct ngx_http_fsauth_peer_s {
     unsigned                        api_warned:1;
     unsigned                        activity_failing:1;
     unsigned                        eval_warned:1;
+    unsigned                        refused_logged:1; /* AUTH or TLS */
 };
 
 
@@ -102,11 +105,20 @@ ngx_int_t ngx_http_fsauth_activity_init(ngx_cycle_t *cycle,
     ngx_http_fsauth_peer_t *peer);
 void ngx_http_fsauth_activity_flush(ngx_http_fsauth_peer_t *peer);
 void ngx_http_fsauth_activity_probe(ngx_http_fsauth_peer_t *peer);
-u_char *ngx_http_fsauth_redis_decimal(u_char *p, uint64_t n);
 
 ngx_int_t ngx_http_fsauth_adapter_attach(redisAsyncContext *ac,
     ngx_log_t *log);
 void ngx_http_fsauth_adapter_use_arena(redisAsyncContext *ac);
+
+int ngx_http_fsauth_redis_auth(redisAsyncContext *ac,
+    ngx_http_fsauth_redis_conf_t *rcf, redisCallbackFn *fn);
+void ngx_http_fsauth_redis_refused(ngx_http_fsauth_conn_t *conn, char *cmd,
+    redisReply *rr);
+
+ngx_int_t ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
+    redisAsyncContext *ac);
+ngx_uint_t ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
+    const redisAsyncContext *ac, ngx_uint_t connecting);
 
 ngx_int_t ngx_http_fsauth_record_from_reply(redisReply *reply,
     ngx_http_fsauth_record_t *rec, const char **err);

@@ -310,9 +310,12 @@ ngx_http_fsauth_reply_skip(const redisReadTask *task)
 }
 
 
-/* "extra" bytes follow the object: a string reply's bytes */
+/*
+ * "extra" bytes follow the object: a string reply's bytes.  Inlined: a
+ * lookup reply is mostly strings, a call each would cost more than this.
+ */
 
-static redisReply *
+static ngx_inline redisReply *
 ngx_http_fsauth_reply_object(const redisReadTask *task, size_t extra)
 {
     redisReply  *r, *parent;

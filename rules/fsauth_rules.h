@@ -21,6 +21,8 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 
 /* limits */
@@ -92,6 +94,7 @@ static inline int
 fsauth_token_valid(const void *token, size_t len)
 {
     size_t                i;
+    uint64_t              w;
     const unsigned char  *p;
 
     p = token;
@@ -104,7 +107,24 @@ fsauth_token_valid(const void *token, size_t len)
         return 0;
     }
 
-    for (i = 0; i < len; i++) {
+    /*
+     * Eight bytes at a time, every request: a byte below 0x21 sets its
+     * high bit in w - 0x2121..., one of 0x7f in w + 0x0101..., one from
+     * 0x80 in w.  Exact: below the first such byte nothing borrows or
+     * carries into the next.
+     */
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+
+        if (((w - 0x2121212121212121ULL) | (w + 0x0101010101010101ULL) | w)
+            & 0x8080808080808080ULL)
+        {
+            return 0;
+        }
+    }
+
+    for ( /* void */ ; i < len; i++) {
         if (p[i] < 0x21 || p[i] > 0x7e) {
             return 0;
         }

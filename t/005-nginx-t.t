@@ -111,6 +111,27 @@ my @cases = (
     [ 'fsauth_redis with a password longer than 4096 bytes',
       "fsauth_redis 127.0.0.1:6379 password_file=$longpw;", '',
       qr/fsauth_redis: the password in ".*longpw" is longer than 4096 bytes/ ],
+    [ 'fsauth_redis with user= and no password_file=',
+      'fsauth_redis 127.0.0.1:6379 user=fsauth;', '',
+      qr/fsauth_redis: "user=" needs "password_file="/ ],
+    [ 'fsauth_redis with an empty user=',
+      "fsauth_redis 127.0.0.1:6379 user= password_file=$key;", '',
+      qr/invalid parameter "user=" of fsauth_redis/ ],
+    [ 'fsauth_redis with tls_ca= but no tls=on',
+      "fsauth_redis 127.0.0.1:6379 tls_ca=$key;", '',
+      qr/fsauth_redis: "tls_ca=.*" needs "tls=on"/ ],
+    [ 'fsauth_redis with tls_verify= but tls=off',
+      'fsauth_redis 127.0.0.1:6379 tls=off tls_verify=off;', '',
+      qr/fsauth_redis: "tls_verify=off" needs "tls=on"/ ],
+    [ 'fsauth_redis with a bad tls=',
+      'fsauth_redis 127.0.0.1:6379 tls=yes;', '',
+      qr/invalid parameter "tls=yes" of fsauth_redis/ ],
+    [ 'fsauth_redis with a bad tls_verify=',
+      'fsauth_redis 127.0.0.1:6379 tls=on tls_verify=maybe;', '',
+      qr/invalid parameter "tls_verify=maybe" of fsauth_redis/ ],
+    [ 'fsauth_redis with an unknown tls_ parameter',
+      'fsauth_redis 127.0.0.1:6379 tls_colour=blue;', '',
+      qr/invalid parameter "tls_colour=blue" of fsauth_redis/ ],
     [ 'fsauth_redis with a host that does not resolve',
       'fsauth_redis no-such-host.invalid:6379;', '',
       qr/host not found in "no-such-host.invalid:6379" of fsauth_redis/ ],
@@ -148,6 +169,7 @@ _EOC_
 }
 
 my ($rc, $out) = nginx_t('fsauth_redis 127.0.0.1:6379 db=2 timeout=50ms '
+                         . "user=fsauth-nginx password_file=$key tls=off "
                          . 'connect_timeout=100ms prefix=x:; '
                          . 'fsauth_cache zone=a:1m ttl=5s negative_ttl=1s '
                          . 'stale=0;',

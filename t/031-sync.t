@@ -11,6 +11,7 @@ use warnings;
 use lib 't/lib', 't/fsauthctl/lib';
 
 use Test::More;
+use JSON::PP qw(decode_json);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use FsauthctlTest;
@@ -237,6 +238,17 @@ sub engine {
     is(record($tb)->{nick}, '', "$tag: a NULL nick is empty");
     is(keyid(1), token_digest($ta), "$tag: keyid:1 is the digest");
 
+    # the audit trail: one "sync" entry per key written, no secret
+    my @audit = grep { $_->{action} eq 'sync' }
+                map { { @{ $_->[1] } } }
+                @{ redis('XRANGE', "${prefix}audit", '-', '+') || [] };
+    is_deeply([ map { "$_->{id} $_->{detail}" } @audit ],
+              ['1 created', '2 created'],
+              "$tag: one audit entry per key created");
+    unlike(join(' ', map { values %$_ } @audit),
+           qr/\Q$ta\E|\Q$tb\E|[0-9a-f]{64}/,
+           "$tag: no token or digest in the audit entries");
+
     ($rc, $out, $err) = sync($db, '--password-file',
                              write_file("$db->{dir}/dbpw", $db->password . "\n"),
                              { password => '' });
@@ -258,6 +270,20 @@ sub engine {
     is_deeply(lines_of($out), ['key 1: updated (description)'],
               "$tag: update");
     is(record($ta)->{description}, 'ERP link v2', "$tag: description written");
+
+    # --json: an object a line, the summary last
+    $db->sql("UPDATE api_keys SET description = 'ERP link v3' WHERE id = 1");
+    ($rc, $out) = sync($db, '--json');
+    is($rc, 0, "$tag: --json");
+    my @objs = map { decode_json($_) } split /\n/, $out;
+    is_deeply(\@objs, [
+        { id => 1, change => 'updated (description)',
+          dry_run => JSON::PP::false },
+        { created => 0, updated => 1, deleted => 0, unchanged => 1,
+          skipped => 0, dry_run => JSON::PP::false },
+    ], "$tag: --json prints one object a line");
+    $db->sql("UPDATE api_keys SET description = 'ERP link v2' WHERE id = 1");
+    sync($db);
 
     # grants
     $db->sql("UPDATE api_access SET allowdelete = true "

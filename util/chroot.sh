@@ -10,6 +10,13 @@
 #                                      a clean environment
 #   fsauth_chroot_remove DIR           stop what still runs inside,
 #                                      unmount, delete
+#   fsauth_chroot_start NAME SUITE     for a script with one chroot for
+#                                      its whole run: a work folder
+#                                      /var/tmp/fsauth-NAME.*, removed
+#                                      with the chroot on exit, and the
+#                                      chroot in $work/chroot (sets work
+#                                      and chroot_dir); exits 1 when it
+#                                      cannot be built
 #
 # FSAUTH_APT_CACHE=DIR keeps the .deb files apt downloads inside in
 # DIR/SUITE (bind-mounted on /var/cache/apt/archives), so that several
@@ -84,4 +91,21 @@ fsauth_chroot_remove() {
         mountpoint -q "$dir/$m" 2>/dev/null && umount -l "$dir/$m" || true
     done
     rm -rf --one-file-system "$dir"
+}
+
+fsauth_chroot_start() {
+    local name=$1 suite=$2 start log
+    start=$(date +%s)
+    work=$(mktemp -d "/var/tmp/fsauth-$name.XXXXXX")
+    chroot_dir=$work/chroot
+    log=$work/chroot.log
+    trap 'fsauth_chroot_remove "$chroot_dir"; rm -rf "$work"' EXIT
+    trap 'exit 130' INT TERM
+    echo "$name: $suite: building the chroot from $fsauth_mirror"
+    if ! fsauth_chroot_make "$suite" "$chroot_dir" "$log"; then
+        tail -n 30 "$log"
+        echo "$name: $suite: chroot not built" >&2
+        exit 1
+    fi
+    echo "$name: $suite: chroot built in $(( $(date +%s) - start )) s"
 }

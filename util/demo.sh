@@ -162,4 +162,6 @@ manage keys:
   build/fsauthctl -p $redis_port key list
   build/fsauthctl -p $redis_port access grant $id facturas --get
   build/fsauthctl -p $redis_port key disable $id
+  # who changed what: every fsauthctl write, with its actor
+  build/fsauthctl -p $redis_port audit --since 1h
 EOT

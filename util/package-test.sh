@@ -6,7 +6,8 @@
 #
 #   1. apt-get install ./*.deb nginx redis-server man-db curl: the module
 #      is enabled through /etc/nginx/modules-enabled (nginx -t clean with
-#      no load_module line of ours), /usr/bin/fsauthctl, man fsauthctl;
+#      no load_module line of ours), /usr/bin/fsauthctl, man fsauthctl,
+#      its --version and bash completion;
 #   2. redis-server and nginx started by hand on free loopback ports (no
 #      systemd here), a key made with the installed fsauthctl, then a 200,
 #      a 401 and two 403s through the installed module;
@@ -32,19 +33,7 @@ ls "$debs"/libnginx-mod-http-fsauth_*.deb "$debs"/fsauthctl_*.deb \
 fsauth_need_root util/package-test.sh
 
 t0=$(date +%s)
-work=$(mktemp -d /var/tmp/fsauth-package-test.XXXXXX)
-chroot_dir=$work/chroot
-log=$work/chroot.log
-trap 'fsauth_chroot_remove "$chroot_dir"; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-
-echo "package-test: $suite: building the chroot from $fsauth_mirror"
-if ! fsauth_chroot_make "$suite" "$chroot_dir" "$log"; then
-    tail -n 30 "$log"
-    echo "package-test: $suite: chroot not built" >&2
-    exit 1
-fi
-echo "package-test: $suite: chroot built in $(( $(date +%s) - t0 )) s"
+fsauth_chroot_start package-test "$suite"
 mkdir -p "$chroot_dir/root/debs"
 cp "$debs"/*.deb "$chroot_dir/root/debs/"
 
@@ -107,6 +96,12 @@ check "nginx -T loads the module from modules-enabled" \
 check "/usr/bin/fsauthctl" test -x /usr/bin/fsauthctl
 check "man fsauthctl" \
     bash -c 'man -P cat fsauthctl 2>/dev/null | grep -q "access check"'
+check "fsauthctl --version" \
+    bash -c 'fsauthctl --version | grep -Eq "^fsauthctl [0-9]"'
+check "bash completion of fsauthctl" \
+    bash -c '. /usr/share/bash-completion/completions/fsauthctl &&
+             COMP_WORDS=(fsauthctl key cr) && COMP_CWORD=2 && _fsauthctl &&
+             test "${COMPREPLY[*]}" = create'
 
 # 2. redis-server, nginx with fsauth, a key, 200/401/403
 rport=$(free_port)

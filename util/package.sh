@@ -41,20 +41,8 @@ fi
 
 version=$(cat VERSION)$suffix
 t0=$(date +%s)
-work=$(mktemp -d /var/tmp/fsauth-package.XXXXXX)
-chroot_dir=$work/chroot
-log=$work/package.log
-trap 'fsauth_chroot_remove "$chroot_dir"; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-
-echo "package: $suite: building the chroot from $fsauth_mirror"
-if ! fsauth_chroot_make "$suite" "$chroot_dir" "$log"; then
-    tail -n 30 "$log"
-    echo "package: $suite: chroot not built" >&2
-    exit 1
-fi
+fsauth_chroot_start package "$suite"
 t1=$(date +%s)
-echo "package: $suite: chroot built in $((t1 - t0)) s"
 
 src=$chroot_dir/src/fsauth
 mkdir -p "$src"

@@ -19,7 +19,7 @@ use Exporter 'import';
 our @EXPORT = qw(redis redis_at add_key flush_prefix digest free_port
                  start_redis stop_redis restart_redis write_file
                  background_requests wait_background http_raw
-                 hset_calls redis_calls);
+                 hset_calls redis_calls fsauth_get poll_until);
 
 sub digest { sha256_hex($_[0]) }
 
@@ -164,6 +164,27 @@ sub http_raw {
     my ($head, $body) = split /\r\n\r\n/, $resp, 2;
     my ($status) = ($head // '') =~ m{^HTTP/\d\.\d (\d+)};
     return ($status // 0, $head // '', $body // '', time - $t0);
+}
+
+# A GET with a token through a location that adds "X-Fsauth:
+# $fsauth_status"; the status, or (status, that header, seconds).
+sub fsauth_get {
+    my ($port, $token, $path) = @_;
+    my ($status, $head, undef, $secs) =
+        http_raw($port, 'GET ' . ($path // '/api/3/clientes')
+                 . " HTTP/1.0\r\nHost: x\r\nX-Auth-Token: $token\r\n\r\n", 5);
+    my ($fs) = $head =~ /^X-Fsauth: (\S+)/mi;
+    return wantarray ? ($status, $fs // '', $secs) : $status;
+}
+
+# true as soon as $cb returns true, false after 2 s
+sub poll_until {
+    my ($cb) = @_;
+    for (1 .. 100) {
+        return 1 if $cb->();
+        sleep 0.02;
+    }
+    return 0;
 }
 
 # Forks $n clients, each sending $count requests; results (one status per
