@@ -299,6 +299,16 @@ sub engine {
     is($r->{'res:ventas'}, 'get', "$tag: grant added");
     ok(!exists $r->{'res:facturas'}, "$tag: grant removed");
 
+    # an expiry set on a synced key is not in FacturaScripts: the next pass
+    # drops it, like any field the tables do not have
+    ($rc, $out, $err) = ctl('key', 'expire', 1, '90d');
+    is($rc, 0, "$tag: key expire on a synced key") or diag($err);
+    ok(record($ta)->{expires}, "$tag: ... sets expires");
+    ($rc, $out) = sync($db);
+    is_deeply(lines_of($out), ['key 1: updated (-expires)'],
+              "$tag: sync reports the expiry it drops");
+    ok(!exists record($ta)->{expires}, "$tag: ... and drops it");
+
     # disable
     $db->sql("UPDATE api_keys SET enabled = false WHERE id = 1");
     ($rc, $out) = sync($db);

@@ -152,6 +152,12 @@ is(redis('GET', "${P}nextid"), 13, 'nextid never goes down');
 redis('HSET', "${P}activity:3", 'lastactivity', 1700000000, 'lastip',
       '192.0.2.1');
 
+# an expiry is not in the FacturaScripts tables: the key written whole
+# from the file has none
+($rc, $out, $err) = ctl(qw(key expire 3 90d));
+is($rc, 0, 'key expire 3 before the import') or diag($err);
+ok(key_hash(3)->{expires}, '... key 3 has an expiry');
+
 ($rc, $out, $err) = ctl('import', file({
     api_keys => [ { id => 3, apikey => 'Tok3-new', description => 'new',
                     nick => 'zed', enabled => 0, fullaccess => 1,
@@ -167,7 +173,7 @@ is_deeply(key_hash(3),
           { id => 3, nick => 'zed', description => 'new', enabled => '0',
             fullaccess => '1', creationdate => '2023-05-07',
             'res:otro' => 'get' },
-          'fields and grants are those of the file');
+          'fields and grants are those of the file, no expiry kept');
 is(redis('HGET', "${P}activity:3", 'lastip'), '192.0.2.1', 'activity kept');
 
 # --- api_access for a key only in Redis: added
