@@ -30,7 +30,8 @@
 
 
 static int fsauthctl_audit_since(const char *s, long long *t);
-static int fsauthctl_audit_print(redisReply *entries, int json);
+static int fsauthctl_audit_print(redisReply *entries, int json,
+    long long since);
 
 
 void
@@ -346,6 +347,7 @@ fsauthctl_audit(fsauthctl_t *ctl, fsauthctl_call_t *call)
     redisReply  *reply;
 
     strcpy(start, "-");
+    t = -1;
 
     if (call->since) {
         (void) fsauthctl_audit_since(call->since, &t);
@@ -367,17 +369,22 @@ fsauthctl_audit(fsauthctl_t *ctl, fsauthctl_call_t *call)
         return fsauthctl_error("unexpected reply to XRANGE");
     }
 
-    rc = fsauthctl_audit_print(reply, call->json);
+    rc = fsauthctl_audit_print(reply, call->json, t);
     freeReplyObject(reply);
 
     return rc;
 }
 
 
-/* entries as a table or a JSON array, oldest first */
+/*
+ * Entries as a table or a JSON array, oldest first.  The stream id is
+ * Redis's clock at EXEC, "time" fsauthctl's a moment earlier: an entry
+ * whose "time" is before "since" (-1: none) is left out, so that --since
+ * agrees with the times shown.
+ */
 
 static int
-fsauthctl_audit_print(redisReply *entries, int json)
+fsauthctl_audit_print(redisReply *entries, int json, long long since)
 {
     int                 rc;
     size_t              i, j, k;
@@ -425,6 +432,13 @@ fsauthctl_audit_print(redisReply *entries, int json)
                     cells[k] = fields->element[j + 1]->str;
                 }
             }
+        }
+
+        if (since >= 0
+            && (fsauthctl_parse_id(cells[0], strlen(cells[0]), &n)
+                != FSAUTHCTL_OK || n < since))
+        {
+            continue;
         }
 
         if (json) {
