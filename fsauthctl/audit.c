@@ -244,11 +244,12 @@ fsauthctl_audit_args(fsauthctl_call_t *call)
 static int
 fsauthctl_audit_since(const char *s, long long *t)
 {
-    int        h, m, sec, n;
-    char       date[11], *end;
-    size_t     len;
-    long long  v;
-    struct tm  tm;
+    int          h, m, sec, n;
+    char         date[11], *end;
+    size_t       len;
+    long long    v;
+    struct tm    tm;
+    const char  *unit;
 
     static const char       units[] = "smhdw";
     static const long long  seconds[] = { 1, 60, 3600, 86400, 604800 };
@@ -270,13 +271,13 @@ fsauthctl_audit_since(const char *s, long long *t)
     /* a duration: digits then s, m, h, d or w */
 
     if (len > 1 && fsauthctl_parse_id(s, len - 1, &v) == FSAUTHCTL_OK) {
-        end = strchr(units, s[len - 1]);
+        unit = strchr(units, s[len - 1]);
 
-        if (end == NULL || v > 100LL * 366 * 86400) {
+        if (unit == NULL || v > 100LL * 366 * 86400) {
             return FSAUTHCTL_ERROR;
         }
 
-        *t = (long long) time(NULL) - v * seconds[end - units];
+        *t = (long long) time(NULL) - v * seconds[unit - units];
         return FSAUTHCTL_OK;
     }
 
