@@ -30,7 +30,8 @@
 
 
 static int fsauthctl_audit_since(const char *s, long long *t);
-static int fsauthctl_audit_print(redisReply *entries, int json);
+static int fsauthctl_audit_print(redisReply *entries, int json,
+    long long since);
 
 
 void
@@ -243,11 +244,12 @@ fsauthctl_audit_args(fsauthctl_call_t *call)
 static int
 fsauthctl_audit_since(const char *s, long long *t)
 {
-    int        h, m, sec, n;
-    char       date[11], *end;
-    size_t     len;
-    long long  v;
-    struct tm  tm;
+    int          h, m, sec, n;
+    char         date[11], *end;
+    size_t       len;
+    long long    v;
+    struct tm    tm;
+    const char  *unit;
 
     static const char       units[] = "smhdw";
     static const long long  seconds[] = { 1, 60, 3600, 86400, 604800 };
@@ -269,13 +271,13 @@ fsauthctl_audit_since(const char *s, long long *t)
     /* a duration: digits then s, m, h, d or w */
 
     if (len > 1 && fsauthctl_parse_id(s, len - 1, &v) == FSAUTHCTL_OK) {
-        end = strchr(units, s[len - 1]);
+        unit = strchr(units, s[len - 1]);
 
-        if (end == NULL || v > 100LL * 366 * 86400) {
+        if (unit == NULL || v > 100LL * 366 * 86400) {
             return FSAUTHCTL_ERROR;
         }
 
-        *t = (long long) time(NULL) - v * seconds[end - units];
+        *t = (long long) time(NULL) - v * seconds[unit - units];
         return FSAUTHCTL_OK;
     }
 
@@ -346,6 +348,7 @@ fsauthctl_audit(fsauthctl_t *ctl, fsauthctl_call_t *call)
     redisReply  *reply;
 
     strcpy(start, "-");
+    t = -1;
 
     if (call->since) {
         (void) fsauthctl_audit_since(call->since, &t);
@@ -367,17 +370,22 @@ fsauthctl_audit(fsauthctl_t *ctl, fsauthctl_call_t *call)
         return fsauthctl_error("unexpected reply to XRANGE");
     }
 
-    rc = fsauthctl_audit_print(reply, call->json);
+    rc = fsauthctl_audit_print(reply, call->json, t);
     freeReplyObject(reply);
 
     return rc;
 }
 
 
-/* entries as a table or a JSON array, oldest first */
+/*
+ * Entries as a table or a JSON array, oldest first.  The stream id is
+ * Redis's clock at EXEC, "time" fsauthctl's a moment earlier: an entry
+ * whose "time" is before "since" (-1: none) is left out, so that --since
+ * agrees with the times shown.
+ */
 
 static int
-fsauthctl_audit_print(redisReply *entries, int json)
+fsauthctl_audit_print(redisReply *entries, int json, long long since)
 {
     int                 rc;
     size_t              i, j, k;
@@ -425,6 +433,13 @@ fsauthctl_audit_print(redisReply *entries, int json)
                     cells[k] = fields->element[j + 1]->str;
                 }
             }
+        }
+
+        if (since >= 0
+            && (fsauthctl_parse_id(cells[0], strlen(cells[0]), &n)
+                != FSAUTHCTL_OK || n < since))
+        {
+            continue;
         }
 
         if (json) {

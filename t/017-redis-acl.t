@@ -172,7 +172,8 @@ for my $variant ([ 'with EVAL', $with_eval ], [ 'without EVAL', $no_eval ]) {
                  [ 'access', 'revoke', $id, 'facturas' ],
                  [ 'api', 'disable' ], [ 'api', 'enable' ],
                  [ 'api', 'status' ], [ 'import', $imp ], [ 'export' ],
-                 [ 'key', 'delete', $id ], [ 'key', 'delete', 90 ])
+                 [ 'key', 'delete', $id ], [ 'key', 'delete', 90 ],
+                 [ 'audit' ], [ 'audit', '--since', '1h', '--json' ])
     {
         my ($rc, $out) = ctl(@$cmd);
         is($rc, 0, "fsauthctl @$cmd[0 .. ($#$cmd < 1 ? 0 : 1)] under its "

@@ -253,6 +253,20 @@ my $cut = $arr->[-1]{time} + 1;
 ($rc, $out) = ctl('audit', '--json', '--since', $cut);
 is_deeply($json->decode($out), [], '--since after the last entry: nothing');
 
+# --since goes by the time an entry shows, which fsauthctl takes just
+# before EXEC gives the entry its id: one a second older than its id (a
+# second boundary in between) is not shown after that second
+my $now = time;
+redis('XADD', $A, '*', time => $now - 100, actor => 'old@test',
+      action => 'key.enable', id => 1, detail => '');
+my $old = sub { [ grep { $_->{actor} eq 'old@test' }
+                  @{ $json->decode($_[0]) } ] };
+($rc, $out) = ctl('audit', '--json', '--since', $now - 50);
+is_deeply($old->($out), [],
+          '--since: an entry whose time is before it is left out');
+($rc, $out) = ctl('audit', '--json', '--since', $now - 100);
+is(scalar(@{ $old->($out) }), 1, '--since: at its time, shown');
+
 for my $bad ('', 'x', '1y', '2023-02-29', '2024-01-01T25:00', '-5',
              '2024-01-01T10:00junk')
 {
