@@ -1,0 +1,28 @@
+# SipHash-2-4-128, the cache's index of a token, against the published
+# test vectors: t/unit/siphash_vectors.c built with the module's own
+# source and run as a TAP producer (one line per vector).
+
+use strict;
+use warnings;
+use File::Temp qw(tempdir);
+use Test::More;
+
+my $dir = tempdir(CLEANUP => 1);
+my $cc = $ENV{CC} || 'cc';
+my $mod = 'ngx_http_fsauth_module';
+
+my @cmd = ($cc, qw(-std=c99 -O2 -Wall -Wextra -Werror), "-I$mod",
+           't/unit/siphash_vectors.c', "$mod/ngx_http_fsauth_siphash.c",
+           '-o', "$dir/siphash_vectors");
+
+is(system(@cmd), 0, "builds with $cc");
+
+my @out = `$dir/siphash_vectors`;
+is($? >> 8, 0, 'every vector matches');
+
+my @ok = grep { /^ok / } @out;
+my @bad = grep { /^not ok / } @out;
+is(scalar @ok, 19, '19 vectors checked') or diag(@out);
+is(scalar @bad, 0, 'no mismatch') or diag(@bad);
+
+done_testing();
