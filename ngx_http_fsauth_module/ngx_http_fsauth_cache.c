@@ -6,6 +6,9 @@
 
 
 #include "ngx_http_fsauth_module.h"
+#include "ngx_http_fsauth_siphash.h"
+
+#include <openssl/rand.h>
 
 
 /*
@@ -15,8 +18,15 @@
  * fit in their key's node (smaller classes, each bounded to a share of
  * the zone so that a flood of bad tokens or resources can only evict its
  * own kind).  The ban counters live in the same zone (see
- * ngx_http_fsauth_ban.c).  Nodes are keyed by the token digest, never the
- * token.  Everything is copied out under the lock.
+ * ngx_http_fsauth_ban.c).  Everything is copied out under the lock.
+ *
+ * Two chained hash tables find the nodes, never by the token itself.  A
+ * request finds its key or negative node by the token's index, a keyed
+ * SipHash-2-4-128 of it under the zone's random key, so that a hit costs
+ * no SHA-256.  Invalidations name the token's SHA-256 digest: key and
+ * negative nodes keep it, and a second table finds them by it (resource
+ * nodes are found there too, by their own digest).  Both tables choose a
+ * bucket with the zone's key, so nobody can aim at one bucket.
  */
 
 
@@ -35,17 +45,24 @@
 /* an expired entry's time: in the past for every worker's clock */
 #define NGX_HTTP_FSAUTH_EXPIRED_AGO       60000
 
+/* at most a bucket per 512 bytes of zone, at least one per 1024 */
+#define NGX_HTTP_FSAUTH_BUCKET_BYTES      512
 
-typedef struct {
-    u_char                          color;
+
+typedef struct ngx_http_fsauth_entry_s  ngx_http_fsauth_entry_t;
+
+struct ngx_http_fsauth_entry_s {
+    ngx_http_fsauth_entry_t        *index_next;      /* key, negative */
+    ngx_http_fsauth_entry_t        *digest_next;
     u_char                          kind;
-    u_char                          pad[2];
+    u_char                          pad[3];
     uint32_t                        epoch;
     ngx_queue_t                     queue;
     ngx_msec_t                      expires;
     ngx_msec_t                      stale_until;
+    uint64_t                        index[2];        /* key, negative */
     u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
-} ngx_http_fsauth_entry_t;
+};
 
 
 typedef struct {
@@ -59,8 +76,7 @@ typedef struct {
 /* a key node stays in the slab's 1024-byte class: twice that otherwise */
 
 typedef char ngx_http_fsauth_key_node_fits[
-    offsetof(ngx_rbtree_node_t, color) + sizeof(ngx_http_fsauth_key_node_t)
-    <= 1024 ? 1 : -1];
+    sizeof(ngx_http_fsauth_key_node_t) <= 1024 ? 1 : -1];
 
 
 /*
@@ -80,8 +96,13 @@ typedef struct {
 
 
 struct ngx_http_fsauth_cache_sh_s {
-    ngx_rbtree_t                    rbtree;
-    ngx_rbtree_node_t               sentinel;
+    ngx_http_fsauth_entry_t       **by_index;        /* buckets */
+    ngx_http_fsauth_entry_t       **by_digest;
+    ngx_uint_t                      mask;            /* buckets - 1 */
+
+    /* random, made with the zone: the index is worthless without it */
+    u_char                          key[NGX_HTTP_FSAUTH_SIPHASH_KEY_LEN];
+
     ngx_queue_t                     keys;            /* LRU */
     ngx_queue_t                     negatives;       /* LRU */
     ngx_uint_t                      nnegatives;
@@ -105,32 +126,29 @@ struct ngx_http_fsauth_cache_sh_s {
 };
 
 
-#define ngx_http_fsauth_node(e)                                               \
-    ((ngx_rbtree_node_t *) ((u_char *) (e)                                    \
-                            - offsetof(ngx_rbtree_node_t, color)))
-
-#define ngx_http_fsauth_entry(n)                                              \
-    ((ngx_http_fsauth_entry_t *) &(n)->color)
-
-
 static ngx_int_t ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_uint_t ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache,
-    u_char *digest, ngx_str_t *resource, u_char *grant_digest,
-    ngx_http_fsauth_result_t *res, ngx_msec_t interval);
+    uint64_t *index, u_char *digest, ngx_str_t *resource,
+    u_char *grant_digest, ngx_http_fsauth_result_t *res,
+    ngx_msec_t interval);
 static void ngx_http_fsauth_cache_flush_locked(ngx_http_fsauth_cache_t *cache);
 static void ngx_http_fsauth_cache_expire_locked(
     ngx_http_fsauth_cache_t *cache);
+static ngx_http_fsauth_entry_t *ngx_http_fsauth_cache_find_index(
+    ngx_http_fsauth_cache_sh_t *sh, uint64_t *index);
 static ngx_http_fsauth_entry_t *ngx_http_fsauth_cache_find(
     ngx_http_fsauth_cache_sh_t *sh, u_char *digest);
+static ngx_http_fsauth_entry_t **ngx_http_fsauth_cache_digest_bucket(
+    ngx_http_fsauth_cache_sh_t *sh, u_char *digest);
+static void ngx_http_fsauth_cache_link(ngx_http_fsauth_cache_sh_t *sh,
+    ngx_http_fsauth_entry_t *e);
 static ngx_uint_t ngx_http_fsauth_cache_activity_due(
     ngx_http_fsauth_key_node_t *kn, ngx_msec_t now, ngx_msec_t interval);
 static void ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_entry_t *e);
 static void *ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache,
     size_t size, ngx_queue_t *lru);
-static void ngx_http_fsauth_cache_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 
 
 /* fsauth_cache zone=NAME:SIZE [ttl=T] [negative_ttl=T] [stale=T] */
@@ -304,6 +322,7 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_fsauth_cache_t *ocache = data;
 
     size_t                    len;
+    ngx_uint_t                n;
     ngx_http_fsauth_cache_t  *cache;
 
     cache = shm_zone->data;
@@ -311,7 +330,10 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (ocache) {
 
-        /* reload with the zone kept: keep the entries if still valid */
+        /*
+         * Reload with the zone kept: keep the entries if still valid, and
+         * the index key with them (entries and key live and die together).
+         */
 
         cache->sh = ocache->sh;
         cache->ban = cache->sh->ban;
@@ -344,8 +366,32 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     cache->shpool->data = cache->sh;
 
-    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
-                    ngx_http_fsauth_cache_insert_value);
+    if (RAND_bytes(cache->sh->key, NGX_HTTP_FSAUTH_SIPHASH_KEY_LEN) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "fsauth: no random key for cache zone \"%V\"",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    /* a power of two: the bucket is some bits of a hash */
+
+    for (n = 64; n * 2 <= shm_zone->shm.size / NGX_HTTP_FSAUTH_BUCKET_BYTES;
+         n <<= 1)
+    {
+        /* void */
+    }
+
+    cache->sh->mask = n - 1;
+
+    len = n * sizeof(ngx_http_fsauth_entry_t *);
+
+    cache->sh->by_index = ngx_slab_calloc(cache->shpool, len);
+    cache->sh->by_digest = ngx_slab_calloc(cache->shpool, len);
+
+    if (cache->sh->by_index == NULL || cache->sh->by_digest == NULL) {
+        return NGX_ERROR;
+    }
+
     ngx_queue_init(&cache->sh->keys);
     ngx_queue_init(&cache->sh->negatives);
     ngx_queue_init(&cache->sh->grants);
@@ -378,20 +424,28 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * Looks the digest up and copies out what this request needs.  Returns
+ * Looks the token up by its index and copies out what this request needs.
+ * "index" gets the token's index (for the insert after a miss).  Returns
  * NGX_HTTP_FSAUTH_CACHE_HIT or _NEGATIVE for fresh entries, _STALE for an
  * expired entry still within stale= (res is filled, to be used only if
- * Redis fails), _MISS otherwise.
+ * Redis fails), _MISS otherwise.  Unless it is _MISS, "digest" gets the
+ * token's digest, kept in the entry.
  */
 
 ngx_uint_t
-ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
-    ngx_str_t *resource, ngx_http_fsauth_result_t *res, ngx_msec_t interval)
+ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache,
+    ngx_str_t *token, uint64_t *index, u_char *digest, ngx_str_t *resource,
+    ngx_http_fsauth_result_t *res, ngx_msec_t interval)
 {
     ngx_uint_t  rc;
     u_char      gd[NGX_HTTP_FSAUTH_DIGEST_LEN];
 
-    rc = ngx_http_fsauth_cache_get(cache, digest, resource, NULL, res,
+    /* the key never changes once made: read without the lock */
+
+    ngx_http_fsauth_siphash128(cache->sh->key, token->data, token->len,
+                               index);
+
+    rc = ngx_http_fsauth_cache_get(cache, index, digest, resource, NULL, res,
                                    interval);
 
     if (rc != NGX_HTTP_FSAUTH_CACHE_GRANT_NEEDED) {
@@ -402,15 +456,15 @@ ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
     ngx_http_fsauth_token_grant_digest(digest, resource, gd);
 
-    return ngx_http_fsauth_cache_get(cache, digest, resource, gd, res,
+    return ngx_http_fsauth_cache_get(cache, index, digest, resource, gd, res,
                                      interval);
 }
 
 
 static ngx_uint_t
-ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, u_char *digest,
-    ngx_str_t *resource, u_char *grant_digest, ngx_http_fsauth_result_t *res,
-    ngx_msec_t interval)
+ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, uint64_t *index,
+    u_char *digest, ngx_str_t *resource, u_char *grant_digest,
+    ngx_http_fsauth_result_t *res, ngx_msec_t interval)
 {
     ngx_uint_t                     rc, fresh;
     ngx_msec_t                     now;
@@ -423,7 +477,7 @@ ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    e = ngx_http_fsauth_cache_find(cache->sh, digest);
+    e = ngx_http_fsauth_cache_find_index(cache->sh, index);
 
     if (e == NULL) {
         cache->sh->stats.misses++;
@@ -435,6 +489,10 @@ ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, u_char *digest,
         cache->sh->stats.misses++;
         goto done;
     }
+
+    /* for the log, a resource's entry, or Redis if the entry is stale */
+
+    ngx_memcpy(digest, e->digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
 
     if (e->kind == NGX_HTTP_FSAUTH_NODE_NEGATIVE) {
         res->found = 0;
@@ -555,8 +613,9 @@ ngx_http_fsauth_cache_epoch(ngx_http_fsauth_cache_t *cache)
  */
 
 ngx_int_t
-ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
-    ngx_http_fsauth_record_t *rec, uint32_t epoch, ngx_msec_t interval)
+ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, uint64_t *index,
+    u_char *digest, ngx_http_fsauth_record_t *rec, uint32_t epoch,
+    ngx_msec_t interval)
 {
     size_t                        size;
     time_t                        left;
@@ -565,7 +624,6 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
     ngx_msec_t                    now, ttl, stale, last;
     ngx_time_t                   *tp;
     ngx_queue_t                  *lru;
-    ngx_rbtree_node_t            *node;
     ngx_http_fsauth_entry_t      *e;
     ngx_http_fsauth_key_node_t   *kn;
     ngx_http_fsauth_cache_sh_t   *sh;
@@ -588,7 +646,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
     last = now - NGX_MAX_INT32_VALUE;
     gen = 0;
 
-    e = ngx_http_fsauth_cache_find(sh, digest);
+    e = ngx_http_fsauth_cache_find_index(sh, index);
     if (e) {
         if (e->kind == NGX_HTTP_FSAUTH_NODE_KEY) {
             kn = (ngx_http_fsauth_key_node_t *) e;
@@ -608,8 +666,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
     }
 
     if (rec) {
-        size = offsetof(ngx_rbtree_node_t, color)
-               + sizeof(ngx_http_fsauth_key_node_t);
+        size = sizeof(ngx_http_fsauth_key_node_t);
         lru = &sh->keys;
         ttl = cache->ttl;
 
@@ -623,8 +680,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
             sh->stats.evictions++;
         }
 
-        size = offsetof(ngx_rbtree_node_t, color)
-               + sizeof(ngx_http_fsauth_entry_t);
+        size = sizeof(ngx_http_fsauth_entry_t);
         lru = &sh->negatives;
         ttl = cache->negative_ttl;
     }
@@ -648,17 +704,17 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
         }
     }
 
-    node = ngx_http_fsauth_cache_alloc(cache, size, lru);
-    if (node == NULL) {
+    e = ngx_http_fsauth_cache_alloc(cache, size, lru);
+    if (e == NULL) {
         goto done;
     }
-
-    e = ngx_http_fsauth_entry(node);
 
     e->kind = rec ? NGX_HTTP_FSAUTH_NODE_KEY : NGX_HTTP_FSAUTH_NODE_NEGATIVE;
     e->epoch = epoch;
     e->expires = now + ttl;
     e->stale_until = now + ttl + stale;
+    e->index[0] = index[0];
+    e->index[1] = index[1];
     ngx_memcpy(e->digest, digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
 
     if (rec) {
@@ -691,8 +747,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
         sh->nnegatives++;
     }
 
-    node->key = ngx_http_fsauth_digest_key(digest);
-    ngx_rbtree_insert(&sh->rbtree, node);
+    ngx_http_fsauth_cache_link(sh, e);
     ngx_queue_insert_head(lru, &e->queue);
 
 done:
@@ -717,7 +772,6 @@ ngx_http_fsauth_cache_insert_grant(ngx_http_fsauth_cache_t *cache,
     size_t                         size;
     uint32_t                       gen;
     ngx_msec_t                     now;
-    ngx_rbtree_node_t             *node;
     ngx_http_fsauth_entry_t       *e;
     ngx_http_fsauth_cache_sh_t    *sh;
     ngx_http_fsauth_grant_node_t  *gn;
@@ -760,15 +814,12 @@ ngx_http_fsauth_cache_insert_grant(ngx_http_fsauth_cache_t *cache,
         sh->stats.evictions++;
     }
 
-    size = offsetof(ngx_rbtree_node_t, color)
-           + sizeof(ngx_http_fsauth_grant_node_t);
+    size = sizeof(ngx_http_fsauth_grant_node_t);
 
-    node = ngx_http_fsauth_cache_alloc(cache, size, &sh->grants);
-    if (node == NULL) {
+    gn = ngx_http_fsauth_cache_alloc(cache, size, &sh->grants);
+    if (gn == NULL) {
         goto done;
     }
-
-    gn = (ngx_http_fsauth_grant_node_t *) ngx_http_fsauth_entry(node);
 
     gn->e.kind = NGX_HTTP_FSAUTH_NODE_GRANT;
     gn->e.epoch = epoch;
@@ -782,8 +833,7 @@ ngx_http_fsauth_cache_insert_grant(ngx_http_fsauth_cache_t *cache,
 
     sh->ngrants++;
 
-    node->key = ngx_http_fsauth_digest_key(gd);
-    ngx_rbtree_insert(&sh->rbtree, node);
+    ngx_http_fsauth_cache_link(sh, &gn->e);
     ngx_queue_insert_head(&sh->grants, &gn->e.queue);
 
 done:
@@ -967,12 +1017,6 @@ ngx_http_fsauth_cache_expire_locked(ngx_http_fsauth_cache_t *cache)
 }
 
 
-/* the digest of a cache entry, from its tree node */
-#define NGX_HTTP_FSAUTH_ENTRY_DIGEST                                          \
-    (offsetof(ngx_rbtree_node_t, color)                                       \
-     + offsetof(ngx_http_fsauth_entry_t, digest))
-
-
 /*
  * 1, and the entry stamped now, when the key's activity was last written
  * an interval ago or more: the caller writes it.  Signed: another
@@ -993,15 +1037,81 @@ ngx_http_fsauth_cache_activity_due(ngx_http_fsauth_key_node_t *kn,
 }
 
 
+/*
+ * A key or negative node by its token's index.  The index is compared in
+ * constant time, every word of it: how far a comparison got tells nothing.
+ */
+
+static ngx_http_fsauth_entry_t *
+ngx_http_fsauth_cache_find_index(ngx_http_fsauth_cache_sh_t *sh,
+    uint64_t *index)
+{
+    ngx_http_fsauth_entry_t  *e;
+
+    for (e = sh->by_index[index[0] & sh->mask]; e; e = e->index_next) {
+
+        if (((e->index[0] ^ index[0]) | (e->index[1] ^ index[1])) == 0) {
+            return e;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* any node by its digest: a token's (key, negative), a resource entry's */
+
 static ngx_http_fsauth_entry_t *
 ngx_http_fsauth_cache_find(ngx_http_fsauth_cache_sh_t *sh, u_char *digest)
 {
-    ngx_rbtree_node_t  *node;
+    ngx_http_fsauth_entry_t  *e;
 
-    node = ngx_http_fsauth_digest_find(&sh->rbtree, digest,
-                                       NGX_HTTP_FSAUTH_ENTRY_DIGEST);
+    for (e = *ngx_http_fsauth_cache_digest_bucket(sh, digest);
+         e;
+         e = e->digest_next)
+    {
+        if (ngx_memcmp(e->digest, digest, NGX_HTTP_FSAUTH_DIGEST_LEN) == 0) {
+            return e;
+        }
+    }
 
-    return node ? ngx_http_fsauth_entry(node) : NULL;
+    return NULL;
+}
+
+
+/*
+ * Anyone can make tokens whose digests share their first bytes: the
+ * bucket is chosen by a keyed hash of the digest, not by its bytes.
+ */
+
+static ngx_http_fsauth_entry_t **
+ngx_http_fsauth_cache_digest_bucket(ngx_http_fsauth_cache_sh_t *sh,
+    u_char *digest)
+{
+    uint64_t  h[2];
+
+    ngx_http_fsauth_siphash128(sh->key, digest, NGX_HTTP_FSAUTH_DIGEST_LEN,
+                               h);
+
+    return &sh->by_digest[h[0] & sh->mask];
+}
+
+
+static void
+ngx_http_fsauth_cache_link(ngx_http_fsauth_cache_sh_t *sh,
+    ngx_http_fsauth_entry_t *e)
+{
+    ngx_http_fsauth_entry_t  **bucket;
+
+    bucket = ngx_http_fsauth_cache_digest_bucket(sh, e->digest);
+    e->digest_next = *bucket;
+    *bucket = e;
+
+    if (e->kind != NGX_HTTP_FSAUTH_NODE_GRANT) {
+        bucket = &sh->by_index[e->index[0] & sh->mask];
+        e->index_next = *bucket;
+        *bucket = e;
+    }
 }
 
 
@@ -1009,19 +1119,45 @@ static void
 ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_entry_t *e)
 {
+    ngx_http_fsauth_entry_t    **pp;
+    ngx_http_fsauth_cache_sh_t  *sh;
+
+    sh = cache->sh;
+
     if (e->kind == NGX_HTTP_FSAUTH_NODE_KEY) {
-        cache->sh->nkeys--;
+        sh->nkeys--;
 
     } else if (e->kind == NGX_HTTP_FSAUTH_NODE_NEGATIVE) {
-        cache->sh->nnegatives--;
+        sh->nnegatives--;
 
     } else {
-        cache->sh->ngrants--;
+        sh->ngrants--;
+    }
+
+    /* every node is in its chains: the walks end at it */
+
+    for (pp = ngx_http_fsauth_cache_digest_bucket(sh, e->digest);
+         *pp != e;
+         pp = &(*pp)->digest_next)
+    {
+        /* void */
+    }
+
+    *pp = e->digest_next;
+
+    if (e->kind != NGX_HTTP_FSAUTH_NODE_GRANT) {
+        for (pp = &sh->by_index[e->index[0] & sh->mask];
+             *pp != e;
+             pp = &(*pp)->index_next)
+        {
+            /* void */
+        }
+
+        *pp = e->index_next;
     }
 
     ngx_queue_remove(&e->queue);
-    ngx_rbtree_delete(&cache->sh->rbtree, ngx_http_fsauth_node(e));
-    ngx_slab_free_locked(cache->shpool, ngx_http_fsauth_node(e));
+    ngx_slab_free_locked(cache->shpool, e);
 }
 
 
@@ -1081,11 +1217,3 @@ ngx_http_fsauth_cache_nomem_locked(ngx_http_fsauth_cache_t *cache)
     }
 }
 
-
-static void
-ngx_http_fsauth_cache_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_http_fsauth_digest_insert(temp, node, sentinel,
-                                  NGX_HTTP_FSAUTH_ENTRY_DIGEST);
-}

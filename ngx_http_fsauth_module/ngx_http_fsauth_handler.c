@@ -184,17 +184,21 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
                                     NGX_HTTP_FSAUTH_ERR_UNAUTHORIZED);
     }
 
-    ngx_http_fsauth_token_digest(token.data, token.len, ctx->digest);
-
     /* a hit sets the rest (see record_extract), a negative entry found */
 
     ctx->result.found = 0;
     ctx->result.activity = 0;
     ctx->has_stale = 0;
 
+    rc = NGX_HTTP_FSAUTH_CACHE_MISS;
+
     if (fmcf->cache) {
-        rc = ngx_http_fsauth_cache_lookup(fmcf->cache, ctx->digest,
-                                          &ctx->resource, &ctx->result,
+
+        /* an entry found gives the token's digest: no SHA-256 on a hit */
+
+        rc = ngx_http_fsauth_cache_lookup(fmcf->cache, &token, ctx->index,
+                                          ctx->digest, &ctx->resource,
+                                          &ctx->result,
                                           flcf->activity
                                           ? flcf->activity_interval : 0);
 
@@ -213,6 +217,13 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
         default:
             break;
         }
+    }
+
+    if (rc == NGX_HTTP_FSAUTH_CACHE_MISS) {
+
+        /* Redis knows the key by it */
+
+        ngx_http_fsauth_token_digest(token.data, token.len, ctx->digest);
     }
 
     ctx->cache_status = NGX_HTTP_FSAUTH_CACHE_MISS;

@@ -20,6 +20,7 @@
 struct ngx_http_fsauth_pending_s {
     ngx_rbtree_node_t               node;            /* key: digest bytes */
     u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
+    uint64_t                        index[2];        /* in the cache */
     ngx_queue_t                     waiters;         /* ctx->link */
     ngx_http_fsauth_fetch_t         fetch;
     ngx_http_fsauth_pending_t      *next_free;
@@ -131,6 +132,8 @@ ngx_http_fsauth_lookup_start(ngx_http_request_t *r,
     }
 
     ngx_memcpy(p->digest, ctx->digest, NGX_HTTP_FSAUTH_DIGEST_LEN);
+    p->index[0] = ctx->index[0];
+    p->index[1] = ctx->index[1];
 
     /* taken before the command leaves: see the cache's epoch */
 
@@ -294,7 +297,7 @@ ngx_http_fsauth_lookup_reply(ngx_http_fsauth_fetch_t *f, ngx_int_t rc,
     due = NGX_DECLINED;
 
     if (rcf->cache && rc != NGX_ERROR) {
-        due = ngx_http_fsauth_cache_insert(rcf->cache, p->digest,
+        due = ngx_http_fsauth_cache_insert(rcf->cache, p->index, p->digest,
                                            rc == NGX_OK ? rec : NULL,
                                            p->epoch, interval);
     }

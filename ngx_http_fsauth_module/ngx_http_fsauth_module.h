@@ -284,6 +284,7 @@ typedef struct {
     ngx_uint_t                      cache_status;
 
     u_char                          digest[NGX_HTTP_FSAUTH_DIGEST_LEN];
+    uint64_t                        index[2];        /* in the cache */
     ngx_http_fsauth_result_t        result;
     ngx_http_fsauth_result_t        stale;
 
@@ -366,13 +367,13 @@ char *ngx_http_fsauth_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 void ngx_http_fsauth_cache_set_fingerprint(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_redis_conf_t *rcf);
 ngx_uint_t ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache,
-    u_char *digest, ngx_str_t *resource, ngx_http_fsauth_result_t *res,
-    ngx_msec_t interval);
+    ngx_str_t *token, uint64_t *index, u_char *digest, ngx_str_t *resource,
+    ngx_http_fsauth_result_t *res, ngx_msec_t interval);
 uint32_t ngx_http_fsauth_cache_epoch(ngx_http_fsauth_cache_t *cache);
 void ngx_http_fsauth_cache_count_stale(ngx_http_fsauth_cache_t *cache);
 ngx_int_t ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache,
-    u_char *digest, ngx_http_fsauth_record_t *rec, uint32_t epoch,
-    ngx_msec_t interval);
+    uint64_t *index, u_char *digest, ngx_http_fsauth_record_t *rec,
+    uint32_t epoch, ngx_msec_t interval);
 void ngx_http_fsauth_cache_insert_grant(ngx_http_fsauth_cache_t *cache,
     u_char *digest, ngx_str_t *resource, ngx_http_fsauth_result_t *res,
     uint32_t epoch);

@@ -216,6 +216,29 @@ sub hgetall_calls {
              'HSET', "${p}api", 'enabled', 1);
     $check->('key deleted', '/api/3/clientes', 401, 'DEL', $key);
 
+    # the token is now unknown, cached as such on both workers
+    # (negative_ttl 10 s); creating its key drops those entries too
+    my %neg;
+    for (1 .. 400) {
+        my @r = get($n, 'tok-user-0000001');
+        $neg{$r[2]}++ if $r[1] eq 'NEGATIVE';
+        last if keys %neg >= 2;
+    }
+    is(scalar keys %neg, 2, 'unknown token: negative entry on both workers');
+    {
+        add_key(prefix => $p, token => 'tok-user-0000001', id => 7,
+                grants => { clientes => 'get' });
+        sleep 0.1;
+        my (%pids, @bad);
+        for (1 .. 30) {
+            my @r = get($n, 'tok-user-0000001');
+            $pids{$r[2]}++;
+            push @bad, "$r[0]/$r[1]" if $r[0] != 200;
+        }
+        is("@bad", '', 'key created: seen by every request 100 ms later');
+        is(scalar keys %pids, 2, 'key created: through both workers');
+    }
+
     # activity writes do not invalidate anything
     add_key(prefix => $p, token => 'tok-user-0000001', id => 7,
             grants => { clientes => 'get' });
