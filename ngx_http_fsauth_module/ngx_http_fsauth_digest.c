@@ -9,8 +9,8 @@
 
 
 /*
- * Token digests: the rbtree keyed by them (the cache and the pending
- * lookups) and their lower-case hex form (Redis key names, logs).
+ * Token digests: the rbtree keyed by them (the pending lookups) and
+ * their lower-case hex form (Redis key names, logs).
  */
 
 
