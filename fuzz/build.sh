@@ -19,7 +19,7 @@ CFLAGS="$CFLAGS -fsanitize=$SAN -fno-sanitize-recover=all"
 out=$root/fuzz/out
 ngx=$root/build/nginx-src
 
-all_targets="token resource grant record import cidr"
+all_targets="token resource grant record import cidr siphash"
 targets=${*:-$all_targets}
 
 ./util/deps.sh
@@ -108,6 +108,16 @@ build_cidr() {
     cc_obj "$root/fuzz/fuzz_cidr.c" "$out/obj/fuzz_cidr.o" \
            -I "$root/rules" -Wall -Wextra
     link cidr "$out/obj/fuzz_cidr.o" "$out/obj/fsauth_rules.o"
+}
+
+# the module's SipHash alone (no nginx types) against a byte-wise model
+build_siphash() {
+    cc_obj "$root/ngx_http_fsauth_module/ngx_http_fsauth_siphash.c" \
+           "$out/obj/mod_siphash.o" -I "$root/ngx_http_fsauth_module" \
+           -Wall -Wextra
+    cc_obj "$root/fuzz/fuzz_siphash.c" "$out/obj/fuzz_siphash.o" \
+           -I "$root/ngx_http_fsauth_module" -Wall -Wextra
+    link siphash "$out/obj/fuzz_siphash.o" "$out/obj/mod_siphash.o"
 }
 
 build_import() {

@@ -14,7 +14,7 @@ root=$PWD
 
 seconds=${1:-20}
 shift || true
-targets=${*:-token resource grant record import cidr}
+targets=${*:-token resource grant record import cidr siphash}
 
 case $seconds in
 ''|*[!0-9]*) echo "usage: fuzz/run.sh [SECONDS] [TARGET...]" >&2; exit 2 ;;
@@ -28,7 +28,8 @@ mkdir -p "$out/artifacts"
 # longest input per target: header values up to 8 KB, paths up to the
 # default large_client_header_buffers, import files of a few hundred keys
 declare -A max_len=([token]=8192 [resource]=9000 [grant]=4096
-                    [record]=16384 [import]=16384 [cidr]=1024)
+                    [record]=16384 [import]=16384 [cidr]=1024
+                    [siphash]=8208)
 
 failed=()
 summary=()
