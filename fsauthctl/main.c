@@ -69,7 +69,7 @@ static const char  fsauthctl_help[] =
 "  key enable ID | key disable ID\n"
 "  key full-access ID on|off\n"
 "  key expire ID DATE|DURATION|never\n"
-"  key rotate ID\n"
+"  key rotate ID [--grace DURATION]\n"
 "  key delete ID\n"
 "  access grant ID RESOURCE [--get] [--post] [--put] [--delete]\n"
 "  access revoke ID RESOURCE\n"
@@ -103,7 +103,9 @@ static const char  fsauthctl_key_help[] =
 "  expire ID DATE|DURATION|never\n"
 "                           from then on the key is refused like a\n"
 "                           disabled one\n"
-"  rotate ID                new token; the old one stops working at once\n"
+"  rotate ID [--grace DURATION]\n"
+"                           new token; the old one stops working at once,\n"
+"                           or when the grace ends\n"
 "  delete ID                deletes the key, its grants and its activity\n"
 "\n"
 "Every sub-command takes --json.\n"
@@ -162,11 +164,14 @@ static const char  fsauthctl_key_show_help[] =
 "fullaccess, creationdate, expires, lastactivity, lastip), then\n"
 "\"grants:\" and\n"
 "one \"  RESOURCE: get,post,...\" line per grant (\"-\": nothing allowed).\n"
-"The token is never shown.\n"
+"Old tokens still in their grace (see \"key rotate\") follow as\n"
+"\"old tokens:\" and one \"  1a2b3c4d...: until TIME\" line each: the\n"
+"first 8 hex digits of their SHA-256 digest.  The token is never shown.\n"
 "\n"
 "  --json   one JSON object, as in \"key list --json\", plus \"grants\": an\n"
 "           array of {resource, allowget, allowpost, allowput,\n"
-"           allowdelete}\n"
+"           allowdelete}, and \"old_tokens\": an array of {digest (8 hex\n"
+"           digits), until (unix seconds)}\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -211,17 +216,27 @@ static const char  fsauthctl_key_expire_help[] =
 FSAUTHCTL_EXIT_STATUS;
 
 static const char  fsauthctl_key_rotate_help[] =
-"Usage: fsauthctl [OPTIONS] key rotate ID [--json]\n"
+"Usage: fsauthctl [OPTIONS] key rotate ID [--grace DURATION] [--json]\n"
 "\n"
 "Gives key ID a new random token, keeping its id, fields, grants and\n"
-"activity.  The old token stops working at once: the record moves to the\n"
-"new digest in the same transaction.  Output, as for \"key create\":\n"
+"activity.  Without --grace the old token stops working at once: the\n"
+"record moves to the new digest in the same transaction, and old tokens\n"
+"of earlier rotations still in their grace end too.  Output, as for\n"
+"\"key create\":\n"
 "  id: 7\n"
 "  token: Xq3...\n"
 "If the new token cannot be written (closed pipe, full disk), the\n"
 "rotation is undone, the old token works again and the exit status is 1.\n"
 "\n"
-"  --json   {\"id\": 7, \"token\": \"Xq3...\"} instead\n"
+"  --grace DURATION   the old token keeps working, with the key's grants,\n"
+"                     for DURATION (NUMBER UNIT, repeated; units s, m, h,\n"
+"                     d, w, e.g. 90s, 10m, 1d), but not past the key's\n"
+"                     expiry; then Redis deletes it.  A third line tells\n"
+"                     when: \"old token until: 2027-01-31T18:00:00Z\".\n"
+"                     \"key show\" lists it; \"key disable\" and \"key\n"
+"                     delete\" end it at once.\n"
+"  --json             {\"id\": 7, \"token\": \"Xq3...\", \"old_token_until\":\n"
+"                     1801353600} (null without a grace) instead\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -480,8 +495,8 @@ static const fsauthctl_cmd_t  fsauthctl_key_cmds[] = {
       FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 2,
       fsauthctl_key_expire_args, fsauthctl_key_expire, NULL },
     { "rotate", "key rotate", fsauthctl_key_rotate_help,
-      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
-      NULL, fsauthctl_key_rotate, NULL },
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_ROTATE, 1,
+      fsauthctl_key_rotate_args, fsauthctl_key_rotate, NULL },
     { "delete", "key delete", fsauthctl_key_delete_help,
       FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
       NULL, fsauthctl_key_delete, NULL },

@@ -150,7 +150,8 @@ is_deeply($json->decode($out),
                 { resource => 'facturas', allowget => JSON::PP::false,
                   allowpost => JSON::PP::false, allowput => JSON::PP::false,
                   allowdelete => JSON::PP::false },
-            ] },
+            ],
+            old_tokens => [] },
           'key show --json');
 
 ($rc, $out, $err) = ctl('key', 'show', 99);
