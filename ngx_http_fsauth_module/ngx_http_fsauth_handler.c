@@ -194,7 +194,9 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     if (fmcf->cache) {
         rc = ngx_http_fsauth_cache_lookup(fmcf->cache, ctx->digest,
-                                          &ctx->resource, &ctx->result,
+                                          &ctx->resource,
+                                          r->connection->sockaddr,
+                                          &ctx->result,
                                           flcf->activity
                                           ? flcf->activity_interval : 0);
 
@@ -293,6 +295,20 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     if (res->activity) {
         ngx_http_fsauth_lookup_activity(r, fmcf->redis, res->id,
                                         flcf->activity_interval, 1);
+    }
+
+    /*
+     * The key's address list ("allow_ips"), checked as the record was
+     * read: $remote_addr, after realip.  A 403 as for a grant, after the
+     * key's use is recorded, as for a grant.
+     */
+
+    if (res->outside) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: key %i may not be used from %V",
+                      res->id, &r->connection->addr_text);
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_FORBIDDEN,
+                                    NGX_HTTP_FSAUTH_ERR_FORBIDDEN);
     }
 
     /* the same decision as "fsauthctl access check": one rule, shared */
