@@ -272,6 +272,7 @@ typedef struct {
     char               *lastactivity;  /* NULL when absent */
     char               *lastip;        /* NULL when absent */
     char               *expires;       /* NULL when absent */
+    char               *allow_ips;     /* NULL when absent */
     fsauthctl_grant_t  *grants;
     size_t              ngrants;
 } fsauthctl_key_t;
@@ -391,6 +392,13 @@ fsauthctl_check_t  fsauthctl_key_expire_args;
 fsauthctl_run_t  fsauthctl_key_expire;
 int fsauthctl_lifecycle_when(const char *s, long long now, long long *at);
 int fsauthctl_lifecycle_create_args(fsauthctl_call_t *call);
+
+/* a key's address list, "allow_ips" (allowips.c) */
+fsauthctl_check_t  fsauthctl_key_allow_ips_args;
+fsauthctl_run_t  fsauthctl_key_allow_ips;
+char *fsauthctl_allowips_check(const char *list);
+json_t *fsauthctl_allowips_json(const char *list);
+char *fsauthctl_allowips_text(const char *list);
 
 /* the kill switch, as the module reads it (api.c) */
 int fsauthctl_api_disabled(fsauthctl_t *ctl, int *disabled);

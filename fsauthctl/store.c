@@ -251,6 +251,10 @@ fsauthctl_store_parse(redisReply *hash, fsauthctl_key_t *key)
             free(key->expires);
             key->expires = fsauthctl_strndup(v->str, v->len);
 
+        } else if (strcmp(f->str, "allow_ips") == 0) {
+            free(key->allow_ips);
+            key->allow_ips = fsauthctl_strndup(v->str, v->len);
+
         } else if (f->len > 4 && memcmp(f->str, "res:", 4) == 0) {
             key->grants = fsauthctl_realloc(key->grants,
                               (key->ngrants + 1) * sizeof(fsauthctl_grant_t));
@@ -553,6 +557,7 @@ fsauthctl_store_free(fsauthctl_key_t *keys, size_t nkeys)
         free(k->lastactivity);
         free(k->lastip);
         free(k->expires);
+        free(k->allow_ips);
 
         for (j = 0; j < k->ngrants; j++) {
             free(k->grants[j].resource);

@@ -166,6 +166,8 @@ for my $variant ([ 'with EVAL', $with_eval ], [ 'without EVAL', $no_eval ]) {
                  [ 'key', 'enable', $id ], [ 'key', 'full-access', $id, 'off' ],
                  [ 'key', 'full-access', $id, 'on' ],
                  [ 'key', 'rotate', $id ],
+                 [ 'key', 'allow-ips', $id, '10.0.0.0/8,::1' ],
+                 [ 'key', 'allow-ips', $id, 'any' ],
                  [ 'access', 'grant', $id, 'facturas', '--get', '--post' ],
                  [ 'access', 'list', $id ],
                  [ 'access', 'check', $id, 'facturas', 'GET' ],
