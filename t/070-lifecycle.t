@@ -48,26 +48,13 @@ sub hgetall_calls {
 # requests until both workers have answered from the cache
 sub warm {
     my ($n, $token) = @_;
-    my %hit;
-    for (1 .. 400) {
-        my @r = get($n, $token);
-        $hit{$r[2]}++ if $r[1] eq 'HIT' && $r[0] == 200;
-        return scalar keys %hit
-            if keys %hit >= 2 && (grep { $_ >= 2 } values %hit) >= 2;
-    }
-    return scalar keys %hit;
+    return $n->warm(sub { get($n, $token) });
 }
 
 # n requests: the statuses that are not $want, and the workers seen
 sub burst {
     my ($n, $token, $want, $count) = @_;
-    my (%pids, @bad);
-    for (1 .. $count // 30) {
-        my @r = get($n, $token);
-        $pids{$r[2]}++;
-        push @bad, "$r[0]/$r[1]" if $r[0] != $want;
-    }
-    return ("@bad", scalar keys %pids);
+    return $n->burst(sub { get($n, $token) }, $want, $count);
 }
 
 # 1. expiry reached while the entry is cached, ttl far longer
