@@ -19,14 +19,6 @@ my $json = JSON::PP->new;
 
 my ($rc, $out, $err);
 
-sub create {
-    my ($rc, $out, $err) = ctl('key', 'create', @_);
-
-    is($rc, 0, "key create @_: exit 0") or diag($err);
-
-    return $out =~ /\Aid: (\d+)\ntoken: (\S+)\n\z/ ? ($1, $2) : ();
-}
-
 sub ips_of {
     my ($tok) = @_;
 
@@ -43,8 +35,12 @@ sub last_audit {
     return { @{ $r->[-1][1] } };
 }
 
-my ($id1, $tok1) = create('--description', 'office only');
-my ($id2, $tok2) = create('--description', 'anywhere', '--nick', 'bob');
+# two keys: id and token of each
+my ($id1, $tok1, $id2, $tok2) = map {
+    (ctl('key', 'create', '--description', @$_))[1]
+        =~ /\Aid: (\d+)\ntoken: (\S+)\n\z/
+} ['office only'], ['anywhere', '--nick', 'bob'];
+ok($tok1 && $tok2, 'two keys created');
 
 # --- set, as given
 
@@ -151,7 +147,8 @@ ok(exists $byid{$id2}{allow_ips} && !defined $byid{$id2}{allow_ips},
 my $h1 = "${P}key:" . token_digest($tok1);
 redis('HSET', $h1, 'allow_ips', "10.0.0.0/8,bad\e[2J");
 ($rc, $out) = ctl('key', 'show', $id1);
-like($out, qr/^allow_ips: 10\.0\.0\.0\/8,bad\\x1b\[2J \(malformed: the key is refused\)$/m,
+like($out, qr/^allow_ips:\ 10\.0\.0\.0\/8,bad\\x1b\[2J
+              \ \(malformed:\ the\ key\ is\ refused\)$/mx,
      'key show: a malformed list escaped and flagged');
 
 # --- access check: a malformed list denies, a well-formed one does not
