@@ -358,8 +358,8 @@ _EOC_
              sub { is($ctl->($p, 'key', 'allow-ips', 7, '192.0.2.0/24'), 0,
                         'fsauthctl: exit 0') });
     $check->('fsauthctl key allow-ips 127.0.0.0/8,::1', 200,
-             sub { is($ctl->($p, qw(key allow-ips 7 127.0.0.0/8,::1)), 0,
-                        'fsauthctl: exit 0') });
+             sub { is($ctl->($p, qw(key allow-ips 7), '127.0.0.0/8,::1'),
+                      0, 'fsauthctl: exit 0') });
     $check->('fsauthctl key allow-ips 10.0.0.0/8', 403,
              sub { is($ctl->($p, 'key', 'allow-ips', 7, '10.0.0.0/8'), 0,
                         'fsauthctl: exit 0') });
