@@ -298,9 +298,10 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     }
 
     /*
-     * The key's address list ("allow_ips"), checked as the record was
-     * read: $remote_addr, after realip.  A 403 as for a grant, after the
-     * key's use is recorded, as for a grant.
+     * The key's address list ("allow_ips"), matched against $remote_addr
+     * (after realip) when the record was read.  Before the grants, so
+     * that full access and the listing do not bypass it; after the
+     * activity write, as a refusal by the grants is (the key was used).
      */
 
     if (res->outside) {
