@@ -28,19 +28,56 @@ static ngx_http_fsauth_ctx_t *ngx_http_fsauth_create_ctx(
 static void ngx_http_fsauth_cleanup(void *data);
 static void ngx_http_fsauth_waiting(ngx_http_request_t *r);
 static void ngx_http_fsauth_wake(ngx_event_t *ev);
+static ngx_int_t ngx_http_fsauth_check(ngx_http_request_t *r,
+    ngx_http_fsauth_loc_conf_t *flcf);
 
 
 ngx_int_t
-ngx_http_fsauth_handler(ngx_http_request_t *r)
+ngx_http_fsauth_access_handler(ngx_http_request_t *r)
 {
-    ngx_http_fsauth_ctx_t       *ctx;
     ngx_http_fsauth_loc_conf_t  *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_fsauth_module);
 
-    if (!flcf->enable || r != r->main) {
+    if (!flcf->enable || r != r->main
+        || flcf->phase != NGX_HTTP_FSAUTH_PHASE_ACCESS)
+    {
         return NGX_DECLINED;
     }
+
+    return ngx_http_fsauth_check(r, flcf);
+}
+
+
+ngx_int_t
+ngx_http_fsauth_preaccess_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_fsauth_loc_conf_t  *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_fsauth_module);
+
+    if (!flcf->enable || r != r->main
+        || flcf->phase != NGX_HTTP_FSAUTH_PHASE_PREACCESS)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_fsauth_check(r, flcf);
+
+    /*
+     * NGX_OK would end the preaccess phase here, before limit_req and
+     * limit_conn; a granted request goes on to them instead.
+     */
+
+    return rc == NGX_OK ? NGX_DECLINED : rc;
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_check(ngx_http_request_t *r, ngx_http_fsauth_loc_conf_t *flcf)
+{
+    ngx_http_fsauth_ctx_t  *ctx;
 
     ctx = ngx_http_fsauth_get_ctx(r);
 

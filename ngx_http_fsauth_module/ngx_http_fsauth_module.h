@@ -38,6 +38,9 @@
 #define NGX_HTTP_FSAUTH_PUT               FSAUTH_GRANT_PUT
 #define NGX_HTTP_FSAUTH_DELETE            FSAUTH_GRANT_DELETE
 
+#define NGX_HTTP_FSAUTH_PHASE_ACCESS      0
+#define NGX_HTTP_FSAUTH_PHASE_PREACCESS   1
+
 #define NGX_HTTP_FSAUTH_PREFLIGHT_PASS    0
 #define NGX_HTTP_FSAUTH_PREFLIGHT_AUTH    1
 
@@ -267,6 +270,7 @@ typedef struct {
     ngx_flag_t                      enable;
     ngx_flag_t                      api;
     ngx_uint_t                      preflight;
+    ngx_uint_t                      phase;
     ngx_uint_t                      failure_mode;
     ngx_flag_t                      hide_credentials;
     ngx_flag_t                      activity;
@@ -328,7 +332,8 @@ ngx_int_t ngx_http_fsauth_read_secret(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *path, size_t max, const char *what, ngx_str_t *secret);
 
 /* ngx_http_fsauth_handler.c */
-ngx_int_t ngx_http_fsauth_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_fsauth_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_fsauth_preaccess_handler(ngx_http_request_t *r);
 ngx_http_fsauth_ctx_t *ngx_http_fsauth_get_ctx(ngx_http_request_t *r);
 
 /* ngx_http_fsauth_token.c */
