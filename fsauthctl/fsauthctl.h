@@ -277,6 +277,7 @@ typedef struct {
     char               *lastip;        /* NULL when absent */
     char               *expires;       /* NULL when absent */
     int                 rotated;       /* an old token in its grace */
+    char               *allow_ips;     /* NULL when absent */
     fsauthctl_grant_t  *grants;
     size_t              ngrants;
 } fsauthctl_key_t;
@@ -424,6 +425,13 @@ int fsauthctl_grace_queue_field(fsauthctl_t *ctl, long long id,
     const fsauthctl_grace_t *g, const char *field, const char *value);
 void fsauthctl_grace_print(const fsauthctl_grace_t *g);
 json_t *fsauthctl_grace_json(const fsauthctl_grace_t *g);
+
+/* a key's address list, "allow_ips" (allowips.c) */
+fsauthctl_check_t  fsauthctl_key_allow_ips_args;
+fsauthctl_run_t  fsauthctl_key_allow_ips;
+char *fsauthctl_allowips_check(const char *list);
+json_t *fsauthctl_allowips_json(const char *list);
+char *fsauthctl_allowips_text(const char *list);
 
 /* the kill switch, as the module reads it (api.c) */
 int fsauthctl_api_disabled(fsauthctl_t *ctl, int *disabled);

@@ -583,7 +583,7 @@ fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
     int                 rc;
     char                id[32];
-    char               *nick, *desc, *when, *ip, *date, *exp;
+    char               *nick, *desc, *when, *ip, *date, *exp, *ips;
     size_t              i, n;
     json_t             *arr;
     fsauthctl_key_t    *keys, *k;
@@ -605,9 +605,10 @@ fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
         json_decref(arr);
 
     } else {
-        fsauthctl_table_init(&table, 9, "ID", "NICK", "ENABLED",
+        fsauthctl_table_init(&table, 10, "ID", "NICK", "ENABLED",
                              "FULLACCESS", "CREATED", "EXPIRES",
-                             "LASTACTIVITY", "LASTIP", "DESCRIPTION");
+                             "ALLOW_IPS", "LASTACTIVITY", "LASTIP",
+                             "DESCRIPTION");
 
         for (i = 0; i < n; i++) {
             k = &keys[i];
@@ -620,13 +621,15 @@ fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
             date = fsauthctl_output_escape(k->creationdate
                                            ? k->creationdate : "");
             exp = fsauthctl_output_time(k->expires);
+            ips = fsauthctl_allowips_text(k->allow_ips);
 
             fsauthctl_table_row(&table, id, nick,
                                 k->enabled ? "yes" : "no",
                                 k->fullaccess ? "yes" : "no",
-                                date, exp, when, ip, desc);
+                                date, exp, ips, when, ip, desc);
 
             free(exp);
+            free(ips);
             free(nick);
             free(desc);
             free(when);
@@ -719,6 +722,10 @@ fsauthctl_key_print(const fsauthctl_key_t *key)
 
     s = fsauthctl_output_time(key->expires);
     fsauthctl_key_print_field("expires", s[0] ? s : "never");
+    free(s);
+
+    s = fsauthctl_allowips_text(key->allow_ips);
+    fsauthctl_key_print_field("allow_ips", s[0] ? s : "any");
     free(s);
 
     s = fsauthctl_output_time(key->lastactivity);

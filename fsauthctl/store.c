@@ -254,6 +254,9 @@ fsauthctl_store_parse(redisReply *hash, fsauthctl_key_t *key)
 
         } else if (strcmp(f->str, "rotated") == 0) {
             key->rotated = 1;
+        } else if (strcmp(f->str, "allow_ips") == 0) {
+            free(key->allow_ips);
+            key->allow_ips = fsauthctl_strndup(v->str, v->len);
 
         } else if (f->len > 4 && memcmp(f->str, "res:", 4) == 0) {
             key->grants = fsauthctl_realloc(key->grants,
@@ -560,6 +563,7 @@ fsauthctl_store_free(fsauthctl_key_t *keys, size_t nkeys)
         free(k->lastactivity);
         free(k->lastip);
         free(k->expires);
+        free(k->allow_ips);
 
         for (j = 0; j < k->ngrants; j++) {
             free(k->grants[j].resource);

@@ -168,6 +168,8 @@ for my $variant ([ 'with EVAL', $with_eval ], [ 'without EVAL', $no_eval ]) {
                  [ 'key', 'rotate', $id ],
                  [ 'key', 'rotate', $id, '--grace', '1h' ],
                  [ 'key', 'show', $id, '--json' ],
+                 [ 'key', 'allow-ips', $id, '10.0.0.0/8,::1' ],
+                 [ 'key', 'allow-ips', $id, 'any' ],
                  [ 'access', 'grant', $id, 'facturas', '--get', '--post' ],
                  [ 'access', 'list', $id ],
                  [ 'access', 'check', $id, 'facturas', 'GET' ],

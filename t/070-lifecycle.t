@@ -34,13 +34,7 @@ sub hgetall_calls {
 # n requests: the statuses that are not $want, and the workers seen
 sub burst {
     my ($n, $token, $want, $count) = @_;
-    my (%pids, @bad);
-    for (1 .. $count // 30) {
-        my @r = get($n, $token);
-        $pids{$r[2]}++;
-        push @bad, "$r[0]/$r[1]" if $r[0] != $want;
-    }
-    return ("@bad", scalar keys %pids);
+    return $n->burst(sub { get($n, $token) }, $want, $count);
 }
 
 # 1. expiry reached while the entry is cached, ttl far longer
