@@ -131,6 +131,11 @@ ctl('key', 'full-access', $id1, 'on');
 is(hash_of($tok1)->{fullaccess}, '1', 'full-access: the old token too');
 ctl('key', 'full-access', $id1, 'off');
 is(hash_of($tok1)->{fullaccess}, '0', 'full-access off: the old token too');
+ctl('key', 'allow-ips', $id1, '10.0.0.0/8,::1');
+is(hash_of($tok1)->{allow_ips}, '10.0.0.0/8,::1',
+   'allow-ips: the old token gets the address list too');
+ctl('key', 'allow-ips', $id1, 'any');
+ok(!exists hash_of($tok1)->{allow_ips}, 'allow-ips any: removed from the old token too');
 $ttl = ttl_of($tok1);
 ok($ttl > 3500 && $ttl <= 3600, 'the old record keeps its TTL')
     or diag("TTL $ttl");
