@@ -130,7 +130,7 @@ static ngx_int_t ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_uint_t ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache,
     uint64_t *index, u_char *digest, ngx_str_t *resource,
-    u_char *grant_digest, ngx_http_fsauth_result_t *res,
+    u_char *grant_digest, struct sockaddr *sa, ngx_http_fsauth_result_t *res,
     ngx_msec_t interval);
 static void ngx_http_fsauth_cache_flush_locked(ngx_http_fsauth_cache_t *cache);
 static void ngx_http_fsauth_cache_expire_locked(
@@ -435,7 +435,7 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 ngx_uint_t
 ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache,
     ngx_str_t *token, uint64_t *index, u_char *digest, ngx_str_t *resource,
-    ngx_http_fsauth_result_t *res, ngx_msec_t interval)
+    struct sockaddr *sa, ngx_http_fsauth_result_t *res, ngx_msec_t interval)
 {
     ngx_uint_t  rc;
     u_char      gd[NGX_HTTP_FSAUTH_DIGEST_LEN];
@@ -445,8 +445,8 @@ ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_siphash128(cache->sh->key, token->data, token->len,
                                index);
 
-    rc = ngx_http_fsauth_cache_get(cache, index, digest, resource, NULL, res,
-                                   interval);
+    rc = ngx_http_fsauth_cache_get(cache, index, digest, resource, NULL, sa,
+                                   res, interval);
 
     if (rc != NGX_HTTP_FSAUTH_CACHE_GRANT_NEEDED) {
         return rc;
@@ -456,15 +456,15 @@ ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache,
 
     ngx_http_fsauth_token_grant_digest(digest, resource, gd);
 
-    return ngx_http_fsauth_cache_get(cache, index, digest, resource, gd, res,
-                                     interval);
+    return ngx_http_fsauth_cache_get(cache, index, digest, resource, gd, sa,
+                                     res, interval);
 }
 
 
 static ngx_uint_t
 ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, uint64_t *index,
     u_char *digest, ngx_str_t *resource, u_char *grant_digest,
-    ngx_http_fsauth_result_t *res, ngx_msec_t interval)
+    struct sockaddr *sa, ngx_http_fsauth_result_t *res, ngx_msec_t interval)
 {
     ngx_uint_t                     rc, fresh;
     ngx_msec_t                     now;
@@ -511,7 +511,7 @@ ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, uint64_t *index,
 
     kn = (ngx_http_fsauth_key_node_t *) e;
 
-    ngx_http_fsauth_record_extract(&kn->rec, resource, res);
+    ngx_http_fsauth_record_extract(&kn->rec, resource, sa, res);
 
     fresh = ((ngx_msec_int_t) (e->expires - now) > 0);
 
@@ -720,11 +720,14 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, uint64_t *index,
     if (rec) {
         kn = (ngx_http_fsauth_key_node_t *) e;
 
-        /* the grants in use, not the whole array: nothing reads past them */
+        /*
+         * the grants and addresses in use, not the whole array: nothing
+         * reads past them
+         */
 
         ngx_memcpy(&kn->rec, rec,
                    offsetof(ngx_http_fsauth_record_t, grants)
-                   + rec->grants_len);
+                   + ngx_http_fsauth_record_used(rec));
 
         kn->activity = last;
 
