@@ -26,7 +26,7 @@
  * no SHA-256.  Invalidations name the token's SHA-256 digest: key and
  * negative nodes keep it, and a second table finds them by it (resource
  * nodes are found there too, by their own digest).  Both tables choose a
- * bucket with the zone's key, so nobody can aim at one bucket.
+ * bucket with a key of the zone, so nobody can aim at one bucket.
  */
 
 
@@ -102,6 +102,10 @@ struct ngx_http_fsauth_cache_sh_s {
 
     /* random, made with the zone: the index is worthless without it */
     u_char                          key[NGX_HTTP_FSAUTH_SIPHASH_KEY_LEN];
+
+    /* random too, for the digest table's buckets */
+    u_char                          digest_key[
+                                        NGX_HTTP_FSAUTH_SIPHASH_KEY_LEN];
 
     ngx_queue_t                     keys;            /* LRU */
     ngx_queue_t                     negatives;       /* LRU */
@@ -366,7 +370,10 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     cache->shpool->data = cache->sh;
 
-    if (RAND_bytes(cache->sh->key, NGX_HTTP_FSAUTH_SIPHASH_KEY_LEN) != 1) {
+    if (RAND_bytes(cache->sh->key, NGX_HTTP_FSAUTH_SIPHASH_KEY_LEN) != 1
+        || RAND_bytes(cache->sh->digest_key, NGX_HTTP_FSAUTH_SIPHASH_KEY_LEN)
+           != 1)
+    {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "fsauth: no random key for cache zone \"%V\"",
                       &shm_zone->shm.name);
@@ -1083,20 +1090,23 @@ ngx_http_fsauth_cache_find(ngx_http_fsauth_cache_sh_t *sh, u_char *digest)
 
 
 /*
- * Anyone can make tokens whose digests share their first bytes: the
- * bucket is chosen by a keyed hash of the digest, not by its bytes.
+ * Anyone can make tokens whose digests share a few chosen bits (2^k
+ * tries for k bits), so the bucket is not taken from the digest's bits
+ * but from a keyed hash of them.  Its first 8 bytes are enough, and
+ * cost half the rounds of all 32: entries with distinct first words get
+ * independent buckets under a key nobody knows, whatever those words
+ * are, and a chain of n entries sharing the same word needs n SHA-256
+ * outputs equal in 64 bits (2^32 tries for the first two).  Whole
+ * digests are compared in the chain.
  */
 
 static ngx_http_fsauth_entry_t **
 ngx_http_fsauth_cache_digest_bucket(ngx_http_fsauth_cache_sh_t *sh,
     u_char *digest)
 {
-    uint64_t  h[2];
-
-    ngx_http_fsauth_siphash128(sh->key, digest, NGX_HTTP_FSAUTH_DIGEST_LEN,
-                               h);
-
-    return &sh->by_digest[h[0] & sh->mask];
+    return &sh->by_digest[ngx_http_fsauth_siphash64_word(sh->digest_key,
+                                                         digest)
+                          & sh->mask];
 }
 
 

@@ -14,8 +14,8 @@
 
 
 /*
- * SipHash-2-4 with a 128-bit output (Aumasson and Bernstein): a keyed
- * pseudo-random function, the cache's index of a token.  No nginx types,
+ * SipHash-2-4 (Aumasson and Bernstein), a keyed pseudo-random function:
+ * with a 128-bit output, the cache's index of a token.  No nginx types,
  * so that its test builds it alone.
  */
 
@@ -23,6 +23,11 @@
 
 void ngx_http_fsauth_siphash128(const unsigned char *key,
     const unsigned char *in, size_t len, uint64_t out[2]);
+
+/* SipHash-2-4-64 of 8 bytes: the cache's digest table bucket */
+
+uint64_t ngx_http_fsauth_siphash64_word(const unsigned char *key,
+    const unsigned char *in);
 
 
 #endif /* _NGX_HTTP_FSAUTH_SIPHASH_H_INCLUDED_ */
