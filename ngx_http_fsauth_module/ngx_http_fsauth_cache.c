@@ -12,12 +12,13 @@
 
 
 /*
- * One shared zone holds three kinds of fixed-size nodes, each kind with
- * its own LRU queue: key records (one slab size class), negative entries
- * for unknown tokens and the decisions for resources whose grants did not
- * fit in their key's node (smaller classes, each bounded to a share of
- * the zone so that a flood of bad tokens or resources can only evict its
- * own kind).  The ban counters live in the same zone (see
+ * One shared zone holds three kinds of nodes, each kind with its own LRU
+ * queue: key records (sized to the record's bytes in use, so in the
+ * slab's 256, 512 or 1024-byte class), negative entries for unknown
+ * tokens and the decisions for resources whose grants did not fit in
+ * their key's node (fixed sizes, each kind bounded to a share of the
+ * zone so that a flood of bad tokens or resources can only evict its own
+ * kind).  The ban counters live in the same zone (see
  * ngx_http_fsauth_ban.c).  Everything is copied out under the lock.
  *
  * Two chained hash tables find the nodes, never by the token itself.  A
@@ -39,6 +40,9 @@
 
 #define NGX_HTTP_FSAUTH_EVICT_MAX         16
 
+/* how far back in an LRU to look for a node of the size wanted */
+#define NGX_HTTP_FSAUTH_SCAN_MAX          256
+
 /* workers whose invalidation channel is up, by pid (reloads included) */
 #define NGX_HTTP_FSAUTH_SUBSCRIBERS_MAX   256
 
@@ -55,7 +59,8 @@ struct ngx_http_fsauth_entry_s {
     ngx_http_fsauth_entry_t        *index_next;      /* key, negative */
     ngx_http_fsauth_entry_t        *digest_next;
     u_char                          kind;
-    u_char                          pad[3];
+    u_char                          shift;           /* slab class */
+    u_char                          pad[2];
     uint32_t                        epoch;
     ngx_queue_t                     queue;
     ngx_msec_t                      expires;
@@ -65,18 +70,26 @@ struct ngx_http_fsauth_entry_s {
 };
 
 
+/* allocated only up to the record's bytes in use: "rec" comes last */
+
 typedef struct {
     ngx_http_fsauth_entry_t         e;
     ngx_msec_t                      activity;        /* last write */
-    ngx_http_fsauth_record_t        rec;
     uint32_t                        gen;             /* of its decisions */
+    ngx_http_fsauth_record_t        rec;
 } ngx_http_fsauth_key_node_t;
 
 
-/* a key node stays in the slab's 1024-byte class: twice that otherwise */
+/* the largest key node stays in the slab's 1024-byte class */
 
 typedef char ngx_http_fsauth_key_node_fits[
     sizeof(ngx_http_fsauth_key_node_t) <= 1024 ? 1 : -1];
+
+/* a key with 3 grants of 16-byte resources fits in 256 bytes */
+
+typedef char ngx_http_fsauth_key_node_small[
+    offsetof(ngx_http_fsauth_key_node_t, rec.grants) + 3 * (2 + 16) <= 256
+    ? 1 : -1];
 
 
 /*
@@ -153,6 +166,7 @@ static void ngx_http_fsauth_cache_remove(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_entry_t *e);
 static void *ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache,
     size_t size, ngx_queue_t *lru);
+static ngx_uint_t ngx_http_fsauth_cache_shift(size_t size);
 
 
 /* fsauth_cache zone=NAME:SIZE [ttl=T] [negative_ttl=T] [stale=T] */
@@ -673,7 +687,8 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, uint64_t *index,
     }
 
     if (rec) {
-        size = sizeof(ngx_http_fsauth_key_node_t);
+        size = offsetof(ngx_http_fsauth_key_node_t, rec.grants)
+               + ngx_http_fsauth_record_used(rec);
         lru = &sh->keys;
         ttl = cache->ttl;
 
@@ -717,6 +732,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, uint64_t *index,
     }
 
     e->kind = rec ? NGX_HTTP_FSAUTH_NODE_KEY : NGX_HTTP_FSAUTH_NODE_NEGATIVE;
+    e->shift = (u_char) ngx_http_fsauth_cache_shift(size);
     e->epoch = epoch;
     e->expires = now + ttl;
     e->stale_until = now + ttl + stale;
@@ -733,8 +749,7 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, uint64_t *index,
          */
 
         ngx_memcpy(&kn->rec, rec,
-                   offsetof(ngx_http_fsauth_record_t, grants)
-                   + ngx_http_fsauth_record_used(rec));
+                   size - offsetof(ngx_http_fsauth_key_node_t, rec));
 
         kn->activity = last;
 
@@ -832,6 +847,7 @@ ngx_http_fsauth_cache_insert_grant(ngx_http_fsauth_cache_t *cache,
     }
 
     gn->e.kind = NGX_HTTP_FSAUTH_NODE_GRANT;
+    gn->e.shift = (u_char) ngx_http_fsauth_cache_shift(size);
     gn->e.epoch = epoch;
     gn->e.expires = now + cache->ttl;
     gn->e.stale_until = now + cache->ttl + cache->stale;
@@ -1184,7 +1200,8 @@ ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache, size_t size,
     ngx_queue_t *lru)
 {
     void                     *p;
-    ngx_uint_t                i;
+    ngx_uint_t                i, shift;
+    ngx_queue_t              *q;
     ngx_http_fsauth_entry_t  *e;
 
     for (i = 0; /* void */; i++) {
@@ -1209,9 +1226,50 @@ ngx_http_fsauth_cache_alloc(ngx_http_fsauth_cache_t *cache, size_t size,
         cache->sh->stats.evictions++;
     }
 
+    /*
+     * Nodes of other sizes were freed, but their pages still hold others:
+     * the oldest node of this size class frees a chunk this size can use.
+     */
+
+    shift = ngx_http_fsauth_cache_shift(size);
+
+    for (q = ngx_queue_last(lru), i = 0;
+         q != ngx_queue_sentinel(lru) && i < NGX_HTTP_FSAUTH_SCAN_MAX;
+         q = ngx_queue_prev(q), i++)
+    {
+        e = ngx_queue_data(q, ngx_http_fsauth_entry_t, queue);
+
+        if (e->shift == shift) {
+            ngx_http_fsauth_cache_remove(cache, e);
+            cache->sh->stats.evictions++;
+
+            p = ngx_slab_alloc_locked(cache->shpool, size);
+            if (p) {
+                return p;
+            }
+
+            break;
+        }
+    }
+
     ngx_http_fsauth_cache_nomem_locked(cache);
 
     return NULL;
+}
+
+
+/* the slab's size class of a node: the smallest power of two it fits */
+
+static ngx_uint_t
+ngx_http_fsauth_cache_shift(size_t size)
+{
+    ngx_uint_t  shift;
+
+    for (shift = 3; ((size_t) 1 << shift) < size; shift++) {
+        /* void */
+    }
+
+    return shift;
 }
 
 

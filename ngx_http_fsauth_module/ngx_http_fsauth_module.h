@@ -124,12 +124,15 @@ typedef enum {
 } ngx_http_fsauth_err_e;
 
 
-/* a key record as read from Redis; fixed size, no pointers */
+/*
+ * a key record as read from Redis; no pointers.  A cache node keeps it up
+ * to the grants area's bytes in use: the header is kept small.
+ */
 typedef struct {
     ngx_int_t                       id;
-    size_t                          nick_len;
-    size_t                          grants_len;
     time_t                          expires;         /* 0: never */
+    uint16_t                        nick_len;
+    uint16_t                        grants_len;
     unsigned                        enabled:1;
     unsigned                        fullaccess:1;
     unsigned                        incomplete:1;

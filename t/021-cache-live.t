@@ -99,13 +99,14 @@ sub hgetall_calls {
     like($n->error_log, qr/cached decision used/, 'stale use is logged');
 }
 
-# 2. eviction in a zone smaller than the key set
+# 2. eviction in a zone smaller than the key set (a key with one grant
+#    takes 256 bytes)
 {
     my $p = 't021e:';
     flush_prefix($p);
     add_key(prefix => $p, token => sprintf('tok-evict-%06d', $_), id => $_,
             grants => { clientes => 'get' })
-        for 1 .. 150;
+        for 1 .. 400;
 
     my $n = FsauthNginx->start(
         http => "    fsauth_redis 127.0.0.1:$rp prefix=$p;\n"
@@ -114,14 +115,14 @@ sub hgetall_calls {
 
     my $bad = 0;
     for my $round (1 .. 2) {
-        for my $i (1 .. 150) {
+        for my $i (1 .. 400) {
             my @r = get($n, sprintf('tok-evict-%06d', $i));
             $bad++ if $r[0] != 200;
         }
     }
-    is($bad, 0, '300 requests over 150 keys in a 64k zone: all granted');
+    is($bad, 0, '800 requests over 400 keys in a 64k zone: all granted');
 
-    my @r = get($n, 'tok-evict-000150');
+    my @r = get($n, 'tok-evict-000400');
     is($r[1], 'HIT', 'the most recent key is still cached');
     @r = get($n, 'tok-evict-000001');
     is($r[1], 'MISS', 'the oldest one was evicted');
