@@ -122,7 +122,7 @@ write_conf() {
         load="load_module $so;"
         http="fsauth_redis 127.0.0.1:$redis_port timeout=500ms;"
         [ "$variant" != nocache ] && http="$http
-    fsauth_cache zone=fsauth_bench:$zone ttl=60s negative_ttl=10s;"
+    fsauth_cache zone=fsauth_bench:$zone ttl=${BENCH_TTL:-60}s negative_ttl=10s;"
         if [ "$variant" = off ]; then
             loc="fsauth off;"
         else
@@ -139,7 +139,7 @@ load_module $NGX_MODULES/ngx_http_lua_module.so;"
         require(\"fsauth_peer\").configure{
             redis_host = \"127.0.0.1\", redis_port = $redis_port,
             prefix = \"fsauth:\", global_key = \"$global_token\",
-            ttl = 60, negative_ttl = 10, timeout = 500,
+            ttl = ${BENCH_TTL:-60}, negative_ttl = 10, timeout = 500,
         }
     }"
         [ "$variant" = lua ] \
@@ -220,6 +220,38 @@ cg_measure() {
         exit 1
     fi
     sed -n 's/^summary: //p' "$dir/callgrind.out"
+}
+
+# cg_start DIR VARIANT ZONE EXTRA_LOC: nginx (master_process off) under
+# callgrind with instrumentation off, so that a long warm-up runs at
+# valgrind's uninstrumented speed; sets port and nginx_pid.  cg_on turns
+# counting on and zeroes the counters; cg_dump writes the counts since the
+# last dump (or cg_on) to a file of their own and prints their total.
+cg_start() {
+    local dir=$1 variant=$2 zone=$3 extra=$4 smc=
+    port=$(free_port)
+    write_conf "$dir" "$port" "$variant" single "$zone" "$extra"
+    case $variant in lua*) smc=--smc-check=all-non-file ;; esac
+    start_nginx "$dir" valgrind --tool=callgrind $smc --instr-atstart=no \
+        --callgrind-out-file="$dir/callgrind.out"
+    wait_port "$port" "$nginx_pid" || { stop_pid "$nginx_pid"; exit 1; }
+}
+cg_on() {
+    callgrind_control -i on "$nginx_pid" >/dev/null 2>&1
+    callgrind_control -z "$nginx_pid" >/dev/null 2>&1
+}
+cg_dump() {
+    local dir=$1 f
+    callgrind_control -d "$nginx_pid" >/dev/null 2>&1
+    # (run in a command substitution: the dumps are counted on disk)
+    f=$dir/callgrind.out.$(find "$dir" -maxdepth 1 -name 'callgrind.out.*' \
+        | wc -l)
+    if ! grep -q '^summary: ' "$f" 2>/dev/null; then
+        log "bench: $f: no callgrind dump"
+        stop_pid "$nginx_pid"
+        exit 1
+    fi
+    sed -n 's/^summary: //p' "$f"
 }
 
 # start_nginx DIR [PREFIX_CMD...]: nginx in the foreground, in the

@@ -1,30 +1,37 @@
 #!/bin/bash
 # How the costs grow with the number of keys in Redis: for each key-set
-# size, a uniform random mix of the keys, with a cache zone (and, for the
-# Lua peer, a lua_shared_dict) of ZONE, which is smaller than the largest
-# key set.
+# size and cache zone (a lua_shared_dict of the same size for the Lua
+# peer), one warm-up pass, then a uniform random mix of the keys.
 #
 #   bench/scale.sh
 #
-# For each size K and implementation, nginx runs under callgrind twice
-# with the same token sequence (uniform over keys 1..K), for N1 and for
-# N2 = N1 + M requests; N1 = 2000 + min(5K, 50000) (22000 above 10000
-# keys) warms the cache up, so
-# the difference of the two runs describes requests N1..N2 in a steady
-# state: instructions per request, and from the Redis counters the miss
-# rate (HGETALL per request) and the activity writes (HSET per request:
-# the HSETs the batched EVAL runs, one per key and interval).
-# Keys are seeded with redis-cli --pipe (1,000,000 keys: about 500 MB in
-# redis-server, 15 s).
+# For each run KEYS:ZONE and implementation, nginx (one process,
+# master_process off) starts under callgrind with instrumentation off.
+# The warm-up pass sends every key once, in a shuffled order, over
+# WARM_CONNS connections at once; then counting is turned on
+# (callgrind_control) and the uniform mix is sent over one connection:
+# M requests, a dump, 2M more, a dump (each dump counts what ran since
+# the one before).  The second dump minus the first, over M, is the cost
+# of a request (what does not grow with the requests cancels out, as in
+# callgrind.sh); the Redis counters over the last 2M requests give the miss rate (HGETALL per request) and the activity
+# writes (HSET per request: the HSETs the batched EVAL runs, one per key
+# and interval).  The entry ttl is TTL seconds (an hour), longer than the
+# warm-up takes, as an operator with this many keys would set it: a 60 s
+# ttl would expire the first half of a 1,000,000-key pass before the end
+# of it.  Keys are seeded with redis-cli --pipe (1,000,000 keys: about
+# 500 MB in redis-server, 10 s).  The 1,000,000-key runs take about 5
+# minutes each for fsauth, more for the Lua peer.
 #
-# Environment: SCALE_KEYS ("10 10000 1000000"), ZONE (10m), M (4000),
-# SCALE_IMPLS ("fsauth lua"), BENCH_OUT (bench/results).
+# Environment: SCALE_RUNS ("10:10m 10000:10m 100000:32m 1000000:10m
+# 1000000:256m"), M (2000), SCALE_IMPLS ("fsauth lua"), TTL (3600),
+# WARM_CONNS (8), BENCH_OUT (bench/results).
 source "$(dirname "$0")/lib.sh"
 
-read -r -a sizes <<<"${SCALE_KEYS:-10 10000 1000000}"
+read -r -a runs <<<"${SCALE_RUNS:-10:10m 10000:10m 100000:32m 1000000:10m 1000000:256m}"
 read -r -a impls <<<"${SCALE_IMPLS:-fsauth lua}"
-ZONE=${ZONE:-10m}
-M=${M:-4000}
+M=${M:-2000}
+WARM_CONNS=${WARM_CONNS:-8}
+export BENCH_TTL=${TTL:-3600}
 out=${BENCH_OUT:-$bench/results}
 
 bench_setup
@@ -40,13 +47,14 @@ extra_lua='
                 ngx.say(#ngx.shared.fsauth_peer:get_keys(0))
             }
         }'
-cg_hook() {
-    local url=http://127.0.0.1:$1
-    case $cur_impl in
+cached() {
+    local url=http://127.0.0.1:$port
+    case $1 in
     fsauth) curl -s "$url/bench-fsauth-metrics" \
                 | sed -n 's/^fsauth_cache_keys \([0-9]*\)/\1/p' ;;
     lua) curl -s "$url/bench-peer-keys" ;;
-    esac > "$cur_dir/cached"
+    off) echo - ;;
+    esac
 }
 
 # calls of one command (0 if never called)
@@ -55,62 +63,106 @@ calls() {
         | sed -n "s/^cmdstat_$1:calls=\([0-9]*\),.*/\1/p" | grep . || echo 0
 }
 
-# baseline: the same nginx without fsauth (one key, cache irrelevant)
+# send FILE COUNT: the tokens of FILE over one connection
+send() {
+    perl "$bench/client.pl" --port "$port" --count "$2" --tokens "$1" \
+        --expect 200 > "$dir/client.log" || {
+        log "bench: $dir: unexpected answers: $(cat "$dir/client.log")"
+        tail -5 "$dir/logs/error.log" >&2
+        stop_pid "$nginx_pid"
+        exit 1
+    }
+}
+
+# warm FILE: the whole file, split over WARM_CONNS connections at once
+warm() {
+    local n i pids=()
+    n=$(wc -l < "$1")
+    split -n "l/$WARM_CONNS" -d "$1" "$dir/warm."
+    for i in "$dir"/warm.*; do
+        perl "$bench/client.pl" --port "$port" --count "$(wc -l < "$i")" \
+            --tokens "$i" --expect 200 > "$i.log" &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do
+        wait "$i" || {
+            log "bench: $dir: warm-up: unexpected answers"
+            cat "$dir"/warm.*.log >&2
+            stop_pid "$nginx_pid"
+            exit 1
+        }
+    done
+    log "scale: warm-up of $n requests done"
+}
+
+# measure IMPL KEYS ZONE: sets res to "cached hit% HGETALL/req HSET/req
+# instructions/req" for the uniform mix after one warm-up pass
+measure() {
+    local impl=$1 k=$2 zone=$3 extra=$extra_fsauth variant=$1 ir1 ir2
+    local hg0 hs0 hg hs t0
+    [ "$impl" = lua ] && extra=$extra_lua
+    [ "$impl" = off ] && extra=
+    dir=$work/scale-$impl-$k-$zone
+    BENCH_SERVER_EXTRA=$extra cg_start "$dir" "$variant" "$zone" ""
+    t0=$(date +%s)
+    [ "$impl" != off ] && warm "$work/pass-$k.tokens"
+    log "scale: $k keys, $impl, zone $zone: warm-up $(( $(date +%s) - t0 )) s"
+    cg_on
+    send "$work/uniform-$k.tokens" "$M"
+    ir1=$(cg_dump "$dir")
+    hg0=$(calls hgetall) hs0=$(calls hset)
+    # the next 2M tokens of the same mix (client.pl starts at the top)
+    tail -n +"$((M + 1))" "$work/uniform-$k.tokens" > "$dir/second.tokens"
+    send "$dir/second.tokens" "$((2 * M))"
+    ir2=$(cg_dump "$dir")
+    hg=$(( $(calls hgetall) - hg0 )) hs=$(( $(calls hset) - hs0 ))
+    local c
+    c=$(cached "$impl")
+    stop_pid "$nginx_pid"
+    res=$(awk -v c="$c" -v hg="$hg" -v hs="$hs" -v m="$M" -v a="$ir1" \
+        -v b="$ir2" 'BEGIN { printf "%s %.2f %.4f %.3f %d\n", c,
+                 (1 - hg / (2 * m)) * 100, hg / (2 * m), hs / (2 * m),
+                 (b - a) / m }')
+}
+
+# baseline: the same nginx without fsauth, the same method
 seed 1
-cur_impl=off cur_dir=$work/scale-off-2000
-ir1=$(cg_measure "$cur_dir" off "$ZONE" "" 2000 \
-    --token "$(perl "$bench/tokens.pl" user 1)" --expect 200)
-cur_dir=$work/scale-off-4000
-ir2=$(cg_measure "$cur_dir" off "$ZONE" "" 4000 \
-    --token "$(perl "$bench/tokens.pl" user 1)" --expect 200)
-base=$(( (ir2 - ir1) / 2000 ))
+perl "$bench/tokens.pl" uniform $((3 * M)) 1 1 > "$work/uniform-1.tokens"
+measure off 1 10m
+read -r _ _ _ _ base <<<"$res"
 log "scale: baseline (fsauth off) $base instructions/request"
 
 rows=()
-for k in "${sizes[@]}"; do
-    rcli flushall >/dev/null
-    log "scale: seeding $k keys"
-    seed "$k"
-    # 5K requests see 99 % of the keys; for key sets much larger than the
-    # cache, 20000 misses fill a zone of up to 20m (1 KB a key entry)
-    w=$(( 2000 + (5 * k < 50000 ? 5 * k : 50000) ))
-    [ "$k" -gt 10000 ] && w=22000
-    n2=$((w + M))
-    perl "$bench/tokens.pl" uniform "$n2" "$k" "$k" > "$work/uniform-$k.tokens"
+last=
+for r in "${runs[@]}"; do
+    k=${r%%:*} zone=${r#*:}
+    if [ "$k" != "$last" ]; then
+        rcli flushall >/dev/null
+        log "scale: seeding $k keys"
+        seed "$k"
+        perl "$bench/tokens.pl" pass "$k" 7 > "$work/pass-$k.tokens"
+        perl "$bench/tokens.pl" uniform $((3 * M)) "$k" "$k" \
+            > "$work/uniform-$k.tokens"
+        last=$k
+    fi
     for impl in "${impls[@]}"; do
-        cur_impl=$impl
-        extra=$extra_fsauth
-        [ "$impl" = lua ] && extra=$extra_lua
-        declare -A ir=() hg=() hs=() cached=()
-        for n in "$w" "$n2"; do
-            log "scale: $k keys, $impl, $n requests"
-            cur_dir=$work/scale-$impl-$k-$n
-            hg0=$(calls hgetall) hs0=$(calls hset)
-            ir[$n]=$(BENCH_SERVER_EXTRA=$extra cg_measure "$cur_dir" \
-                "$impl" "$ZONE" "" "$n" \
-                --tokens "$work/uniform-$k.tokens" --expect 200)
-            hg[$n]=$(( $(calls hgetall) - hg0 ))
-            hs[$n]=$(( $(calls hset) - hs0 ))
-            cached[$n]=$(cat "$cur_dir/cached" 2>/dev/null || echo '?')
-        done
-        per=$(( (ir[$n2] - ir[$w]) / M ))
-        miss=$(awk -v a="${hg[$n2]}" -v b="${hg[$w]}" -v m="$M" \
-            'BEGIN { printf "%.3f", (a - b) / m }')
-        hit=$(awk -v x="$miss" 'BEGIN { printf "%.1f", (1 - x) * 100 }')
-        act=$(awk -v a="${hs[$n2]}" -v b="${hs[$w]}" -v m="$M" \
-            'BEGIN { printf "%.3f", (a - b) / m }')
-        rows+=("| $k | $impl | $w..$n2 | ${cached[$n2]} | $hit % | $miss | $act | $per | $((per - base)) |")
+        measure "$impl" "$k" "$zone"
+        read -r c hit miss act per <<<"$res"
+        log "scale: $k keys, $impl, zone $zone: hit $hit %, $per/request"
+        rows+=("| $k | $zone | $impl | $c | $hit % | $miss | $act | $per | $((per - base)) |")
     done
 done
 
 {
-    echo "### Scaling with the number of keys (uniform random key mix," \
-         "cache $ZONE)"
+    echo "### Scaling with the number of keys (one warm-up pass, then a" \
+         "uniform random key mix)"
     echo
     machine_info | sed 's/^/    /'
+    echo "    entry ttl ${BENCH_TTL}s; $M + $((2 * M)) measured requests after" \
+         "the warm-up pass"
     echo "    baseline (same nginx, fsauth off): $base instructions/request"
     echo
-    echo "| keys in Redis | impl | measured requests | entries cached at the end | hit rate | HGETALL/request | HSET/request (activity) | instructions/request | extra over baseline |"
-    echo "|---:|---|---|---:|---:|---:|---:|---:|---:|"
+    echo "| keys in Redis | zone | impl | entries cached at the end | hit rate | HGETALL/request | HSET/request (activity) | instructions/request | extra over baseline |"
+    echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
 } | tee "$out/scale.md"

@@ -5,6 +5,7 @@
 #   tokens.pl global | invalid         the global key / an unknown token
 #   tokens.pl seq COUNT [START]        keys START .. START+COUNT-1, in order
 #   tokens.pl uniform COUNT KEYS SEED  COUNT draws, uniform over keys 1..KEYS
+#   tokens.pl pass KEYS SEED           keys 1..KEYS, each once, shuffled
 #   tokens.pl flood DISTINCT REPEAT SEED
 #                                      DISTINCT random unknown tokens, each
 #                                      REPEAT times, shuffled
@@ -30,6 +31,15 @@ if ($mode eq 'user') {
     my ($n, $keys, $seed) = @ARGV;
     srand($seed // 1);
     print bench_token(1 + int rand $keys), "\n" for 1 .. $n;
+} elsif ($mode eq 'pass') {
+    my ($keys, $seed) = @ARGV;
+    srand($seed // 1);
+    my @k = (1 .. $keys);
+    for (my $i = @k - 1; $i > 0; $i--) {            # Fisher-Yates
+        my $j = int rand($i + 1);
+        @k[$i, $j] = @k[$j, $i];
+    }
+    print bench_token($_), "\n" for @k;
 } elsif ($mode eq 'flood') {
     my ($distinct, $repeat, $seed) = @ARGV;
     srand($seed // 1);
@@ -47,5 +57,5 @@ if ($mode eq 'user') {
     print "$_\n" for @all;
 } else {
     die "usage: $0 user ID | global | invalid | seq COUNT [START] | "
-        . "uniform COUNT KEYS SEED | flood DISTINCT REPEAT SEED\n";
+        . "uniform COUNT KEYS SEED | pass KEYS SEED | flood DISTINCT REPEAT SEED\n";
 }
