@@ -82,9 +82,13 @@ my $n = FsauthNginx->start(
             fsauth_metrics;
         }
 _EOC_
+# a static file: the cheapest answer after the access phase (readable by
+# a worker running as nobody)
 mkdir "$n->{dir}/html/api";
 mkdir "$n->{dir}/html/api/3";
 write_file("$n->{dir}/html/api/3/clientes", "[]\n");
+chmod 0755, $n->{dir}, map { "$n->{dir}/html$_" } '', '/api', '/api/3';
+chmod 0644, "$n->{dir}/html/api/3/clientes";
 
 # wrk's two threads walk the keys with a stride coprime to their number,
 # each from its own start, so consecutive requests hit unrelated keys
