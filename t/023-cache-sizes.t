@@ -12,23 +12,17 @@ use warnings;
 use lib 't/lib';
 
 use Test::More;
-use Digest::SHA qw(sha256_hex);
 use List::Util qw(shuffle);
 use FsauthTest;
 use FsauthNginx;
 use FsauthMetrics;
+use FsauthSizedKeys;
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (run util/test.sh)'
     unless $ENV{TEST_NGINX_REDIS_PORT};
 
 my $rp = $ENV{TEST_NGINX_REDIS_PORT};
 my $p = 't023:';
-
-sub resp {
-    my $s = '*' . scalar(@_) . "\r\n";
-    $s .= '$' . length($_) . "\r\n$_\r\n" for @_;
-    return $s;
-}
 
 # flush_prefix() deletes key by key: too slow for thousands
 sub flush {
@@ -38,32 +32,6 @@ sub flush {
 }
 
 sub token { sprintf 'tok-size-%07d', $_[0] }
-
-# key i: 1 grant (small), 10 (medium) or 30 long ones (large)
-sub kind { my $m = $_[0] % 10; $m < 5 ? 1 : $m < 8 ? 10 : 30 }
-
-# writes keys $from .. $to in one redis-cli --pipe
-sub seed {
-    my ($from, $to, $kind) = @_;
-    my $buf = '';
-    for my $i ($from .. $to) {
-        my $n = $kind ? $kind->($i) : 1;
-        my @grants = ('res:clientes' => 'get,post',
-                      map { (sprintf('res:resource-%s-%02d',
-                                     $n == 30 ? 'with-a-longer-name' : 'x',
-                                     $_) => 'get') } 2 .. $n);
-        $buf .= resp('HSET', "${p}key:" . sha256_hex(token($i)),
-                     id => $i, nick => "size$i", enabled => 1,
-                     fullaccess => 0, @grants);
-    }
-    open my $fh, '|-', ($ENV{FSAUTH_REDIS_CLI} || 'redis-cli'),
-        '--no-auth-warning', '-p', $rp, '--pipe' or die "redis-cli: $!";
-    my $old = select $fh;
-    local $| = 0;
-    print $buf;
-    select $old;
-    close $fh or die "redis-cli --pipe failed\n";
-}
 
 sub get {
     my ($n, $i) = @_;
@@ -103,7 +71,7 @@ flush();
 # 1. 400 keys of mixed sizes (about 190 KiB of nodes) through a 128k
 #    zone, eight times in a different order each time
 {
-    seed(1, 400, \&kind);
+    seed_sized_keys($rp, $p, \&token, 1, 400, \&size_kind);
     my $n = start('s1:128k');
 
     srand(23);
@@ -143,7 +111,7 @@ flush();
 
 # 2. capacity: small keys (1 grant) in a 1m zone
 {
-    seed(1001, 6000);
+    seed_sized_keys($rp, $p, \&token, 1001, 6000);
     my $n = start('s2:1m');
     get($n, $_) for 1001 .. 6000;
     my $keys = cached_keys($n);

@@ -13,11 +13,11 @@ use warnings;
 use lib 't/lib';
 
 use Test::More;
-use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
 use FsauthTest;
 use FsauthNginx;
 use FsauthMetrics;
+use FsauthSizedKeys;
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (run util/test.sh)'
     unless $ENV{TEST_NGINX_REDIS_PORT};
@@ -27,12 +27,6 @@ my $p = 't024:';
 my $keys = 100_000;
 my $target = 1_000_000;
 
-sub resp {
-    my $s = '*' . scalar(@_) . "\r\n";
-    $s .= '$' . length($_) . "\r\n$_\r\n" for @_;
-    return $s;
-}
-
 sub flush {
     redis_at($rp, 'EVAL', "local n = 0 for _, k in ipairs(redis.call('KEYS',"
                           . " ARGV[1])) do redis.call('DEL', k) n = n + 1"
@@ -41,32 +35,8 @@ sub flush {
 
 sub token { sprintf 'tok-churn-%07d', $_[0] }
 
-# key i: 1 grant (half of them), 10 (30 %) or 30 long ones (20 %): the
-# slab's 256, 512 and 1024-byte classes
-sub kind { my $m = $_[0] % 10; $m < 5 ? 1 : $m < 8 ? 10 : 30 }
-
-sub seed {
-    my $fh;
-    open $fh, '|-', ($ENV{FSAUTH_REDIS_CLI} || 'redis-cli'),
-        '--no-auth-warning', '-p', $rp, '--pipe' or die "redis-cli: $!";
-    my $old = select $fh;
-    local $| = 0;
-    for my $i (1 .. $keys) {
-        my $n = kind($i);
-        my @grants = ('res:clientes' => 'get,post',
-                      map { (sprintf('res:resource-%s-%02d',
-                                     $n == 30 ? 'with-a-longer-name' : 'x',
-                                     $_) => 'get') } 2 .. $n);
-        print resp('HSET', "${p}key:" . sha256_hex(token($i)),
-                   id => $i, nick => "churn$i", enabled => 1,
-                   fullaccess => 0, @grants);
-    }
-    select $old;
-    close $fh or die "redis-cli --pipe failed\n";
-}
-
 flush();
-seed();
+seed_sized_keys($rp, $p, \&token, 1, $keys, \&size_kind);
 
 my $n = FsauthNginx->start(
     workers => 2,
