@@ -7,11 +7,12 @@
 
 /*
  * Redis reply -> key record: raw bytes go through hiredis's own RESP
- * reader (redisReaderCreate/Feed/GetReply), exactly as the module's
- * connection receives them, and every reply tree is converted with
- * ngx_http_fsauth_record_from_reply, then read for one resource with
+ * reader (redisReaderCreate/Feed/GetReply), and every reply tree is
+ * converted with ngx_http_fsauth_record_from_reply, which hands each
+ * element to the record builder's reader functions as the module's
+ * lookup connection does, then read for one resource with
  * ngx_http_fsauth_record_extract and, when the record is incomplete,
- * ngx_http_fsauth_record_reply_grant (what the lookup callback does).
+ * ngx_http_fsauth_record_over_grant (what the lookup callback does).
  *
  * Input: "<resource>\0<RESP bytes>".  Without a NUL in the first 300
  * bytes the resource is "clientes" and the whole input is RESP.
@@ -22,7 +23,8 @@
  * within the same buffer, each entry a network of its family, and the
  * grant found for the resource is the one a direct scan of the reply
  * finds (when that field name is unique, as Redis hash fields are), also
- * when the list pushed grants out of the record.  The client address,
+ * when the list pushed grants out of the record or the grant never fit
+ * (both kept aside by the builder).  The client address,
  * 127.0.0.1 or ::1 by the input's length, is outside an empty list never
  * and inside a list exactly when an entry matches it.
  *
@@ -140,6 +142,48 @@ fuzz_scan_reply(redisReply *reply, ngx_str_t *resource, ngx_uint_t *mask)
 }
 
 
+/* the builder keeps grants aside in memory it asks for: freed per reply */
+
+typedef struct fuzz_block_s  fuzz_block_t;
+
+struct fuzz_block_s {
+    fuzz_block_t  *next;
+};
+
+
+static fuzz_block_t  *fuzz_blocks;
+
+
+static void *
+fuzz_alloc(size_t size)
+{
+    fuzz_block_t  *b;
+
+    b = malloc(sizeof(fuzz_block_t) + size);
+    if (b == NULL) {
+        abort();
+    }
+
+    b->next = fuzz_blocks;
+    fuzz_blocks = b;
+
+    return (u_char *) b + sizeof(fuzz_block_t);
+}
+
+
+static void
+fuzz_free_blocks(void)
+{
+    fuzz_block_t  *b;
+
+    while (fuzz_blocks) {
+        b = fuzz_blocks;
+        fuzz_blocks = b->next;
+        free(b);
+    }
+}
+
+
 static void
 fuzz_convert(redisReply *reply, ngx_str_t *resource)
 {
@@ -154,10 +198,15 @@ fuzz_convert(redisReply *reply, ngx_str_t *resource)
     struct sockaddr_in6        sin6;
     ngx_http_fsauth_result_t   res;
     ngx_http_fsauth_record_t   rec;
+    ngx_http_fsauth_builder_t  b;
 
     err = (const char *) 1;
 
-    rc = ngx_http_fsauth_record_from_reply(reply, &rec, &err);
+    ngx_memzero(&b, sizeof(ngx_http_fsauth_builder_t));
+    b.alloc = fuzz_alloc;
+
+    rc = ngx_http_fsauth_record_from_reply(reply, &b, &err);
+    rec = b.rec;
 
     if (rc == NGX_ERROR) {
         if (err == NULL || err == (const char *) 1) {
@@ -215,8 +264,7 @@ fuzz_convert(redisReply *reply, ngx_str_t *resource)
     }
 
     if (!res.has_grant && rec.incomplete
-        && ngx_http_fsauth_record_reply_grant(reply, resource, &mask)
-           == NGX_OK)
+        && ngx_http_fsauth_record_over_grant(&b, resource, &mask) == NGX_OK)
     {
         res.has_grant = 1;
         res.mask = mask;
@@ -312,6 +360,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
 
         fuzz_convert(reply, &resource);
+        fuzz_free_blocks();
 
         freeReplyObject(reply);
     }

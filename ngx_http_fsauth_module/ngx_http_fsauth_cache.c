@@ -624,18 +624,17 @@ ngx_http_fsauth_cache_count_stale(ngx_http_fsauth_cache_t *cache)
 }
 
 
-/* the invalidation epoch: a lookup sent before a change is not cached */
+/*
+ * The invalidation epoch: a lookup sent before a change is not cached.
+ * Read without the lock: the epoch only grows, under the lock, and a
+ * value read late is an older one, which only makes the insert refuse
+ * the record.
+ */
 
 uint32_t
 ngx_http_fsauth_cache_epoch(ngx_http_fsauth_cache_t *cache)
 {
-    uint32_t  epoch;
-
-    ngx_shmtx_lock(&cache->shpool->mutex);
-    epoch = cache->sh->epoch;
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-
-    return epoch;
+    return *(volatile uint32_t *) &cache->sh->epoch;
 }
 
 

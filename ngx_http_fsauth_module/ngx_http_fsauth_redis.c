@@ -1318,7 +1318,7 @@ ngx_http_fsauth_redis_overdue(ngx_http_fsauth_fetch_t *f)
 }
 
 
-/* a grant that did not fit in the record, read from the reply itself */
+/* a grant that did not fit in the record, kept aside from the reply */
 
 ngx_int_t
 ngx_http_fsauth_redis_reply_grant(ngx_http_fsauth_fetch_t *f,
@@ -1328,7 +1328,21 @@ ngx_http_fsauth_redis_reply_grant(ngx_http_fsauth_fetch_t *f,
         return NGX_DECLINED;
     }
 
-    return ngx_http_fsauth_record_reply_grant(f->reply, resource, mask);
+    return ngx_http_fsauth_record_over_grant(f->reply, resource, mask);
+}
+
+
+/*
+ * Is the reply being read the answer to a lookup?  Asked by the reader
+ * when a reply starts: hiredis answers commands in order, and the head
+ * of its queue is the command being answered.
+ */
+
+ngx_uint_t
+ngx_http_fsauth_redis_wants_record(redisAsyncContext *ac)
+{
+    return ac != NULL && ac->replies.head != NULL
+           && ac->replies.head->fn == ngx_http_fsauth_redis_record_cb;
 }
 
 
@@ -1338,11 +1352,12 @@ ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac, void *reply,
 {
     ngx_http_fsauth_fetch_t *f = privdata;
 
-    redisReply                *rr = reply;
-    ngx_int_t                  rc;
-    const char                *err;
-    ngx_http_fsauth_peer_t    *peer;
-    ngx_http_fsauth_record_t   rec;
+    redisReply                 *rr = reply;
+    ngx_int_t                   rc;
+    const char                 *err;
+    ngx_http_fsauth_peer_t     *peer;
+    ngx_http_fsauth_record_t   *rec;
+    ngx_http_fsauth_builder_t  *b;
 
     peer = f->conf->peer;
     peer->inflight--;
@@ -1352,7 +1367,18 @@ ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    rc = ngx_http_fsauth_record_from_reply(rr, &rec, &err);
+    /* the reader built the record as the reply came in */
+
+    b = ngx_http_fsauth_adapter_builder();
+
+    if (rr == &b->reply) {
+        rc = ngx_http_fsauth_record_end(b, &err);
+
+    } else {
+        rc = ngx_http_fsauth_record_from_reply(rr, b, &err);
+    }
+
+    rec = &b->rec;
 
     if (rr) {
         ngx_http_fsauth_metrics_latency(ngx_current_msec - f->sent);
@@ -1369,10 +1395,10 @@ ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac, void *reply,
                       rr->str);
 
     } else if (rc == NGX_DECLINED && err) {
-        if (rec.id) {
+        if (rec->id) {
             ngx_log_error(NGX_LOG_ERR, peer->log, 0,
                           "fsauth: key record %i has %s, treated as unknown",
-                          rec.id, err);
+                          rec->id, err);
 
         } else {
             ngx_log_error(NGX_LOG_ERR, peer->log, 0,
@@ -1381,8 +1407,8 @@ ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac, void *reply,
         }
     }
 
-    f->reply = rr;
-    f->handler(f, rc, &rec);
+    f->reply = b;
+    f->handler(f, rc, rec);
 }
 
 

@@ -42,6 +42,38 @@ typedef struct {
 } ngx_http_fsauth_activity_rec_t;
 
 
+/* a grant kept out of the record, with its resource */
+typedef struct ngx_http_fsauth_over_s  ngx_http_fsauth_over_t;
+
+struct ngx_http_fsauth_over_s {
+    ngx_http_fsauth_over_t         *next;
+    size_t                          len;
+    ngx_uint_t                      mask;
+    u_char                          name[1];
+};
+
+
+/* an HGETALL reply turned into a record as hiredis reads it */
+typedef struct {
+    redisReply                      reply;           /* what the callback
+                                                        receives */
+    ngx_http_fsauth_record_t        rec;
+    void                         *(*alloc)(size_t size);
+    ngx_http_fsauth_over_t         *over;
+    ngx_http_fsauth_over_t        **over_last;
+    ngx_http_fsauth_over_t         *pending;         /* awaits its value */
+    ngx_uint_t                      kind;            /* of the last name */
+    ngx_uint_t                      nips;
+    fsauth_cidr_t                   cidrs[NGX_HTTP_FSAUTH_CIDRS_MAX];
+    unsigned                        too_many:1;
+    unsigned                        bad_element:1;
+    unsigned                        bad_id:1;
+    unsigned                        ips:1;
+    unsigned                        bad_ips:1;
+    unsigned                        nomem:1;
+} ngx_http_fsauth_builder_t;
+
+
 #define NGX_HTTP_FSAUTH_CONN_LOOKUP       0
 #define NGX_HTTP_FSAUTH_CONN_TRACKING     1
 
@@ -109,6 +141,8 @@ void ngx_http_fsauth_activity_probe(ngx_http_fsauth_peer_t *peer);
 ngx_int_t ngx_http_fsauth_adapter_attach(redisAsyncContext *ac,
     ngx_log_t *log);
 void ngx_http_fsauth_adapter_use_arena(redisAsyncContext *ac);
+ngx_http_fsauth_builder_t *ngx_http_fsauth_adapter_builder(void);
+ngx_uint_t ngx_http_fsauth_redis_wants_record(redisAsyncContext *ac);
 
 int ngx_http_fsauth_redis_auth(redisAsyncContext *ac,
     ngx_http_fsauth_redis_conf_t *rcf, redisCallbackFn *fn);
@@ -120,9 +154,14 @@ ngx_int_t ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
 ngx_uint_t ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
     const redisAsyncContext *ac, ngx_uint_t connecting);
 
+void ngx_http_fsauth_record_begin(ngx_http_fsauth_builder_t *b,
+    size_t elements);
+void ngx_http_fsauth_record_reader(redisReplyObjectFunctions *fn);
+ngx_int_t ngx_http_fsauth_record_end(ngx_http_fsauth_builder_t *b,
+    const char **err);
 ngx_int_t ngx_http_fsauth_record_from_reply(redisReply *reply,
-    ngx_http_fsauth_record_t *rec, const char **err);
-ngx_int_t ngx_http_fsauth_record_reply_grant(redisReply *reply,
+    ngx_http_fsauth_builder_t *b, const char **err);
+ngx_int_t ngx_http_fsauth_record_over_grant(ngx_http_fsauth_builder_t *b,
     ngx_str_t *resource, ngx_uint_t *mask);
 
 

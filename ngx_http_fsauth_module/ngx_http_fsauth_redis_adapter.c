@@ -11,6 +11,10 @@
 #include <sys/ioctl.h>
 
 
+/* the largest output buffer kept between writes */
+#define NGX_HTTP_FSAUTH_OBUF_KEEP         16384
+
+
 static void ngx_http_fsauth_adapter_add_read(void *data);
 static void ngx_http_fsauth_adapter_del_read(void *data);
 static void ngx_http_fsauth_adapter_add_write(void *data);
@@ -18,6 +22,7 @@ static void ngx_http_fsauth_adapter_del_write(void *data);
 static void ngx_http_fsauth_adapter_cleanup(void *data);
 static void ngx_http_fsauth_adapter_read(ngx_event_t *rev);
 static void ngx_http_fsauth_adapter_write(ngx_event_t *wev);
+static ngx_int_t ngx_http_fsauth_adapter_send(redisAsyncContext *ac);
 
 
 /*
@@ -233,26 +238,102 @@ ngx_http_fsauth_adapter_write(ngx_event_t *wev)
 
     c = wev->data;
 
-    if (c->data) {
-        redisAsyncHandleWrite(c->data);
+    if (c->data == NULL) {
+        return;
     }
+
+    /*
+     * Everything written on an edge-triggered connection: hiredis would
+     * only drop the write event and add the read event, which stays
+     * registered from the connection's start (see del_read).
+     */
+
+    if (ngx_http_fsauth_adapter_send(c->data) == NGX_OK
+        && (ngx_event_flags & NGX_USE_CLEAR_EVENT))
+    {
+        return;
+    }
+
+    /* the rest, an error, and the events: hiredis's own handling */
+
+    redisAsyncHandleWrite(c->data);
+}
+
+
+/*
+ * Writes what hiredis holds and keeps its output buffer for the next
+ * commands.  hiredis frees the buffer after each complete write and grows
+ * a new one for the next command: a malloc(), a realloc() and a free()
+ * per lookup.  Only a plain socket, connected and without error, is
+ * written here; what is not written stays in the buffer for hiredis, and
+ * a buffer grown large (a burst of commands) is left to hiredis to free.
+ * NGX_OK: nothing is left to write.
+ */
+
+static ngx_int_t
+ngx_http_fsauth_adapter_send(redisAsyncContext *ac)
+{
+    char                    *buf;
+    size_t                   len;
+    ssize_t                  n;
+    redisContext            *rc;
+    ngx_http_fsauth_conn_t  *conn;
+
+    rc = &ac->c;
+    conn = ac->data;
+    buf = rc->obuf;
+
+    if (conn == NULL || conn->ssl != NULL || rc->err
+        || !(rc->flags & REDIS_CONNECTED) || buf == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    len = sdslen(buf);
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    if (sdsalloc(buf) > NGX_HTTP_FSAUTH_OBUF_KEEP) {
+        return NGX_DECLINED;
+    }
+
+    n = send(rc->fd, buf, len, 0);
+
+    if (n <= 0) {
+        return NGX_DECLINED;
+    }
+
+    len -= n;
+
+    if (len) {
+        ngx_memmove(buf, buf + n, len);
+    }
+
+    sdssetlen(buf, len);
+    buf[len] = '\0';
+
+    return len ? NGX_DECLINED : NGX_OK;
 }
 
 
 /*
  * Reply objects of the lookup connection come from a per-process arena
- * instead of one malloc() per element: a lookup reply is a few dozen
- * small objects that all die together when hiredis frees the root after
- * the callback.  Only one reply is ever under construction on a
- * connection, and callbacks copy out what they keep, so freeing the root
- * resets the arena.
+ * instead of one malloc() per element: a reply is a few small objects
+ * that all die together when hiredis frees the root after the callback.
+ * Only one reply is ever under construction on a connection, and
+ * callbacks copy out what they keep, so freeing the root resets the
+ * arena.
  *
- * Arrays are bounded here, before any element arrives.  A longer one is
- * still read to its end, so that the connection and the replies queued
- * behind it survive: it is kept without its elements (element == NULL,
- * "elements" says how many there were), and only the value of an "id"
- * field is kept, in its str, for the log.  Elements under it are not
- * stored anywhere.
+ * The reply to a lookup (HGETALL) builds no objects at all: each element
+ * goes to the record builder as hiredis reads it, and the root handed to
+ * the callback is the builder's.
+ *
+ * Other arrays are bounded here, before any element arrives.  A longer
+ * one is still read to its end, so that the connection and the replies
+ * queued behind it survive: it is kept without its elements (element ==
+ * NULL, "elements" says how many there were).
  */
 
 #define NGX_HTTP_FSAUTH_ARENA_SIZE        32768
@@ -270,9 +351,10 @@ static u_char                          ngx_http_fsauth_arena[
 static redisReply                      ngx_http_fsauth_reply_skipped;
 static size_t                          ngx_http_fsauth_arena_used;
 static ngx_http_fsauth_arena_block_t  *ngx_http_fsauth_arena_extra;
+static ngx_http_fsauth_builder_t       ngx_http_fsauth_builder;
 
 
-static ngx_inline void *
+static void *
 ngx_http_fsauth_arena_alloc(size_t size)
 {
     void                           *p;
@@ -300,6 +382,13 @@ ngx_http_fsauth_arena_alloc(size_t size)
 }
 
 
+ngx_http_fsauth_builder_t *
+ngx_http_fsauth_adapter_builder(void)
+{
+    return &ngx_http_fsauth_builder;
+}
+
+
 /* the element of an array kept without its elements */
 
 static ngx_inline ngx_uint_t
@@ -312,7 +401,7 @@ ngx_http_fsauth_reply_skip(const redisReadTask *task)
 
 /*
  * "extra" bytes follow the object: a string reply's bytes.  Inlined: a
- * lookup reply is mostly strings, a call each would cost more than this.
+ * call each would cost more than this.
  */
 
 static ngx_inline redisReply *
@@ -341,32 +430,9 @@ static void *
 ngx_http_fsauth_reply_string(const redisReadTask *task, char *str,
     size_t len)
 {
-    redisReply  *r, *parent;
+    redisReply  *r;
 
     if (ngx_http_fsauth_reply_skip(task)) {
-        parent = task->parent->obj;
-
-        if (parent == &ngx_http_fsauth_reply_skipped) {
-            return parent;
-        }
-
-        /* a field name, then its value; "integer" remembers "id" */
-
-        if (task->idx % 2 == 0) {
-            parent->integer = (len == 2 && str[0] == 'i' && str[1] == 'd');
-
-        } else if (parent->integer && len <= NGX_INT_T_LEN) {
-            parent->str = ngx_http_fsauth_arena_alloc(len + 1);
-            if (parent->str == NULL) {
-                return NULL;
-            }
-
-            ngx_memcpy(parent->str, str, len);
-            parent->str[len] = '\0';
-            parent->len = len;
-            parent->integer = 0;
-        }
-
         return &ngx_http_fsauth_reply_skipped;
     }
 
@@ -385,6 +451,11 @@ ngx_http_fsauth_reply_string(const redisReadTask *task, char *str,
 }
 
 
+static redisReplyObjectFunctions  ngx_http_fsauth_reply_functions;
+static redisReplyObjectFunctions  ngx_http_fsauth_record_functions;
+static redisReader               *ngx_http_fsauth_reading;
+
+
 /* the element count is a size_t in hiredis 1.x, an int in hiredis 0.14 */
 static void *
 #if (NGX_HTTP_FSAUTH_HIREDIS_V1)
@@ -394,7 +465,8 @@ ngx_http_fsauth_reply_array(const redisReadTask *task, size_t elements)
 ngx_http_fsauth_reply_array(const redisReadTask *task, int elements)
 #endif
 {
-    redisReply  *r;
+    redisReply         *r;
+    redisAsyncContext  *ac;
 
 #if !(NGX_HTTP_FSAUTH_HIREDIS_V1)
     if (elements < 0) {
@@ -404,6 +476,25 @@ ngx_http_fsauth_reply_array(const redisReadTask *task, int elements)
 
     if (ngx_http_fsauth_reply_skip(task)) {
         return &ngx_http_fsauth_reply_skipped;
+    }
+
+    /*
+     * A lookup's reply: its elements go to the record builder, through
+     * the reader's functions for them, until the reply is freed.
+     */
+
+    if (task->parent == NULL && task->type == REDIS_REPLY_ARRAY
+        && ngx_http_fsauth_redis_wants_record(task->privdata))
+    {
+        ac = task->privdata;
+
+        ngx_http_fsauth_builder.alloc = ngx_http_fsauth_arena_alloc;
+        ngx_http_fsauth_record_begin(&ngx_http_fsauth_builder, elements);
+
+        ngx_http_fsauth_reading = ac->c.reader;
+        ac->c.reader->fn = &ngx_http_fsauth_record_functions;
+
+        return &ngx_http_fsauth_builder;
     }
 
     r = ngx_http_fsauth_reply_object(task, 0);
@@ -467,6 +558,13 @@ ngx_http_fsauth_reply_free(void *reply)
 {
     ngx_http_fsauth_arena_block_t  *b;
 
+    /* the end of a lookup's reply: ordinary replies follow */
+
+    if (reply == &ngx_http_fsauth_builder && ngx_http_fsauth_reading) {
+        ngx_http_fsauth_reading->fn = &ngx_http_fsauth_reply_functions;
+        ngx_http_fsauth_reading = NULL;
+    }
+
     while (ngx_http_fsauth_arena_extra) {
         b = ngx_http_fsauth_arena_extra;
         ngx_http_fsauth_arena_extra = b->next;
@@ -475,9 +573,6 @@ ngx_http_fsauth_reply_free(void *reply)
 
     ngx_http_fsauth_arena_used = 0;
 }
-
-
-static redisReplyObjectFunctions  ngx_http_fsauth_reply_functions;
 
 
 void
@@ -495,7 +590,14 @@ ngx_http_fsauth_adapter_use_arena(redisAsyncContext *ac)
     ngx_http_fsauth_reply_functions.createNil = ngx_http_fsauth_reply_nil;
     ngx_http_fsauth_reply_functions.freeObject = ngx_http_fsauth_reply_free;
 
-    ngx_http_fsauth_reply_free(NULL);
+    ngx_http_fsauth_record_functions = ngx_http_fsauth_reply_functions;
+    ngx_http_fsauth_record_reader(&ngx_http_fsauth_record_functions);
 
+    ngx_http_fsauth_reply_free(NULL);
+    ngx_http_fsauth_reading = NULL;
+
+    /* the reader asks the connection whether a reply is a lookup's */
+
+    ac->c.reader->privdata = ac;
     ac->c.reader->fn = &ngx_http_fsauth_reply_functions;
 }
