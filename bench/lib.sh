@@ -122,7 +122,8 @@ write_conf() {
         load="load_module $so;"
         http="fsauth_redis 127.0.0.1:$redis_port timeout=500ms;"
         [ "$variant" != nocache ] && http="$http
-    fsauth_cache zone=fsauth_bench:$zone ttl=${BENCH_TTL:-60}s negative_ttl=10s;"
+    fsauth_cache zone=fsauth_bench:$zone ttl=${BENCH_TTL:-60}s
+                 negative_ttl=10s;"
         if [ "$variant" = off ]; then
             loc="fsauth off;"
         else

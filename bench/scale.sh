@@ -6,27 +6,28 @@
 #   bench/scale.sh
 #
 # For each run KEYS:ZONE and implementation, nginx (one process,
-# master_process off) starts under callgrind with instrumentation off.
-# The warm-up pass sends every key once, in a shuffled order, over
-# WARM_CONNS connections at once; then counting is turned on
-# (callgrind_control) and the uniform mix is sent over one connection:
-# M requests, a dump, 2M more, a dump (each dump counts what ran since
-# the one before).  The second dump minus the first, over M, is the cost
-# of a request (what does not grow with the requests cancels out, as in
-# callgrind.sh); the Redis counters over the last 2M requests give the miss rate (HGETALL per request) and the activity
-# writes (HSET per request: the HSETs the batched EVAL runs, one per key
-# and interval).  The entry ttl is TTL seconds (an hour), longer than the
-# warm-up takes, as an operator with this many keys would set it: a 60 s
-# ttl would expire the first half of a 1,000,000-key pass before the end
-# of it.  fsauth's activity interval is an hour too, so that the measured
-# requests find every key's activity record written by the warm-up, and
-# the figure is a hit's, the same from run to run (with 60 s, how many
-# records fall due depends on how long the warm-up took).  A run
-# KEYS:ZONE:due uses the default 60 s and waits 61 s after the warm-up:
-# then every measured request on a key not seen since writes its record,
-# the dearest case.  Keys are seeded with redis-cli --pipe (1,000,000 keys: about
-# 500 MB in redis-server, 10 s).  The 1,000,000-key runs take about 5
-# minutes each for fsauth, more for the Lua peer.
+# master_process off) starts under callgrind with instrumentation off. The
+# warm-up pass sends every key once, in a shuffled order, over WARM_CONNS
+# connections at once; then counting is turned on (callgrind_control) and
+# the uniform mix is sent over one connection: M requests, a dump, 2M
+# more, a dump (each dump counts what ran since the one before).  The
+# second dump minus the first, over M, is the cost of a request (what does
+# not grow with the requests cancels out, as in callgrind.sh); the Redis
+# counters over the last 2M requests give the miss rate (HGETALL per
+# request) and the activity writes (HSET per request: the HSETs the
+# batched EVAL runs, one per key and interval).  The entry ttl is TTL
+# seconds (an hour), longer than the warm-up takes, as an operator with
+# this many keys would set it: a 60 s ttl would expire the first half of a
+# 1,000,000-key pass before the end of it.  fsauth's activity interval is
+# an hour too, so that the measured requests find every key's activity
+# record written by the warm-up, and the figure is a hit's, the same from
+# run to run (with 60 s, how many records fall due depends on how long the
+# warm-up took).  A run KEYS:ZONE:due uses the default 60 s and waits 61 s
+# after the warm-up: then every measured request on a key not seen since
+# writes its record, the dearest case.  Keys are seeded with redis-cli
+# --pipe (1,000,000 keys: about 500 MB in redis-server, 10 s).  The
+# 1,000,000-key runs take 3 to 5 minutes each for fsauth, 6 to 7 for the
+# Lua peer.
 #
 # Environment: SCALE_RUNS ("10:10m 10000:10m 100000:32m 1000000:10m
 # 1000000:256m 1000000:256m:due"; the due run is fsauth's only), M
@@ -34,7 +35,9 @@
 # BENCH_OUT (bench/results).
 source "$(dirname "$0")/lib.sh"
 
-read -r -a runs <<<"${SCALE_RUNS:-10:10m 10000:10m 100000:32m 1000000:10m 1000000:256m 1000000:256m:due}"
+default_runs="10:10m 10000:10m 100000:32m 1000000:10m 1000000:256m"
+default_runs="$default_runs 1000000:256m:due"
+read -r -a runs <<<"${SCALE_RUNS:-$default_runs}"
 read -r -a impls <<<"${SCALE_IMPLS:-fsauth lua}"
 M=${M:-2000}
 WARM_CONNS=${WARM_CONNS:-8}

@@ -105,7 +105,8 @@ my $miss_key = 'fsauth_cache_requests_total{result="miss"}';
 my (@kept, @rss, @ws, $non2xx, $rounds);
 my $t0 = time;
 while ((metrics()->{$miss_key} // 0) < $target && $rounds++ < 60) {
-    my $out = `wrk -t 2 -c 16 -d 4s -s $lua http://127.0.0.1:@{[$n->port]}/ 2>&1`;
+    my $url = 'http://127.0.0.1:' . $n->port . '/';
+    my $out = `wrk -t 2 -c 16 -d 4s -s $lua $url 2>&1`;
     die "wrk failed:\n$out" if $? != 0 || $out !~ /requests in/;
     $non2xx += $1 if $out =~ /Non-2xx or 3xx responses: (\d+)/;
 
