@@ -81,6 +81,12 @@ typedef struct {
     const char         *cert;
     const char         *key;
     const char         *sni;
+
+    /* --sentinel: the primary of --master, asked for (sentinel.c) */
+    const char         *sentinel;
+    const char         *master;
+    const char         *sentinel_password_file;
+    char               *sentinel_password;
 } fsauthctl_t;
 
 
@@ -220,6 +226,8 @@ int fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c);
 /* Redis connection and transactions (redis.c) */
 
 int fsauthctl_redis_connect(fsauthctl_t *ctl);
+int fsauthctl_redis_open(fsauthctl_t *ctl);
+int fsauthctl_sentinel_connect(fsauthctl_t *ctl);
 void fsauthctl_redis_close(fsauthctl_t *ctl);
 char *fsauthctl_name(fsauthctl_t *ctl, const char *kind);
 char *fsauthctl_name_key(fsauthctl_t *ctl, const char *digest);

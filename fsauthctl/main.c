@@ -57,6 +57,14 @@ static const char  fsauthctl_help[] =
 "      --prefix P            prefix of the Redis keys (default \"fsauth:\")\n"
 "      --actor NAME          who writes, in the audit trail (default\n"
 "                            user@host)\n"
+"      --sentinel HOST:PORT[,HOST:PORT...]\n"
+"                            ask these Redis Sentinels for the primary of\n"
+"                            --master and write there (checked with ROLE),\n"
+"                            instead of --host, --port and --socket\n"
+"      --master NAME         the master name the sentinels monitor\n"
+"      --sentinel-password-file FILE\n"
+"                            AUTH to the sentinels with the first line of\n"
+"                            FILE\n"
 "      --version             prints \"fsauthctl VERSION\"\n"
 "      --help                this help; \"fsauthctl COMMAND --help\" for one\n"
 "                            command\n"
@@ -557,6 +565,9 @@ static const fsauthctl_cmd_t  fsauthctl_main_cmd = {
 };
 
 
+static const char  fsauthctl_default_host[] = "127.0.0.1";
+
+
 /* the global options, and where fsauthctl_run() finds their values */
 typedef struct {
     const char         *port;
@@ -564,7 +575,7 @@ typedef struct {
     int                 version;
 } fsauthctl_global_t;
 
-#define FSAUTHCTL_GLOBAL_OPTS  15
+#define FSAUTHCTL_GLOBAL_OPTS  18
 
 
 static void fsauthctl_global_options(fsauthctl_t *ctl,
@@ -592,7 +603,7 @@ main(int argc, char **argv)
     srandom((unsigned) getpid() ^ (unsigned) time(NULL));
 
     memset(&ctl, 0, sizeof(fsauthctl_t));
-    ctl.host = "127.0.0.1";
+    ctl.host = fsauthctl_default_host;
     ctl.port = 6379;
     ctl.prefix = "fsauth:";
 
@@ -600,6 +611,11 @@ main(int argc, char **argv)
 
     fsauthctl_redis_close(&ctl);
     fsauthctl_audit_clear(&ctl);
+
+    if (ctl.sentinel_password) {
+        explicit_bzero(ctl.sentinel_password, strlen(ctl.sentinel_password));
+        free(ctl.sentinel_password);
+    }
 
     if (rc == FSAUTHCTL_HELP) {
         rc = FSAUTHCTL_OK;
@@ -675,6 +691,10 @@ fsauthctl_global_options(fsauthctl_t *ctl, fsauthctl_global_t *g,
         { "key", 0, 1, &ctl->key, NULL },
         { "sni", 0, 1, &ctl->sni, NULL },
         { "actor", 0, 1, &ctl->actor, NULL },
+        { "sentinel", 0, 1, &ctl->sentinel, NULL },
+        { "master", 0, 1, &ctl->master, NULL },
+        { "sentinel-password-file", 0, 1, &ctl->sentinel_password_file,
+          NULL },
         { "version", 0, 0, NULL, &g->version },
         { NULL, 0, 0, NULL, NULL }
     };
@@ -731,6 +751,26 @@ fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
 
     if (ctl->host[0] == '\0') {
         return fsauthctl_opt_usage(&fsauthctl_main_cmd, "empty host");
+    }
+
+    if (ctl->sentinel) {
+        if (ctl->sentinel[0] == '\0' || ctl->master == NULL
+            || ctl->master[0] == '\0')
+        {
+            return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                                       "--sentinel needs --master NAME");
+        }
+
+        if (ctl->socket || sport || ctl->host != fsauthctl_default_host) {
+            return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                                       "--sentinel replaces --host, --port "
+                                       "and --socket");
+        }
+
+    } else if (ctl->master || ctl->sentinel_password_file) {
+        return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                                   "--master and --sentinel-password-file "
+                                   "go with --sentinel");
     }
 
     if (ctl->socket && ctl->socket[0] == '\0') {

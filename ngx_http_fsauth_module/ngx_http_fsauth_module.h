@@ -212,6 +212,12 @@ typedef struct {
     ngx_http_fsauth_peer_t         *peer;         /* per worker */
     struct ngx_http_fsauth_cache_s *cache;
     ngx_http_fsauth_tls_t          *tls;          /* NULL: plain TCP */
+
+    /* sentinel=: the data node is the primary the sentinels name */
+    ngx_http_fsauth_redis_addr_t   *sentinels;
+    ngx_uint_t                      nsentinels;
+    ngx_str_t                       master;
+    ngx_str_t                       sentinel_password;
 } ngx_http_fsauth_redis_conf_t;
 
 

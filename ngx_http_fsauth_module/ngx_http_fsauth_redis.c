@@ -17,8 +17,6 @@
 #define NGX_HTTP_FSAUTH_INFLIGHT_MAX      8192
 
 
-static ngx_int_t ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
-    ngx_http_fsauth_redis_addr_t *ra);
 static void ngx_http_fsauth_conn_init(ngx_http_fsauth_peer_t *peer,
     ngx_http_fsauth_conn_t *conn, ngx_uint_t kind, ngx_log_t *log);
 static void ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn);
@@ -39,6 +37,7 @@ static void ngx_http_fsauth_conn_connected(const redisAsyncContext *ac,
 static void ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac,
     int status);
 static redisCallbackFn  ngx_http_fsauth_conn_handshake_cb;
+static redisCallbackFn  ngx_http_fsauth_conn_role_cb;
 static redisCallbackFn  ngx_http_fsauth_tracking_id_cb;
 static redisCallbackFn  ngx_http_fsauth_tracking_on_cb;
 static redisCallbackFn  ngx_http_fsauth_tracking_message_cb;
@@ -59,7 +58,8 @@ static int ngx_http_fsauth_redis_command2(redisAsyncContext *ac,
 
 
 /*
- * fsauth_redis host:port | unix:/path [db=N] [password_file=PATH]
+ * fsauth_redis host:port | unix:/path | sentinel=HOST:PORT[,...] master=NAME
+ *              [sentinel_password_file=PATH] [db=N] [password_file=PATH]
  *              [user=NAME] [prefix=S] [connect_timeout=T] [timeout=T]
  *              [tls=on|off] [tls_*=...];
  */
@@ -92,6 +92,15 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_set(&rcf->prefix, "fsauth:");
     rcf->connect_timeout = 1000;
     rcf->timeout = 500;
+
+    if (ngx_strncmp(value[1].data, "sentinel=", 9) == 0) {
+        rv = ngx_http_fsauth_sentinel_directive(cf, rcf);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+
+        goto options;
+    }
 
     ngx_memzero(&u, sizeof(ngx_url_t));
 
@@ -135,7 +144,21 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
+options:
+
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if (rcf->nsentinels) {
+            rc = ngx_http_fsauth_sentinel_param(cf, rcf, &value[i]);
+
+            if (rc == NGX_ERROR) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (rc == NGX_OK) {
+                continue;
+            }
+        }
 
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
             n = ngx_atoi(value[i].data + 3, value[i].len - 3);
@@ -230,6 +253,12 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
+    if (rcf->nsentinels && rcf->master.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: \"sentinel=\" needs \"master=\"");
+        return NGX_CONF_ERROR;
+    }
+
     rv = ngx_http_fsauth_tls_init(cf, rcf);
     if (rv != NGX_CONF_OK) {
         return rv;
@@ -247,7 +276,7 @@ invalid:
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
     ngx_http_fsauth_redis_addr_t *ra)
 {
@@ -342,6 +371,12 @@ ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
 
     rcf->peer = peer;
 
+    /* with sentinels, the data connections wait for a primary */
+
+    if (rcf->nsentinels) {
+        return ngx_http_fsauth_sentinel_init(cycle, peer);
+    }
+
     ngx_http_fsauth_conn_connect(&peer->lookup);
     ngx_http_fsauth_conn_connect(&peer->tracking);
 
@@ -386,6 +421,10 @@ ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
 
     ngx_http_fsauth_conn_free(&peer->lookup);
     ngx_http_fsauth_conn_free(&peer->tracking);
+
+    if (peer->sentinel) {
+        ngx_http_fsauth_sentinel_exit(peer);
+    }
 
     if (peer->batch) {
         ngx_free(peer->batch);
@@ -537,6 +576,16 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
         }
     }
 
+    /* the node a sentinel names must say it is the primary */
+
+    if (rcf->nsentinels) {
+        if (redisAsyncCommand(ac, ngx_http_fsauth_conn_role_cb, NULL, "ROLE")
+            != REDIS_OK)
+        {
+            goto failed;
+        }
+    }
+
     if (conn->kind == NGX_HTTP_FSAUTH_CONN_TRACKING) {
         if (ngx_http_fsauth_redis_command2(ac, ngx_http_fsauth_tracking_id_cb,
                                            "CLIENT", "ID", 2)
@@ -619,7 +668,17 @@ ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn)
     conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
     ngx_http_fsauth_metrics_peer(conn->peer);
 
-    if (conn->peer->exiting || conn->no_tracking || conn->retry.timer_set) {
+    if (conn->peer->exiting) {
+        return;
+    }
+
+    /* a lost data node: the sentinels may know a new primary */
+
+    if (conn->peer->sentinel) {
+        ngx_http_fsauth_sentinel_discover(conn->peer);
+    }
+
+    if (conn->no_tracking || conn->retry.timer_set) {
         return;
     }
 
@@ -843,6 +902,45 @@ ngx_http_fsauth_conn_handshake_cb(redisAsyncContext *ac, void *reply,
         conn->down_logged = 1;
         ngx_http_fsauth_conn_reset(conn, "handshake failed");
     }
+}
+
+
+/*
+ * ROLE on a node a sentinel named: anything but "master" (a replica, a
+ * node not yet promoted, a sentinel that lies or lags) and the node is
+ * not used; the sentinels are asked again, the one that named it last.
+ */
+
+static void
+ngx_http_fsauth_conn_role_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply              *rr = reply, *role;
+    ngx_http_fsauth_conn_t  *conn;
+
+    conn = ngx_http_fsauth_conn_reply(ac, rr);
+    if (conn == NULL) {
+        return;
+    }
+
+    if (rr->type == REDIS_REPLY_ARRAY && rr->elements > 0
+        && rr->element[0]->type == REDIS_REPLY_STRING
+        && rr->element[0]->len == 6
+        && ngx_strncmp(rr->element[0]->str, "master", 6) == 0)
+    {
+        return;
+    }
+
+    role = (rr->type == REDIS_REPLY_ARRAY && rr->elements > 0
+            && rr->element[0]->type == REDIS_REPLY_STRING)
+           ? rr->element[0] : NULL;
+
+    ngx_http_fsauth_sentinel_distrust(conn->peer,
+                                      role ? role->str : "no role",
+                                      role ? ngx_min(role->len, 20) : 7);
+
+    conn->down_logged = 1;
+    ngx_http_fsauth_conn_reset(conn, "not the primary");
 }
 
 
@@ -1404,4 +1502,50 @@ ngx_http_fsauth_redis_command2(redisAsyncContext *ac, redisCallbackFn *fn,
     argvlen[1] = len;
 
     return redisAsyncCommandArgv(ac, fn, cmd, 2, argv, argvlen);
+}
+
+
+/*
+ * The sentinels named another primary: both data connections leave the
+ * old node now (its pending commands fail at once) and connect to the
+ * new one without waiting for their backoff.
+ */
+
+void
+ngx_http_fsauth_redis_switch(ngx_http_fsauth_peer_t *peer)
+{
+    ngx_uint_t               i;
+    redisAsyncContext       *ac;
+    ngx_http_fsauth_conn_t  *conn, *conns[2];
+
+    conns[0] = &peer->lookup;
+    conns[1] = &peer->tracking;
+
+    for (i = 0; i < 2; i++) {
+        conn = conns[i];
+
+        ngx_http_fsauth_conn_lost(conn);
+
+        if (conn->retry.timer_set) {
+            ngx_del_timer(&conn->retry);
+        }
+
+        if (conn->deadline.timer_set) {
+            ngx_del_timer(&conn->deadline);
+        }
+
+        ac = conn->ac;
+        conn->ac = NULL;
+        conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+        conn->failures = 0;
+        conn->no_tracking = 0;
+
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+
+        if (!peer->exiting) {
+            ngx_http_fsauth_conn_connect(conn);
+        }
+    }
 }

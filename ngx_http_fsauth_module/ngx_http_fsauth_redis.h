@@ -33,6 +33,9 @@
 #define ngx_http_fsauth_put(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
 
 
+typedef struct ngx_http_fsauth_sentinel_s  ngx_http_fsauth_sentinel_t;
+
+
 /* a queued activity record */
 typedef struct {
     ngx_int_t                       id;
@@ -44,6 +47,7 @@ typedef struct {
 
 #define NGX_HTTP_FSAUTH_CONN_LOOKUP       0
 #define NGX_HTTP_FSAUTH_CONN_TRACKING     1
+#define NGX_HTTP_FSAUTH_CONN_SENTINEL     2
 
 
 /* one hiredis connection and its life cycle */
@@ -89,6 +93,9 @@ struct ngx_http_fsauth_peer_s {
     u_char                         *batch;           /* the EVAL command */
     ngx_int_t                       activity_eval;   /* -1: not known yet */
 
+    /* sentinel=: the primary's discovery; NULL without */
+    ngx_http_fsauth_sentinel_t     *sentinel;
+
     /* "*2\r\n$7\r\nHGETALL\r\n$<n>\r\n<prefix>key:", built once */
     ngx_str_t                       lookup_head;
 
@@ -119,6 +126,21 @@ ngx_int_t ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
     redisAsyncContext *ac);
 ngx_uint_t ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
     const redisAsyncContext *ac, ngx_uint_t connecting);
+
+ngx_int_t ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
+    ngx_http_fsauth_redis_addr_t *ra);
+void ngx_http_fsauth_redis_switch(ngx_http_fsauth_peer_t *peer);
+
+char *ngx_http_fsauth_sentinel_directive(ngx_conf_t *cf,
+    ngx_http_fsauth_redis_conf_t *rcf);
+ngx_int_t ngx_http_fsauth_sentinel_param(ngx_conf_t *cf,
+    ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *value);
+ngx_int_t ngx_http_fsauth_sentinel_init(ngx_cycle_t *cycle,
+    ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_sentinel_exit(ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_sentinel_discover(ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_sentinel_distrust(ngx_http_fsauth_peer_t *peer,
+    const char *role, size_t len);
 
 ngx_int_t ngx_http_fsauth_record_from_reply(redisReply *reply,
     ngx_http_fsauth_record_t *rec, const char **err);

@@ -1,0 +1,953 @@
+/*
+ * Copyright (C) fsauth authors
+ * BSD-2-Clause, see LICENSE.
+ */
+
+
+/*
+ * fsauth_redis sentinel=: each worker asks the sentinels which node is
+ * the primary (SENTINEL get-master-addr-by-name) at start, whenever a
+ * data connection is lost, and on +switch-master, heard on a connection
+ * subscribed to one sentinel.  The data connections check the node with
+ * ROLE; a sentinel whose node is not the primary is passed over for a
+ * while.  Everything here is asynchronous, on nginx's event loop; the
+ * sentinels' addresses are resolved when the configuration is read.
+ */
+
+
+#include "ngx_http_fsauth_module.h"
+#include "ngx_http_fsauth_redis.h"
+
+
+#define NGX_HTTP_FSAUTH_SENTINEL_PORT      26379
+#define NGX_HTTP_FSAUTH_SENTINEL_DISTRUST  10000
+#define NGX_HTTP_FSAUTH_SENTINEL_BACKOFF   800
+
+
+struct ngx_http_fsauth_sentinel_s {
+    ngx_http_fsauth_peer_t         *peer;
+
+    ngx_http_fsauth_conn_t          query;     /* one question at a time */
+    ngx_http_fsauth_conn_t          watch;     /* SUBSCRIBE +switch-master */
+
+    ngx_uint_t                      next;      /* to ask first */
+    ngx_uint_t                      asked;     /* being asked */
+    ngx_uint_t                      source;    /* named the primary */
+    ngx_uint_t                      tried;     /* in this round */
+    ngx_uint_t                      failures;  /* rounds without answer */
+    ngx_uint_t                      watched;   /* the watch's sentinel */
+    ngx_msec_t                     *distrust;  /* until, per sentinel */
+
+    ngx_http_fsauth_redis_addr_t    primary;
+    u_char                          host[NGX_SOCKADDR_STRLEN + 1];
+
+    unsigned                        known:1;
+    unsigned                        again:1;
+    unsigned                        none_logged:1;
+    unsigned                        watch_logged:1;
+};
+
+
+static ngx_int_t ngx_http_fsauth_sentinel_list(ngx_conf_t *cf,
+    ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *list);
+static void ngx_http_fsauth_sentinel_query(ngx_http_fsauth_sentinel_t *s);
+static void ngx_http_fsauth_sentinel_failed(ngx_http_fsauth_sentinel_t *s,
+    const char *reason);
+static void ngx_http_fsauth_sentinel_answer(ngx_http_fsauth_sentinel_t *s,
+    redisReply *host, redisReply *port);
+static void ngx_http_fsauth_sentinel_watch(ngx_http_fsauth_sentinel_t *s);
+static void ngx_http_fsauth_sentinel_watch_lost(
+    ngx_http_fsauth_sentinel_t *s);
+static redisAsyncContext *ngx_http_fsauth_sentinel_connect(
+    ngx_http_fsauth_conn_t *conn, ngx_uint_t i);
+static void ngx_http_fsauth_sentinel_close(ngx_http_fsauth_conn_t *conn);
+static ngx_http_fsauth_conn_t *ngx_http_fsauth_sentinel_conn(
+    const redisAsyncContext *ac);
+static void ngx_http_fsauth_sentinel_connected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_fsauth_sentinel_disconnected(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_fsauth_sentinel_gone(ngx_http_fsauth_conn_t *conn,
+    const char *reason);
+static void ngx_http_fsauth_sentinel_retry_handler(ngx_event_t *ev);
+static void ngx_http_fsauth_sentinel_deadline_handler(ngx_event_t *ev);
+static redisCallbackFn  ngx_http_fsauth_sentinel_auth_cb;
+static redisCallbackFn  ngx_http_fsauth_sentinel_query_cb;
+static redisCallbackFn  ngx_http_fsauth_sentinel_message_cb;
+
+
+/* value[1] of fsauth_redis: sentinel=HOST:PORT[,HOST:PORT...] */
+
+char *
+ngx_http_fsauth_sentinel_directive(ngx_conf_t *cf,
+    ngx_http_fsauth_redis_conf_t *rcf)
+{
+    u_char     *p, *last, *comma;
+    ngx_str_t  *value, item;
+
+    value = cf->args->elts;
+
+    p = value[1].data + 9;
+    last = value[1].data + value[1].len;
+
+    /* a list of up to 32 sentinels: plenty for any deployment */
+
+    rcf->sentinels = ngx_pcalloc(cf->pool,
+                                 32 * sizeof(ngx_http_fsauth_redis_addr_t));
+    if (rcf->sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    while (p < last) {
+        comma = ngx_strlchr(p, last, ',');
+
+        item.data = p;
+        item.len = (comma ? comma : last) - p;
+
+        if (ngx_http_fsauth_sentinel_list(cf, rcf, &item) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        p = comma ? comma + 1 : last;
+    }
+
+    if (rcf->nsentinels == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: empty \"sentinel=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    /* the data node is this worker's primary, set when it is known */
+
+    rcf->naddrs = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_sentinel_list(ngx_conf_t *cf,
+    ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *item)
+{
+    ngx_url_t   u;
+    ngx_uint_t  i;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = *item;
+    u.default_port = NGX_HTTP_FSAUTH_SENTINEL_PORT;
+
+    /* resolved here, never at run time */
+
+    if (item->len == 0 || ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: %s in sentinel \"%V\"",
+                           u.err ? u.err : "no address", item);
+        return NGX_ERROR;
+    }
+
+    if (u.naddrs == 0 || u.family == AF_UNIX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: sentinel \"%V\" must be an IP "
+                           "address or a name with a port", item);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < u.naddrs; i++) {
+        if (rcf->nsentinels == 32) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "fsauth_redis: more than 32 sentinels");
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_fsauth_redis_addr(cf, &u.addrs[i],
+                                       &rcf->sentinels[rcf->nsentinels])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        rcf->nsentinels++;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the options only sentinel= takes; NGX_DECLINED: not one of them */
+
+ngx_int_t
+ngx_http_fsauth_sentinel_param(ngx_conf_t *cf,
+    ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *value)
+{
+    ngx_str_t  s, name;
+
+    if (ngx_strncmp(value->data, "master=", 7) == 0) {
+        rcf->master.data = value->data + 7;
+        rcf->master.len = value->len - 7;
+
+        if (rcf->master.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "fsauth_redis: empty \"master=\"");
+            return NGX_ERROR;
+        }
+
+        /* logs name the primary by its master name */
+
+        rcf->addr_text = *value;
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(value->data, "sentinel_password_file=", 23) == 0) {
+        s.data = value->data + 23;
+        s.len = value->len - 23;
+
+        ngx_str_set(&name, "fsauth_redis");
+
+        if (ngx_http_fsauth_read_secret(cf, &name, &s,
+                                        NGX_HTTP_FSAUTH_PASSWORD_MAX,
+                                        "password", &rcf->sentinel_password)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (rcf->sentinel_password.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "fsauth_redis: empty password in \"%s\"",
+                               s.data);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_fsauth_sentinel_init(ngx_cycle_t *cycle,
+    ngx_http_fsauth_peer_t *peer)
+{
+    ngx_uint_t                     i;
+    ngx_http_fsauth_conn_t        *conns[2];
+    ngx_http_fsauth_sentinel_t    *s;
+    ngx_http_fsauth_redis_conf_t  *rcf;
+
+    rcf = peer->conf;
+
+    s = ngx_pcalloc(cycle->pool, sizeof(ngx_http_fsauth_sentinel_t));
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->distrust = ngx_pcalloc(cycle->pool,
+                              rcf->nsentinels * sizeof(ngx_msec_t));
+    if (s->distrust == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->peer = peer;
+    s->primary.host.data = s->host;
+
+    /* this worker's copy of the configuration points at its primary */
+
+    rcf->addrs = &s->primary;
+    rcf->naddrs = 1;
+
+    /* workers start at different sentinels: the load spreads */
+
+    s->next = ngx_random() % rcf->nsentinels;
+    s->watched = ngx_random() % rcf->nsentinels;
+
+    conns[0] = &s->query;
+    conns[1] = &s->watch;
+
+    for (i = 0; i < 2; i++) {
+        conns[i]->peer = peer;
+        conns[i]->kind = NGX_HTTP_FSAUTH_CONN_SENTINEL;
+        conns[i]->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+
+        conns[i]->retry.handler = ngx_http_fsauth_sentinel_retry_handler;
+        conns[i]->retry.data = conns[i];
+        conns[i]->retry.log = cycle->log;
+        conns[i]->retry.cancelable = 1;
+
+        conns[i]->deadline.handler = ngx_http_fsauth_sentinel_deadline_handler;
+        conns[i]->deadline.data = conns[i];
+        conns[i]->deadline.log = cycle->log;
+        conns[i]->deadline.cancelable = 1;
+    }
+
+    peer->sentinel = s;
+
+    ngx_http_fsauth_sentinel_query(s);
+    ngx_http_fsauth_sentinel_watch(s);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_fsauth_sentinel_exit(ngx_http_fsauth_peer_t *peer)
+{
+    ngx_http_fsauth_sentinel_t  *s;
+
+    s = peer->sentinel;
+
+    ngx_http_fsauth_sentinel_close(&s->query);
+    ngx_http_fsauth_sentinel_close(&s->watch);
+
+    if (s->query.retry.timer_set) {
+        ngx_del_timer(&s->query.retry);
+    }
+
+    if (s->watch.retry.timer_set) {
+        ngx_del_timer(&s->watch.retry);
+    }
+}
+
+
+/*
+ * Asks the sentinels again: at once, after the question in flight, or
+ * when the backoff after a round that nobody answered ends.
+ */
+
+void
+ngx_http_fsauth_sentinel_discover(ngx_http_fsauth_peer_t *peer)
+{
+    ngx_http_fsauth_sentinel_t  *s;
+
+    s = peer->sentinel;
+
+    if (peer->exiting || s->query.retry.timer_set) {
+        return;
+    }
+
+    if (s->query.ac) {
+        s->again = 1;
+        return;
+    }
+
+    ngx_http_fsauth_sentinel_query(s);
+}
+
+
+/* a data connection found that the node named is not the primary */
+
+void
+ngx_http_fsauth_sentinel_distrust(ngx_http_fsauth_peer_t *peer,
+    const char *role, size_t len)
+{
+    ngx_uint_t                     n;
+    ngx_http_fsauth_sentinel_t    *s;
+    ngx_http_fsauth_redis_conf_t  *rcf;
+
+    s = peer->sentinel;
+    rcf = peer->conf;
+    n = rcf->nsentinels;
+
+    if (s->known) {
+        ngx_log_error(NGX_LOG_ERR, peer->log, 0,
+                      "fsauth: sentinel %V:%d named %V:%d as the primary of "
+                      "\"%V\", but its role is \"%*s\"; not used, that "
+                      "sentinel is asked last for %d s",
+                      &rcf->sentinels[s->source].host,
+                      (int) rcf->sentinels[s->source].port,
+                      &s->primary.host, (int) s->primary.port, &rcf->master,
+                      len, role, NGX_HTTP_FSAUTH_SENTINEL_DISTRUST / 1000);
+    }
+
+    s->distrust[s->source] = ngx_current_msec
+                             + NGX_HTTP_FSAUTH_SENTINEL_DISTRUST;
+    s->next = (s->source + 1) % n;
+
+    /* the same answer again must lead to a new check */
+
+    s->known = 0;
+}
+
+
+/* one question to one sentinel, the first not distrusted from s->next */
+
+static void
+ngx_http_fsauth_sentinel_query(ngx_http_fsauth_sentinel_t *s)
+{
+    ngx_uint_t                     i, k, n;
+    redisAsyncContext             *ac;
+    ngx_http_fsauth_redis_conf_t  *rcf;
+
+    rcf = s->peer->conf;
+    n = rcf->nsentinels;
+
+    for (k = 0; k < n; k++) {
+        i = (s->next + k) % n;
+
+        if ((ngx_msec_int_t) (s->distrust[i] - ngx_current_msec) <= 0) {
+            break;
+        }
+    }
+
+    if (k == n) {
+
+        /* every sentinel was caught out: trust them all again */
+
+        for (i = 0; i < n; i++) {
+            s->distrust[i] = 0;
+        }
+
+        i = s->next % n;
+    }
+
+    s->asked = i;
+    s->again = 0;
+
+    ac = ngx_http_fsauth_sentinel_connect(&s->query, i);
+    if (ac == NULL) {
+        ngx_http_fsauth_sentinel_failed(s, "cannot connect");
+        return;
+    }
+
+    if (redisAsyncCommand(ac, ngx_http_fsauth_sentinel_query_cb, NULL,
+                          "SENTINEL get-master-addr-by-name %b",
+                          (char *) rcf->master.data, rcf->master.len)
+        != REDIS_OK)
+    {
+        ngx_http_fsauth_sentinel_failed(s, "cannot queue the question");
+    }
+}
+
+
+/*
+ * The sentinel asked gave no answer: the next one is asked at once; when
+ * each has failed in turn, the round is tried again after a backoff.
+ */
+
+static void
+ngx_http_fsauth_sentinel_failed(ngx_http_fsauth_sentinel_t *s,
+    const char *reason)
+{
+    ngx_msec_t                     delay;
+    ngx_http_fsauth_redis_conf_t  *rcf;
+
+    rcf = s->peer->conf;
+
+    ngx_http_fsauth_sentinel_close(&s->query);
+
+    ngx_log_error(NGX_LOG_INFO, s->peer->log, 0,
+                  "fsauth: sentinel %V:%d: %s",
+                  &rcf->sentinels[s->asked].host,
+                  (int) rcf->sentinels[s->asked].port, reason);
+
+    if (s->peer->exiting) {
+        return;
+    }
+
+    s->next = (s->asked + 1) % rcf->nsentinels;
+
+    if (++s->tried < rcf->nsentinels) {
+        ngx_http_fsauth_sentinel_query(s);
+        return;
+    }
+
+    if (!s->none_logged) {
+        ngx_log_error(NGX_LOG_ERR, s->peer->log, 0,
+                      "fsauth: no sentinel named the primary of \"%V\" "
+                      "(last: %V:%d: %s); asked again", &rcf->master,
+                      &rcf->sentinels[s->asked].host,
+                      (int) rcf->sentinels[s->asked].port, reason);
+        s->none_logged = 1;
+    }
+
+    s->tried = 0;
+    s->again = 0;
+
+    delay = 50 << ngx_min(s->failures, 5);
+    delay = ngx_min(delay, NGX_HTTP_FSAUTH_SENTINEL_BACKOFF);
+    delay = delay / 2 + (ngx_random() % (delay / 2 + 1));
+
+    s->failures++;
+
+    ngx_add_timer(&s->query.retry, delay);
+}
+
+
+static void
+ngx_http_fsauth_sentinel_query_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                  *rr = reply;
+    ngx_http_fsauth_conn_t      *conn;
+    ngx_http_fsauth_sentinel_t  *s;
+
+    conn = ngx_http_fsauth_sentinel_conn(ac);
+    if (conn == NULL || rr == NULL) {
+        return;
+    }
+
+    s = conn->peer->sentinel;
+
+    if (rr->type == REDIS_REPLY_NIL) {
+        ngx_http_fsauth_sentinel_failed(s, "does not know that master");
+        return;
+    }
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 2
+        || rr->element[0]->type != REDIS_REPLY_STRING
+        || rr->element[1]->type != REDIS_REPLY_STRING)
+    {
+        ngx_http_fsauth_sentinel_failed(s, rr->type == REDIS_REPLY_ERROR
+                                           ? "answered with an error"
+                                           : "answered something else");
+        return;
+    }
+
+    ngx_http_fsauth_sentinel_answer(s, rr->element[0], rr->element[1]);
+}
+
+
+static void
+ngx_http_fsauth_sentinel_answer(ngx_http_fsauth_sentinel_t *s,
+    redisReply *host, redisReply *port)
+{
+    u_char                         addr[NGX_SOCKADDR_STRLEN + 1];
+    ngx_int_t                      n;
+    ngx_uint_t                     ip, again;
+    ngx_http_fsauth_peer_t        *peer;
+    ngx_http_fsauth_redis_conf_t  *rcf;
+#if (NGX_HAVE_INET6)
+    u_char                         a6[16];
+#endif
+
+    peer = s->peer;
+    rcf = peer->conf;
+
+    n = ngx_atoi((u_char *) port->str, port->len);
+
+    /* an address, never a name: nothing is resolved at run time */
+
+    ip = 0;
+
+    if (host->len > 0 && host->len < sizeof(addr)) {
+        ngx_memcpy(addr, host->str, host->len);
+        addr[host->len] = '\0';
+
+        ip = (ngx_inet_addr(addr, host->len) != INADDR_NONE);
+#if (NGX_HAVE_INET6)
+        if (!ip) {
+            ip = (ngx_inet6_addr(addr, host->len, a6) == NGX_OK);
+        }
+#endif
+    }
+
+    if (!ip || n <= 0 || n > 65535) {
+        ngx_http_fsauth_sentinel_failed(s, "named no IP address and port");
+        return;
+    }
+
+    again = s->again;
+
+    ngx_http_fsauth_sentinel_close(&s->query);
+
+    s->tried = 0;
+    s->failures = 0;
+    s->none_logged = 0;
+    s->source = s->asked;
+    s->next = s->asked;
+
+    if (s->known && (in_port_t) n == s->primary.port
+        && s->primary.host.len == host->len
+        && ngx_memcmp(s->primary.host.data, addr, host->len) == 0)
+    {
+        if (again) {
+            ngx_http_fsauth_sentinel_query(s);
+        }
+
+        return;
+    }
+
+    ngx_memcpy(s->host, addr, host->len + 1);
+    s->primary.host.len = host->len;
+    s->primary.port = (in_port_t) n;
+    s->known = 1;
+
+    ngx_log_error(NGX_LOG_NOTICE, peer->log, 0,
+                  "fsauth: sentinel %V:%d names %V:%d as the primary of "
+                  "\"%V\"", &rcf->sentinels[s->source].host,
+                  (int) rcf->sentinels[s->source].port,
+                  &s->primary.host, (int) s->primary.port, &rcf->master);
+
+    ngx_http_fsauth_redis_switch(peer);
+
+    if (again && s->query.ac == NULL && !s->query.retry.timer_set) {
+        ngx_http_fsauth_sentinel_query(s);
+    }
+}
+
+
+/*
+ * The watch: SUBSCRIBE +switch-master on one sentinel; a failover of
+ * our master leads to a new question at once, past any backoff.
+ */
+
+static void
+ngx_http_fsauth_sentinel_watch(ngx_http_fsauth_sentinel_t *s)
+{
+    redisAsyncContext  *ac;
+
+    ac = ngx_http_fsauth_sentinel_connect(&s->watch, s->watched);
+    if (ac == NULL) {
+        ngx_http_fsauth_sentinel_watch_lost(s);
+        return;
+    }
+
+    if (redisAsyncCommand(ac, ngx_http_fsauth_sentinel_message_cb, NULL,
+                          "SUBSCRIBE +switch-master")
+        != REDIS_OK)
+    {
+        ngx_http_fsauth_sentinel_close(&s->watch);
+        ngx_http_fsauth_sentinel_watch_lost(s);
+    }
+}
+
+
+static void
+ngx_http_fsauth_sentinel_watch_lost(ngx_http_fsauth_sentinel_t *s)
+{
+    ngx_msec_t                     delay;
+    ngx_http_fsauth_redis_conf_t  *rcf;
+
+    rcf = s->peer->conf;
+
+    if (s->peer->exiting || s->watch.retry.timer_set) {
+        return;
+    }
+
+    s->watched = (s->watched + 1) % rcf->nsentinels;
+
+    delay = 50 << ngx_min(s->watch.failures, 5);
+    delay = ngx_min(delay, NGX_HTTP_FSAUTH_SENTINEL_BACKOFF);
+    delay = delay / 2 + (ngx_random() % (delay / 2 + 1));
+
+    s->watch.failures++;
+
+    ngx_add_timer(&s->watch.retry, delay);
+}
+
+
+static void
+ngx_http_fsauth_sentinel_message_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                    *rr = reply, *kind, *payload;
+    ngx_str_t                     *master;
+    ngx_http_fsauth_conn_t        *conn;
+    ngx_http_fsauth_sentinel_t    *s;
+
+    conn = ngx_http_fsauth_sentinel_conn(ac);
+    if (conn == NULL || rr == NULL || conn->peer->exiting) {
+        return;
+    }
+
+    s = conn->peer->sentinel;
+    master = &conn->peer->conf->master;
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
+        || rr->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    kind = rr->element[0];
+    payload = rr->element[2];
+
+    if (kind->len == 9 && ngx_strncmp(kind->str, "subscribe", 9) == 0) {
+        if (conn->deadline.timer_set) {
+            ngx_del_timer(&conn->deadline);
+        }
+
+        conn->state = NGX_HTTP_FSAUTH_REDIS_READY;
+        conn->failures = 0;
+        s->watch_logged = 0;
+
+        /* a failover may have passed unheard while there was no watch */
+
+        ngx_http_fsauth_sentinel_discover(conn->peer);
+        return;
+    }
+
+    /* "<master name> <old ip> <old port> <new ip> <new port>" */
+
+    if (kind->len != 7 || ngx_strncmp(kind->str, "message", 7) != 0
+        || payload->type != REDIS_REPLY_STRING
+        || payload->len <= master->len
+        || payload->str[master->len] != ' '
+        || ngx_memcmp(payload->str, master->data, master->len) != 0)
+    {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, conn->peer->log, 0,
+                  "fsauth: sentinel reports a failover of \"%V\"", master);
+
+    if (s->query.retry.timer_set) {
+        ngx_del_timer(&s->query.retry);
+    }
+
+    s->failures = 0;
+    s->tried = 0;
+
+    ngx_http_fsauth_sentinel_discover(conn->peer);
+}
+
+
+/* a connection to sentinel i, AUTH queued; NULL: none now */
+
+static redisAsyncContext *
+ngx_http_fsauth_sentinel_connect(ngx_http_fsauth_conn_t *conn, ngx_uint_t i)
+{
+    const char                    *argv[2];
+    size_t                         argvlen[2];
+    redisAsyncContext             *ac;
+    ngx_http_fsauth_peer_t        *peer;
+    ngx_http_fsauth_redis_addr_t  *sa;
+    ngx_http_fsauth_redis_conf_t  *rcf;
+
+    peer = conn->peer;
+    rcf = peer->conf;
+    sa = &rcf->sentinels[i];
+
+    ac = redisAsyncConnect((char *) sa->host.data, sa->port);
+    if (ac == NULL) {
+        return NULL;
+    }
+
+    if (ac->err) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    /* the same TLS settings as for the data nodes */
+
+    if (ngx_http_fsauth_tls_connect(conn, ac) != NGX_OK) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    if (ngx_http_fsauth_adapter_attach(ac, peer->log) != NGX_OK) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    ac->data = conn;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_fsauth_sentinel_connected);
+    redisAsyncSetDisconnectCallback(ac,
+                                    ngx_http_fsauth_sentinel_disconnected);
+
+    conn->ac = ac;
+    conn->state = NGX_HTTP_FSAUTH_REDIS_CONNECTING;
+
+    if (rcf->sentinel_password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (char *) rcf->sentinel_password.data;
+        argvlen[1] = rcf->sentinel_password.len;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_sentinel_auth_cb, NULL,
+                                  2, argv, argvlen)
+            != REDIS_OK)
+        {
+            ngx_http_fsauth_sentinel_close(conn);
+            return NULL;
+        }
+    }
+
+    ngx_add_timer(&conn->deadline, rcf->connect_timeout);
+
+    return ac;
+}
+
+
+/* drops a sentinel connection; its callbacks see no context of theirs */
+
+static void
+ngx_http_fsauth_sentinel_close(ngx_http_fsauth_conn_t *conn)
+{
+    redisAsyncContext  *ac;
+
+    if (conn->deadline.timer_set) {
+        ngx_del_timer(&conn->deadline);
+    }
+
+    conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+
+    ac = conn->ac;
+    if (ac == NULL) {
+        return;
+    }
+
+    conn->ac = NULL;
+
+    /* deferred by hiredis when called from one of its callbacks */
+
+    redisAsyncFree(ac);
+}
+
+
+static ngx_http_fsauth_conn_t *
+ngx_http_fsauth_sentinel_conn(const redisAsyncContext *ac)
+{
+    ngx_http_fsauth_conn_t  *conn = ac->data;
+
+    if (conn == NULL || ac != conn->ac) {
+        return NULL;
+    }
+
+    return conn;
+}
+
+
+static void
+ngx_http_fsauth_sentinel_connected(const redisAsyncContext *ac, int status)
+{
+    ngx_http_fsauth_conn_t  *conn;
+
+    conn = ngx_http_fsauth_sentinel_conn(ac);
+
+    if (status == REDIS_OK || conn == NULL) {
+        return;
+    }
+
+    /* hiredis frees the context when this returns */
+
+    conn->ac = NULL;
+    ngx_http_fsauth_sentinel_gone(conn, ac->errstr);
+}
+
+
+static void
+ngx_http_fsauth_sentinel_disconnected(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_fsauth_conn_t  *conn;
+
+    conn = ngx_http_fsauth_sentinel_conn(ac);
+    if (conn == NULL) {
+        return;
+    }
+
+    conn->ac = NULL;
+    ngx_http_fsauth_sentinel_gone(conn,
+                                  ac->errstr[0] ? ac->errstr : "closed");
+}
+
+
+/* the connection is gone already (conn->ac is NULL) */
+
+static void
+ngx_http_fsauth_sentinel_gone(ngx_http_fsauth_conn_t *conn,
+    const char *reason)
+{
+    ngx_http_fsauth_sentinel_t    *s;
+    ngx_http_fsauth_redis_conf_t  *rcf;
+
+    s = conn->peer->sentinel;
+    rcf = conn->peer->conf;
+
+    if (conn->deadline.timer_set) {
+        ngx_del_timer(&conn->deadline);
+    }
+
+    conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+
+    if (conn == &s->query) {
+        ngx_http_fsauth_sentinel_failed(s, reason);
+        return;
+    }
+
+    if (!s->watch_logged) {
+        ngx_log_error(NGX_LOG_WARN, conn->peer->log, 0,
+                      "fsauth: lost the watch on sentinel %V:%d: %s; "
+                      "failovers are noticed when a connection drops",
+                      &rcf->sentinels[s->watched].host,
+                      (int) rcf->sentinels[s->watched].port, reason);
+        s->watch_logged = 1;
+    }
+
+    ngx_http_fsauth_sentinel_watch_lost(s);
+}
+
+
+static void
+ngx_http_fsauth_sentinel_auth_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                  *rr = reply;
+    ngx_http_fsauth_conn_t      *conn;
+    ngx_http_fsauth_sentinel_t  *s;
+
+    conn = ngx_http_fsauth_sentinel_conn(ac);
+    if (conn == NULL || rr == NULL || rr->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    s = conn->peer->sentinel;
+
+    ngx_http_fsauth_sentinel_close(conn);
+
+    if (conn == &s->query) {
+        ngx_http_fsauth_sentinel_failed(s, "refused AUTH");
+        return;
+    }
+
+    ngx_http_fsauth_sentinel_gone(conn, "refused AUTH");
+}
+
+
+static void
+ngx_http_fsauth_sentinel_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_fsauth_conn_t      *conn = ev->data;
+    ngx_http_fsauth_sentinel_t  *s;
+
+    s = conn->peer->sentinel;
+
+    if (conn->peer->exiting || ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (conn == &s->query) {
+        if (s->query.ac == NULL) {
+            ngx_http_fsauth_sentinel_query(s);
+        }
+
+        return;
+    }
+
+    ngx_http_fsauth_sentinel_watch(s);
+}
+
+
+static void
+ngx_http_fsauth_sentinel_deadline_handler(ngx_event_t *ev)
+{
+    ngx_http_fsauth_conn_t      *conn = ev->data;
+    ngx_http_fsauth_sentinel_t  *s;
+
+    s = conn->peer->sentinel;
+
+    if (conn == &s->query) {
+        ngx_http_fsauth_sentinel_failed(s, "timed out");
+        return;
+    }
+
+    if (conn->state == NGX_HTTP_FSAUTH_REDIS_READY) {
+        return;
+    }
+
+    ngx_http_fsauth_sentinel_close(conn);
+    ngx_http_fsauth_sentinel_gone(conn, "timed out");
+}

@@ -1,0 +1,267 @@
+# fsauth_redis sentinel=: a primary, two replicas and three sentinels on
+# loopback (down-after-milliseconds 1000).  Discovery past a sentinel
+# that is down; a fake sentinel that names a replica is caught by ROLE;
+# three failovers in a row (SIGKILL of the primary) under requests:
+# cached keys keep working, no request waits longer than the timeout,
+# uncached keys work again within 1 s of +switch-master, a key disabled
+# with "fsauthctl --sentinel" after the failover is refused on every
+# worker within 100 ms; no worker crashes, no fd leaks; fsauthctl
+# --sentinel with no sentinel up exits 2.
+# Plain Test::More: private servers killed and restarted under nginx.
+
+use strict;
+use warnings;
+use lib 't/lib';
+
+use Test::More;
+use Time::HiRes qw(time sleep);
+use File::Temp qw(tempdir);
+use FsauthTest;
+use FsauthNginx;
+use FsauthSentinel;
+
+plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (run util/test.sh)'
+    unless $ENV{TEST_NGINX_REDIS_PORT};
+
+my $tmp = tempdir(CLEANUP => 1);
+my $p = 't019:';
+my $ctl = $ENV{FSAUTHCTL} // 'build/fsauthctl';
+
+my $set = FsauthSentinel->new(master => 'fsm', replicas => 2,
+                              sentinels => 3);
+$set->wait_ready(2);
+
+my $dead = free_port();
+my $list = join ',', map { "127.0.0.1:$_" } $dead, $set->sentinels;
+my $timeout = 300;
+
+my $location = <<'_EOC_';
+        location /api/ {
+            fsauth on;
+            add_header X-Pid $pid always;
+            add_header X-Fsauth $fsauth_status always;
+            add_header X-Cache $fsauth_cache_status always;
+            proxy_pass http://127.0.0.1:$PORT/backend/;
+        }
+        location /closed/ {
+            fsauth on;
+            fsauth_failure_mode closed;
+            add_header X-Pid $pid always;
+            add_header X-Fsauth $fsauth_status always;
+            proxy_pass http://127.0.0.1:$PORT/backend/;
+        }
+_EOC_
+
+sub get {
+    my ($n, $token, $path) = @_;
+    my ($st, $head, undef, $secs) = http_raw($n->port,
+        'GET ' . ($path // '/api/3/clientes')
+        . " HTTP/1.0\r\nHost: x\r\nX-Auth-Token: $token\r\n\r\n", 3);
+    my ($pid) = $head =~ /^X-Pid: (\d+)/mi;
+    my ($cache) = $head =~ /^X-Cache: (\S+)/mi;
+    return ($st, $pid // 0, $secs, $cache // '');
+}
+
+my $next_id = 100;
+
+sub new_key {
+    my $id = $next_id++;
+    my $tok = sprintf 'tok-t019-%07d', $id;
+    add_key(port => $set->primary, prefix => $p, token => $tok, id => $id,
+            grants => { clientes => 'get' });
+    return ($tok, $id);
+}
+
+# the time of the first +switch-master after the first $skip ones
+sub switch_time {
+    my ($file, $skip) = @_;
+    open my $fh, '<', $file or return;
+    my @lines = <$fh>;
+    return @lines > $skip ? (split ' ', $lines[$skip])[0] : undef;
+}
+
+sub fds {
+    my (@pids) = @_;
+    my $n = 0;
+    for my $pid (@pids) {
+        opendir my $d, "/proc/$pid/fd" or next;
+        $n += grep { /^\d+$/ } readdir $d;
+    }
+    return $n;
+}
+
+# 1. a fake sentinel that names a replica: ROLE catches it
+{
+    my ($replica) = $set->replicas;
+    my ($liar) = FsauthSentinel::fake_sentinel($replica);
+    my ($tok) = new_key();
+    $set->wait_replicas(2);
+
+    my $n = FsauthNginx->start(
+        workers => 1,
+        http => "    fsauth_redis sentinel=127.0.0.1:$liar master=fsm "
+              . "prefix=$p timeout=${timeout}ms;\n    fsauth_ban off;",
+        server => $location);
+    my %st;
+    my $t0 = time;
+    while (time - $t0 < 1.2) {
+        my ($st) = get($n, $tok, '/closed/3/clientes');
+        $st{$st}++;
+        sleep 0.05;
+    }
+    is_deeply([keys %st], [503],
+              'only a lying sentinel: the replica it names is never used')
+        or diag(explain(\%st));
+    like($n->error_log,
+         qr/sentinel 127\.0\.0\.1:$liar named 127\.0\.0\.1:$replica as the primary of "fsm", but its role is "slave"/,
+         'and the error log says why');
+    $n->stop;
+
+    # the liar first, a true sentinel next: the true one is used
+    $n = FsauthNginx->start(
+        workers => 1,
+        http => "    fsauth_redis sentinel=127.0.0.1:$liar,127.0.0.1:"
+              . ($set->sentinels)[0] . " master=fsm prefix=$p "
+              . "timeout=${timeout}ms;\n    fsauth_ban off;",
+        server => $location);
+    ok(poll_until(sub { (get($n, $tok, '/closed/3/clientes'))[0] == 200 }),
+       'a lying sentinel first, a true one next: lookups work');
+    like($n->error_log, qr/its role is "slave"/, 'after the lie was caught');
+    $n->stop;
+}
+
+# 2. discovery with the first sentinel down, two workers
+my ($tok_a, $id_a) = new_key();
+my ($tok_b) = new_key();
+my @probe = map { [new_key()] } 1 .. 12;
+$set->wait_replicas(2);
+
+my $n = FsauthNginx->start(
+    workers => 2,
+    http => "    fsauth_redis sentinel=$list master=fsm prefix=$p "
+          . "timeout=${timeout}ms connect_timeout=${timeout}ms;\n"
+          . "    fsauth_cache zone=t019:1m ttl=1h stale=1h;\n"
+          . "    fsauth_ban off;",
+    server => $location);
+
+my %seen;
+for (1 .. 400) {
+    my ($st, $pid, undef, $cache) = get($n, $tok_a);
+    $seen{$pid}{$st}++;
+    $seen{$pid}{hit}++ if $cache eq 'HIT';
+    last if keys %seen == 2 && !grep { ($_->{hit} // 0) < 2 } values %seen;
+}
+is(scalar(keys %seen), 2, 'both workers answered');
+ok(!grep({ keys(%$_) != 2 || !$_->{200} } values %seen),
+   'through sentinel=, the first one down: every answer is 200')
+    or diag(explain(\%seen));
+like($n->error_log, qr/names 127\.0\.0\.1:${\ $set->primary} as the primary of "fsm"/,
+     'the primary is the one the sentinels name');
+
+my @workers = sort $n->worker_pids;
+my $fds_before = fds(@workers);
+
+# 3. three failovers in a row
+my $switches = "$tmp/switches";
+$set->watch_switch($switches);
+
+my (@recovery, @slow, @cached_bad);
+for my $round (1 .. 3) {
+    my @lines_before = -e $switches ? do { open my $fh, '<', $switches; <$fh> } : ();
+    my $probe = shift @probe;
+    my $old = $set->kill_primary;
+    my $t_kill = time;
+    my ($t_ok, $t_switch);
+
+    while (time - $t_kill < 15) {
+        my ($st, undef, $secs) = get($n, $tok_a);
+        push @cached_bad, "$round: $st" if $st != 200;
+        push @slow, sprintf('%d: cached %.3f', $round, $secs)
+            if $secs > ($timeout + 150) / 1000;
+
+        ($st, undef, $secs) = get($n, $probe->[0], '/closed/3/clientes');
+        push @slow, sprintf('%d: lookup %.3f', $round, $secs)
+            if $secs > ($timeout + 150) / 1000;
+
+        my $t_st = time;
+        $t_switch //= switch_time($switches, scalar @lines_before);
+
+        if ($st == 200) {
+
+            # the watcher may write down the switch a little later
+            poll_until(sub {
+                $t_switch //= switch_time($switches, scalar @lines_before);
+            }) unless defined $t_switch;
+
+            if (defined $t_switch) {
+                $t_ok = $t_st;
+                last;
+            }
+
+            # a lookup that worked without a failover: a fresh key
+            $probe = shift @probe;
+        }
+
+        sleep 0.02;
+    }
+
+    ok(defined $t_switch && defined $t_ok,
+       "failover $round: +switch-master heard, lookups work again");
+    push @recovery, $t_ok - $t_switch if defined $t_ok && defined $t_switch;
+    diag(sprintf 'failover %d: +switch-master %.2f s after the kill, '
+         . 'uncached lookups %.3f s after it', $round,
+         ($t_switch // 0) - $t_kill, ($t_ok // 0) - ($t_switch // 0));
+
+    my $new = $set->settle_failover($old);
+    last unless defined $t_ok;
+
+    if ($round == 1) {
+
+        # a key disabled after the failover, on the new primary
+        sleep 0.3;
+        my $out = `$ctl --sentinel $list --master fsm --prefix $p key disable $id_a 2>&1`;
+        is($?, 0, 'fsauthctl --sentinel key disable') or diag($out);
+        my $t0 = time;
+        my %refused;
+        while (time - $t0 < 1) {
+            my ($st, $pid) = get($n, $tok_a);
+            $refused{$pid} = time - $t0 if $st != 200 && !exists $refused{$pid};
+            last if keys %refused == 2;
+        }
+        is(scalar(keys %refused), 2, 'the disabled key is refused on both workers');
+        ok(!grep({ $_ > 0.1 } values %refused), 'within 100 ms')
+            or diag(explain(\%refused));
+        is(redis_at($new, 'HGET', "${p}key:" . digest($tok_a), 'enabled'), '0',
+           'written on the new primary');
+        $tok_a = $tok_b;
+        get($n, $tok_a) for 1 .. 4;
+    }
+
+    $set->wait_ready(2);
+}
+
+is_deeply(\@cached_bad, [], 'cached keys answered 200 throughout');
+is_deeply(\@slow, [], "no request waited longer than the timeout (${timeout} ms)");
+ok(@recovery == 3 && !grep({ $_ > 1 } @recovery),
+   'each time, uncached lookups within 1 s of +switch-master')
+    or diag(explain(\@recovery));
+diag(sprintf 'recovery after +switch-master: %s s',
+     join ', ', map { sprintf '%.3f', $_ } @recovery);
+
+is_deeply([sort $n->worker_pids], \@workers, 'no worker crashed');
+ok(poll_until(sub { fds(@workers) == $fds_before }),
+   'no fd leaked over three failovers')
+    or diag('fds before ' . $fds_before . ', after ' . fds(@workers));
+unlike($n->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert in the error log');
+$n->stop;
+
+# 4. fsauthctl --sentinel with no sentinel up
+{
+    my $d2 = free_port();
+    my $out = `$ctl --sentinel 127.0.0.1:$dead,127.0.0.1:$d2 --master fsm key list 2>&1`;
+    is($? >> 8, 2, 'fsauthctl --sentinel, no sentinel up: exit 2');
+    like($out, qr/\Afsauthctl: no sentinel named the primary of "fsm" \(last: sentinel 127\.0\.0\.1:$d2: Connection refused\)\n\z/,
+         'and one line that says so');
+}
+
+done_testing();

@@ -1,0 +1,256 @@
+package FsauthSentinel;
+
+# A Redis Sentinel set-up on loopback for the tests: one primary, its
+# replicas and three sentinels (down-after-milliseconds 1000), all
+# private processes on free ports, killed at the end; and a scripted
+# fake sentinel that names whatever address it is told to.
+# FSAUTH_REDIS_SERVER (set by util/test.sh) names the server: a sentinel
+# is the same binary started with --sentinel, as redis-sentinel and
+# valkey-sentinel are.
+
+use strict;
+use warnings;
+
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+use FsauthTest qw(free_port redis_at write_file);
+
+my @children;
+
+sub server { $ENV{FSAUTH_REDIS_SERVER} || 'redis-server' }
+
+sub spawn {
+    my (@cmd) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null';
+        exec @cmd;
+        POSIX::_exit(1);
+    }
+    push @children, $pid;
+    return $pid;
+}
+
+sub wait_port {
+    my ($port) = @_;
+    for (1 .. 250) {
+        return 1 if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+        sleep 0.02;
+    }
+    die "nothing listens on $port\n";
+}
+
+# new(master => NAME, replicas => 2, sentinels => 3)
+sub new {
+    my ($class, %o) = @_;
+    my $self = bless { master => $o{master} // 'fsm', dir => tempdir(CLEANUP => 1),
+                       nodes => {}, sentinels => [] }, $class;
+    my $primary = $self->start_node();
+    $self->{primary} = $primary;
+    $self->start_node(replicaof => $primary) for 1 .. ($o{replicas} // 2);
+    $self->start_sentinel() for 1 .. ($o{sentinels} // 3);
+    $self->wait_replicas($o{replicas} // 2);
+    return $self;
+}
+
+sub start_node {
+    my ($self, %o) = @_;
+    my $port = $o{port} // free_port();
+    my $dir = "$self->{dir}/node$port";
+    mkdir $dir;
+    my @args = (server(), '--port', $port, '--bind', '127.0.0.1',
+                '--save', '', '--appendonly', 'no', '--dir', $dir,
+                '--logfile', "$dir/log");
+    push @args, '--replicaof', '127.0.0.1', $o{replicaof} if $o{replicaof};
+    $self->{nodes}{$port} = spawn(@args);
+    wait_port($port);
+    return $port;
+}
+
+sub start_sentinel {
+    my ($self, %o) = @_;
+    my $port = $o{port} // free_port();
+    my $dir = "$self->{dir}/sentinel$port";
+    mkdir $dir;
+    my $m = $self->{master};
+    my $conf = write_file("$dir/sentinel.conf", <<"_EOC_");
+port $port
+bind 127.0.0.1
+dir $dir
+logfile $dir/log
+sentinel monitor $m 127.0.0.1 $self->{primary} 2
+sentinel down-after-milliseconds $m 1000
+sentinel failover-timeout $m 3000
+sentinel parallel-syncs $m 2
+_EOC_
+    my $pid = spawn(server(), $conf, '--sentinel');
+    push @{ $self->{sentinels} }, $port unless grep { $_ == $port } @{ $self->{sentinels} };
+    $self->{spids}{$port} = $pid;
+    wait_port($port);
+    return $port;
+}
+
+sub stop_sentinel {
+    my ($self, $port) = @_;
+    my $pid = delete $self->{spids}{$port} or return;
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+}
+
+sub sentinels { @{ $_[0]{sentinels} } }
+sub primary { $_[0]{primary} }
+sub master { $_[0]{master} }
+
+sub replicas {
+    my ($self) = @_;
+    return grep { $_ != $self->{primary} } sort keys %{ $self->{nodes} };
+}
+
+sub wait_replicas {
+    my ($self, $n) = @_;
+    for (1 .. 250) {
+        my $info = redis_at($self->{primary}, 'INFO', 'replication');
+        my @online = $info =~ /^slave\d+:.*state=online/mg;
+        return if @online >= $n;
+        sleep 0.02;
+    }
+    die "replicas did not come online\n";
+}
+
+# the primary as a sentinel names it
+sub named_primary {
+    my ($self, $sentinel) = @_;
+    my $out = redis_at($sentinel // $self->{sentinels}[0], 'SENTINEL',
+                       'get-master-addr-by-name', $self->{master});
+    my (undef, $port) = split /\n/, $out;
+    return $port;
+}
+
+# waits until every sentinel knows both replicas and each other
+sub wait_ready {
+    my ($self, $replicas) = @_;
+    for (1 .. 500) {
+        my $ok = 1;
+        for my $s ($self->sentinels) {
+            next unless $self->{spids}{$s};
+            my $out = redis_at($s, 'SENTINEL', 'master', $self->{master});
+            my %f = split /\n/, $out;
+            $ok = 0 unless ($f{'num-slaves'} // 0) >= $replicas
+                && ($f{'num-other-sentinels'} // 0) >= keys(%{ $self->{spids} }) - 1
+                && ($f{flags} // '') eq 'master';
+        }
+        return 1 if $ok;
+        sleep 0.02;
+    }
+    die "sentinels did not settle\n";
+}
+
+# SIGKILL the primary; returns its port
+sub kill_primary {
+    my ($self) = @_;
+    my $port = $self->{primary};
+    my $pid = delete $self->{nodes}{$port};
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+    return $port;
+}
+
+# a child that writes the time of each +switch-master to $file
+sub watch_switch {
+    my ($self, $file) = @_;
+    my $sentinel = $self->{sentinels}[-1];
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$sentinel")
+            or POSIX::_exit(1);
+        print $s "SUBSCRIBE +switch-master\r\n";
+        while (my $line = <$s>) {
+            if ($line =~ /^\S+ \d+\.\d+\.\d+\.\d+ \d+ \S+ (\d+)\r$/) {
+                open my $fh, '>>', $file or POSIX::_exit(1);
+                printf $fh "%.6f %d\n", time, $1;
+                close $fh;
+            }
+        }
+        POSIX::_exit(0);
+    }
+    push @children, $pid;
+    return $pid;
+}
+
+# after a failover: the new primary (as the sentinels name it), the old
+# one restarted as a replica
+sub settle_failover {
+    my ($self, $old) = @_;
+    my $new;
+    for (1 .. 750) {
+        $new = $self->named_primary;
+        last if $new && $new != $old;
+        sleep 0.02;
+    }
+    die "no failover\n" unless $new && $new != $old;
+    $self->{primary} = $new;
+    $self->start_node(port => $old);
+    return $new;
+}
+
+# A fake sentinel: answers get-master-addr-by-name with 127.0.0.1 $port,
+# acknowledges SUBSCRIBE and says nothing more; PING is PONG.
+sub fake_sentinel {
+    my ($port) = @_;
+    my $listen = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+                                       ReuseAddr => 1) or die "listen: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $SIG{CHLD} = 'IGNORE';
+        while (my $c = $listen->accept) {
+            next if fork;
+            while (my $cmd = read_command($c)) {
+                my $name = lc($cmd->[0] // '');
+                if ($name eq 'sentinel') {
+                    print $c "*2\r\n\$9\r\n127.0.0.1\r\n\$" . length($port)
+                        . "\r\n$port\r\n";
+                } elsif ($name eq 'subscribe') {
+                    print $c "*3\r\n\$9\r\nsubscribe\r\n\$"
+                        . length($cmd->[1]) . "\r\n$cmd->[1]\r\n:1\r\n";
+                } elsif ($name eq 'ping') {
+                    print $c "+PONG\r\n";
+                } else {
+                    print $c "-ERR unknown command\r\n";
+                }
+            }
+            POSIX::_exit(0);
+        }
+        POSIX::_exit(0);
+    }
+    push @children, $pid;
+    my $lport = $listen->sockport;
+    close $listen;
+    return ($lport, $pid);
+}
+
+sub read_command {
+    my ($c) = @_;
+    my $line = <$c> // return;
+    return [split ' ', $line] unless $line =~ /^\*(\d+)/;
+    my @args;
+    for (1 .. $1) {
+        my $len = <$c> // return;
+        $len =~ /^\$(\d+)/ or return;
+        read($c, my $arg, $1 + 2) or return;
+        push @args, substr($arg, 0, $1);
+    }
+    return \@args;
+}
+
+sub DESTROY {}
+
+END {
+    local $?;
+    kill 'KILL', $_ for @children;
+    waitpid $_, 0 for @children;
+}
+
+1;
