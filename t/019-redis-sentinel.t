@@ -72,12 +72,13 @@ sub new_key {
     return ($tok, $id);
 }
 
-# the time of the first +switch-master after the first $skip ones
+# the time of the first +switch-master any sentinel announced after $since
 sub switch_time {
-    my ($file, $skip) = @_;
+    my ($file, $since) = @_;
     open my $fh, '<', $file or return;
-    my @lines = <$fh>;
-    return @lines > $skip ? (split ' ', $lines[$skip])[0] : undef;
+    my ($first) = sort { $a <=> $b } grep { $_ > $since }
+                  map { (split ' ')[0] } <$fh>;
+    return $first;
 }
 
 sub fds {
@@ -167,7 +168,6 @@ $set->watch_switch($switches);
 
 my (@recovery, @slow, @cached_bad);
 for my $round (1 .. 3) {
-    my @lines_before = -e $switches ? do { open my $fh, '<', $switches; <$fh> } : ();
     my $probe = shift @probe;
     my $old = $set->kill_primary;
     my $t_kill = time;
@@ -184,13 +184,13 @@ for my $round (1 .. 3) {
             if $secs > ($timeout + 150) / 1000;
 
         my $t_st = time;
-        $t_switch //= switch_time($switches, scalar @lines_before);
+        $t_switch //= switch_time($switches, $t_kill);
 
         if ($st == 200) {
 
             # the watcher may write down the switch a little later
             poll_until(sub {
-                $t_switch //= switch_time($switches, scalar @lines_before);
+                $t_switch //= switch_time($switches, $t_kill);
             }) unless defined $t_switch;
 
             if (defined $t_switch) {

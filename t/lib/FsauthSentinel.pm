@@ -27,7 +27,7 @@ sub spawn {
     if ($pid == 0) {
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', '/dev/null';
-        exec @cmd;
+        { exec @cmd };
         POSIX::_exit(1);
     }
     push @children, $pid;
@@ -63,7 +63,7 @@ sub start_node {
     mkdir $dir;
     my @args = (server(), '--port', $port, '--bind', '127.0.0.1',
                 '--save', '', '--appendonly', 'no', '--dir', $dir,
-                '--logfile', "$dir/log");
+                '--logfile', "$dir/log", '--repl-diskless-sync-delay', 0);
     push @args, '--replicaof', '127.0.0.1', $o{replicaof} if $o{replicaof};
     $self->{nodes}{$port} = spawn(@args);
     wait_port($port);
@@ -111,7 +111,7 @@ sub replicas {
 
 sub wait_replicas {
     my ($self, $n) = @_;
-    for (1 .. 250) {
+    for (1 .. 500) {
         my $info = redis_at($self->{primary}, 'INFO', 'replication');
         my @online = $info =~ /^slave\d+:.*state=online/mg;
         return if @online >= $n;
@@ -158,10 +158,15 @@ sub kill_primary {
     return $port;
 }
 
-# a child that writes the time of each +switch-master to $file
+# children that write the time of each +switch-master, as each sentinel
+# announces it, to $file
 sub watch_switch {
     my ($self, $file) = @_;
-    my $sentinel = $self->{sentinels}[-1];
+    $self->watch_one($file, $_) for $self->sentinels;
+}
+
+sub watch_one {
+    my ($self, $file, $sentinel) = @_;
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$sentinel")
@@ -181,7 +186,7 @@ sub watch_switch {
 }
 
 # after a failover: the new primary (as the sentinels name it), the old
-# one restarted as a replica
+# one restarted as its replica and synced
 sub settle_failover {
     my ($self, $old) = @_;
     my $new;
@@ -192,7 +197,16 @@ sub settle_failover {
     }
     die "no failover\n" unless $new && $new != $old;
     $self->{primary} = $new;
-    $self->start_node(port => $old);
+    # the old primary comes back as a replica of the new one (the
+    # sentinels would convert it too, but only after their next INFO)
+    $self->start_node(port => $old, replicaof => $new);
+    for (1 .. 750) {
+        my $info = redis_at($old, 'INFO', 'replication');
+        last if $info =~ /^master_port:$new\r?$/m
+            && $info =~ /^master_link_status:up\r?$/m;
+        sleep 0.02;
+    }
+    $self->wait_replicas(2);
     return $new;
 }
 
