@@ -72,7 +72,7 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     char                          *rv;
     ngx_int_t                      n, rc;
-    ngx_str_t                     *value, s, name;
+    ngx_str_t                     *value, s;
     ngx_msec_t                    *msp;
     ngx_url_t                      u;
     ngx_uint_t                     i;
@@ -174,20 +174,9 @@ options:
             s.data = value[i].data + 14;
             s.len = value[i].len - 14;
 
-            ngx_str_set(&name, "fsauth_redis");
-
-            if (ngx_http_fsauth_read_secret(cf, &name, &s,
-                                            NGX_HTTP_FSAUTH_PASSWORD_MAX,
-                                            "password", &rcf->password)
+            if (ngx_http_fsauth_redis_password(cf, &s, &rcf->password)
                 != NGX_OK)
             {
-                return NGX_CONF_ERROR;
-            }
-
-            if (rcf->password.len == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "fsauth_redis: empty password in \"%s\"",
-                                   s.data);
                 return NGX_CONF_ERROR;
             }
 
@@ -273,6 +262,35 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" of fsauth_redis", &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+/* the first line of a file, not empty */
+
+ngx_int_t
+ngx_http_fsauth_redis_password(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *password)
+{
+    ngx_str_t  name;
+
+    ngx_str_set(&name, "fsauth_redis");
+
+    if (ngx_http_fsauth_read_secret(cf, &name, path,
+                                    NGX_HTTP_FSAUTH_PASSWORD_MAX,
+                                    "password", password)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (password->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: empty password in \"%s\"",
+                           path->data);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -127,6 +127,8 @@ ngx_int_t ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
 ngx_uint_t ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
     const redisAsyncContext *ac, ngx_uint_t connecting);
 
+ngx_int_t ngx_http_fsauth_redis_password(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *password);
 ngx_int_t ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
     ngx_http_fsauth_redis_addr_t *ra);
 void ngx_http_fsauth_redis_switch(ngx_http_fsauth_peer_t *peer);

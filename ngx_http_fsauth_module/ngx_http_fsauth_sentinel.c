@@ -180,7 +180,7 @@ ngx_int_t
 ngx_http_fsauth_sentinel_param(ngx_conf_t *cf,
     ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *value)
 {
-    ngx_str_t  s, name;
+    ngx_str_t  s;
 
     if (ngx_strncmp(value->data, "master=", 7) == 0) {
         rcf->master.data = value->data + 7;
@@ -203,24 +203,8 @@ ngx_http_fsauth_sentinel_param(ngx_conf_t *cf,
         s.data = value->data + 23;
         s.len = value->len - 23;
 
-        ngx_str_set(&name, "fsauth_redis");
-
-        if (ngx_http_fsauth_read_secret(cf, &name, &s,
-                                        NGX_HTTP_FSAUTH_PASSWORD_MAX,
-                                        "password", &rcf->sentinel_password)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (rcf->sentinel_password.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "fsauth_redis: empty password in \"%s\"",
-                               s.data);
-            return NGX_ERROR;
-        }
-
-        return NGX_OK;
+        return ngx_http_fsauth_redis_password(cf, &s,
+                                              &rcf->sentinel_password);
     }
 
     return NGX_DECLINED;
