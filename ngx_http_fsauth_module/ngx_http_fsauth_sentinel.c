@@ -241,10 +241,7 @@ ngx_http_fsauth_sentinel_init(ngx_cycle_t *cycle,
     rcf->addrs = &s->primary;
     rcf->naddrs = 1;
 
-    /* workers start at different sentinels: the load spreads */
-
-    s->next = ngx_random() % rcf->nsentinels;
-    s->watched = ngx_random() % rcf->nsentinels;
+    /* the sentinels are asked in the order listed: s->next is 0 */
 
     conns[0] = &s->query;
     conns[1] = &s->watch;

@@ -206,7 +206,8 @@ for my $round (1 .. 3) {
     }
 
     ok(defined $t_switch && defined $t_ok,
-       "failover $round: +switch-master heard, lookups work again");
+       "failover $round: +switch-master heard, lookups work again")
+        or diag($set->logs);
     push @recovery, $t_ok - $t_switch if defined $t_ok && defined $t_switch;
     diag(sprintf 'failover %d: +switch-master %.2f s after the kill, '
          . 'uncached lookups %.3f s after it', $round,

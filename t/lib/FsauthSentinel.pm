@@ -83,7 +83,7 @@ dir $dir
 logfile $dir/log
 sentinel monitor $m 127.0.0.1 $self->{primary} 2
 sentinel down-after-milliseconds $m 1000
-sentinel failover-timeout $m 3000
+sentinel failover-timeout $m 2000
 sentinel parallel-syncs $m 2
 _EOC_
     my $pid = spawn(server(), $conf, '--sentinel');
@@ -101,6 +101,20 @@ sub stop_sentinel {
 }
 
 sub sentinels { @{ $_[0]{sentinels} } }
+
+# the last lines of each sentinel's log, for a diagnosis
+sub logs {
+    my ($self) = @_;
+    my $out = '';
+    for my $port ($self->sentinels) {
+        open my $fh, '<', "$self->{dir}/sentinel$port/log" or next;
+        my @l = <$fh>;
+        $out .= "sentinel $port:\n" . join '', @l[-min(15, scalar @l) .. -1];
+    }
+    return $out;
+}
+
+sub min { $_[0] < $_[1] ? $_[0] : $_[1] }
 sub primary { $_[0]{primary} }
 sub master { $_[0]{master} }
 
@@ -141,11 +155,28 @@ sub wait_ready {
             $ok = 0 unless ($f{'num-slaves'} // 0) >= $replicas
                 && ($f{'num-other-sentinels'} // 0) >= keys(%{ $self->{spids} }) - 1
                 && ($f{flags} // '') eq 'master';
+
+            # every replica promotable: seen up, its link to the primary ok
+            my @r = split /\n/, redis_at($s, 'SENTINEL', 'replicas',
+                                         $self->{master});
+            my $good = 0;
+            while (@r) {
+                my %r;
+                while (@r) {
+                    my ($k, $v) = splice @r, 0, 2;
+                    last unless defined $v;
+                    if (exists $r{$k}) { unshift @r, $k, $v; last }
+                    $r{$k} = $v;
+                }
+                $good++ if ($r{flags} // '') eq 'slave'
+                    && ($r{'master-link-status'} // '') eq 'ok';
+            }
+            $ok = 0 if $good < $replicas;
         }
         return 1 if $ok;
         sleep 0.02;
     }
-    die "sentinels did not settle\n";
+    die "sentinels did not settle\n" . $self->logs;
 }
 
 # SIGKILL the primary; returns its port
@@ -195,7 +226,7 @@ sub settle_failover {
         last if $new && $new != $old;
         sleep 0.02;
     }
-    die "no failover\n" unless $new && $new != $old;
+    die "no failover\n" . $self->logs unless $new && $new != $old;
     $self->{primary} = $new;
     # the old primary comes back as a replica of the new one (the
     # sentinels would convert it too, but only after their next INFO)
