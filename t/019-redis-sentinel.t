@@ -129,6 +129,16 @@ sub fds {
        'a lying sentinel first, a true one next: lookups work');
     like($n->error_log, qr/its role is "slave"/, 'after the lie was caught');
     $n->stop;
+
+    # fsauthctl checks ROLE as well
+    my $out = `$ctl --sentinel 127.0.0.1:$liar --master fsm --prefix $p key list 2>&1`;
+    is($? >> 8, 2, 'fsauthctl --sentinel, only a lying sentinel: exit 2');
+    like($out, qr/\Afsauthctl: no sentinel named the primary of "fsm" \(last: sentinel 127\.0\.0\.1:$liar named 127\.0\.0\.1:$replica:\d+, whose role is "slave"\)\n\z/,
+         'and one line: the node named is a replica')
+        or diag($out);
+    $out = `$ctl --sentinel 127.0.0.1:$liar,127.0.0.1:${\ ($set->sentinels)[0]} --master fsm --prefix $p key list 2>&1`;
+    is($?, 0, 'a lying sentinel first, a true one next: fsauthctl works')
+        or diag($out);
 }
 
 # 2. discovery with the first sentinel down, two workers
