@@ -259,6 +259,12 @@ ok(@recovery == 3 && !grep({ $_ > 1 } @recovery),
 diag(sprintf 'recovery after +switch-master: %s s',
      join ', ', map { sprintf '%.3f', $_ } @recovery);
 
+my $heard = () = $n->error_log
+    =~ /fsauth: sentinel reports a failover of "fsm"/g;
+# 6, or more when the sentinels fail over twice in a round
+cmp_ok($heard, '>=', 6,
+       'both workers heard each +switch-master on their watch');
+
 is_deeply([sort $n->worker_pids], \@workers, 'no worker crashed');
 ok(poll_until(sub { fds(@workers) == $fds_before }),
    'no fd leaked over three failovers')

@@ -143,11 +143,24 @@ sub named_primary {
     return $port;
 }
 
-# waits until every sentinel knows both replicas and each other
+# waits until every sentinel knows both replicas and each other, and
+# they agree on a primary that says so, twice 1 s apart (a sentinel that
+# lagged may start a failover of its own right after one)
 sub wait_ready {
     my ($self, $replicas) = @_;
+    $self->wait_settled($replicas) for 1 .. 2;
+}
+
+sub wait_settled {
+    my ($self, $replicas) = @_;
+    sleep 1 if $self->{settled}++;
     for (1 .. 500) {
-        my $ok = 1;
+        my %named = map { ($self->named_primary($_) // 0) => 1 }
+                    grep { $self->{spids}{$_} } $self->sentinels;
+        my ($primary) = keys %named;
+        my $ok = keys %named == 1 && $primary
+            && redis_at($primary, 'ROLE') =~ /\Amaster\n/;
+        $self->{primary} = $primary if $ok;
         for my $s ($self->sentinels) {
             next unless $self->{spids}{$s};
             my $out = redis_at($s, 'SENTINEL', 'master', $self->{master});
