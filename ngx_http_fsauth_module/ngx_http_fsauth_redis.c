@@ -1137,7 +1137,8 @@ ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
     size_t                   i;
-    redisReply              *rr = reply, *kind, *payload;
+    ngx_uint_t               kind;
+    redisReply              *rr = reply, *payload;
     ngx_http_fsauth_conn_t  *conn;
     ngx_http_fsauth_peer_t  *peer;
 
@@ -1148,16 +1149,10 @@ ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
 
     peer = conn->peer;
 
-    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
-        || rr->element[0]->type != REDIS_REPLY_STRING)
-    {
-        return;
-    }
+    payload = NULL;
+    kind = ngx_http_fsauth_redis_pubsub(rr, &payload);
 
-    kind = rr->element[0];
-    payload = rr->element[2];
-
-    if (kind->len == 9 && ngx_strncmp(kind->str, "subscribe", 9) == 0) {
+    if (kind == NGX_HTTP_FSAUTH_PUBSUB_SUBSCRIBE) {
 
         /* messages may have been lost while the channel was down */
 
@@ -1184,7 +1179,7 @@ ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    if (kind->len != 7 || ngx_strncmp(kind->str, "message", 7) != 0) {
+    if (kind != NGX_HTTP_FSAUTH_PUBSUB_MESSAGE) {
         return;
     }
 
@@ -1566,4 +1561,32 @@ ngx_http_fsauth_redis_switch(ngx_http_fsauth_peer_t *peer)
             ngx_http_fsauth_conn_connect(conn);
         }
     }
+}
+
+
+/* what a subscribed connection received, and its payload */
+
+ngx_uint_t
+ngx_http_fsauth_redis_pubsub(redisReply *rr, redisReply **payload)
+{
+    redisReply  *kind;
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
+        || rr->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return NGX_HTTP_FSAUTH_PUBSUB_OTHER;
+    }
+
+    kind = rr->element[0];
+    *payload = rr->element[2];
+
+    if (kind->len == 9 && ngx_strncmp(kind->str, "subscribe", 9) == 0) {
+        return NGX_HTTP_FSAUTH_PUBSUB_SUBSCRIBE;
+    }
+
+    if (kind->len == 7 && ngx_strncmp(kind->str, "message", 7) == 0) {
+        return NGX_HTTP_FSAUTH_PUBSUB_MESSAGE;
+    }
+
+    return NGX_HTTP_FSAUTH_PUBSUB_OTHER;
 }

@@ -49,6 +49,10 @@ typedef struct {
 #define NGX_HTTP_FSAUTH_CONN_TRACKING     1
 #define NGX_HTTP_FSAUTH_CONN_SENTINEL     2
 
+#define NGX_HTTP_FSAUTH_PUBSUB_OTHER      0
+#define NGX_HTTP_FSAUTH_PUBSUB_SUBSCRIBE  1
+#define NGX_HTTP_FSAUTH_PUBSUB_MESSAGE    2
+
 
 /* one hiredis connection and its life cycle */
 typedef struct {
@@ -132,6 +136,8 @@ ngx_int_t ngx_http_fsauth_redis_password(ngx_conf_t *cf, ngx_str_t *path,
 ngx_int_t ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
     ngx_http_fsauth_redis_addr_t *ra);
 void ngx_http_fsauth_redis_switch(ngx_http_fsauth_peer_t *peer);
+ngx_uint_t ngx_http_fsauth_redis_pubsub(redisReply *rr,
+    redisReply **payload);
 
 char *ngx_http_fsauth_sentinel_directive(ngx_conf_t *cf,
     ngx_http_fsauth_redis_conf_t *rcf);

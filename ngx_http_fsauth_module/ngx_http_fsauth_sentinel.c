@@ -622,8 +622,9 @@ static void
 ngx_http_fsauth_sentinel_message_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
-    redisReply                    *rr = reply, *kind, *payload;
     ngx_str_t                     *master;
+    ngx_uint_t                     kind;
+    redisReply                    *rr = reply, *payload;
     ngx_http_fsauth_conn_t        *conn;
     ngx_http_fsauth_sentinel_t    *s;
 
@@ -635,16 +636,10 @@ ngx_http_fsauth_sentinel_message_cb(redisAsyncContext *ac, void *reply,
     s = conn->peer->sentinel;
     master = &conn->peer->conf->master;
 
-    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
-        || rr->element[0]->type != REDIS_REPLY_STRING)
-    {
-        return;
-    }
+    payload = NULL;
+    kind = ngx_http_fsauth_redis_pubsub(rr, &payload);
 
-    kind = rr->element[0];
-    payload = rr->element[2];
-
-    if (kind->len == 9 && ngx_strncmp(kind->str, "subscribe", 9) == 0) {
+    if (kind == NGX_HTTP_FSAUTH_PUBSUB_SUBSCRIBE) {
         if (conn->deadline.timer_set) {
             ngx_del_timer(&conn->deadline);
         }
@@ -661,7 +656,7 @@ ngx_http_fsauth_sentinel_message_cb(redisAsyncContext *ac, void *reply,
 
     /* "<master name> <old ip> <old port> <new ip> <new port>" */
 
-    if (kind->len != 7 || ngx_strncmp(kind->str, "message", 7) != 0
+    if (kind != NGX_HTTP_FSAUTH_PUBSUB_MESSAGE
         || payload->type != REDIS_REPLY_STRING
         || payload->len <= master->len
         || payload->str[master->len] != ' '
