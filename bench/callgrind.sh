@@ -29,6 +29,7 @@ configs=(
 "hit|fsauth||user|200|cache hit, user key granted by res:clientes (defaults: ban, activity on)"
 "hit-lean|fsauth|fsauth_ban off; fsauth_activity off;|user|200|cache hit with ban and activity off"
 "hit-expires|fsauth||expiring|200|cache hit as hit, the key has an \"expires\" (far ahead)"
+"hit-allowips|fsauth||listed|200|cache hit as hit-expires, the key also has an \"allow_ips\" of 4 networks, the client in the last one"
 "global|fsauth||global|200|global key"
 "401|fsauth|fsauth_ban off;|invalid|401|unknown token, negative cache hit (ban off)"
 "miss|fsauth||seq|200|every token distinct, cold cache: one HGETALL each, then cached; activity on (batched)"
@@ -62,6 +63,14 @@ exp_digest=$(perl -MDigest::SHA=sha256_hex -e 'print sha256_hex($ARGV[0])' \
              "$(perl "$bench/tokens.pl" user "$exp_id")")
 rcli HSET "fsauth:key:$exp_digest" expires 4102444800 >/dev/null
 
+# the key of hit-allowips: another one, with an expiry and an address
+# list whose last entry holds the client (bench/client.pl, 127.0.0.1)
+ips_id=$((N2 + 501))
+ips_digest=$(perl -MDigest::SHA=sha256_hex -e 'print sha256_hex($ARGV[0])' \
+             "$(perl "$bench/tokens.pl" user "$ips_id")")
+rcli HSET "fsauth:key:$ips_digest" expires 4102444800 \
+     allow_ips 10.0.0.0/8,2001:db8::/32,192.168.0.0/16,127.0.0.0/8 >/dev/null
+
 # cg_run NAME VARIANT EXTRA TOKENS EXPECT N: prints the total Ir
 cg_run() {
     local name=$1 variant=$2 extra=$3 tokens=$4 expect=$5 n=$6 targ
@@ -69,6 +78,7 @@ cg_run() {
     seq) targ=(--tokens "$work/seq.tokens") ;;
     user) targ=(--token "$(perl "$bench/tokens.pl" user 1)") ;;
     expiring) targ=(--token "$(perl "$bench/tokens.pl" user "$exp_id")") ;;
+    listed) targ=(--token "$(perl "$bench/tokens.pl" user "$ips_id")") ;;
     *) targ=(--token "$(perl "$bench/tokens.pl" "$tokens")") ;;
     esac
     cg_measure "$work/cg/$name-$n" "$variant" 64m "$extra" "$n" \
@@ -135,6 +145,10 @@ base_of() {
     if [ -n "${per[hit-expires]:-}" ] && [ -n "${per[hit]:-}" ]; then
         bar "cache hit with expires, extra over a plain hit" \
             "$(( per[hit-expires] - per[hit] ))" 300
+    fi
+    if [ -n "${per[hit-allowips]:-}" ] && [ -n "${per[hit]:-}" ]; then
+        bar "cache hit with expires and 4 allow_ips, extra over a plain hit" \
+            "$(( per[hit-allowips] - per[hit] ))" 300
     fi
     if [ -n "${per[miss]:-}" ] && [ -n "${per[off]:-}" ]; then
         bar "cache miss, extra instructions/request" \

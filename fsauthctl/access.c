@@ -240,8 +240,10 @@ fsauthctl_access_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
  *   the record        read as ngx_http_fsauth_record_from_reply() does:
  *                     unreadable (an outage, 503), no hash, an id that is
  *                     not a positive integer, a nick that is not
- *                     printable UTF-8, "enabled" not exactly "1", or an
- *                     "expires" malformed or reached: denied;
+ *                     printable UTF-8, "enabled" not exactly "1", an
+ *                     "expires" malformed or reached, or an "allow_ips"
+ *                     malformed: denied (a well-formed one is taken as
+ *                     holding the client, whose address is not known);
  *   the grant         the listing and full access ("1") allowed, else the
  *                     method's word must be in res:<resource>.
  *
@@ -308,6 +310,14 @@ fsauthctl_access_decide(redisReply *hash, const char *resource,
             expires = fsauth_expires_parse(v->str, v->len);
 
             if (expires <= 0 || (long long) time(NULL) >= expires) {
+                return 0;
+            }
+
+        } else if (f->len == 9 && memcmp(f->str, "allow_ips", 9) == 0) {
+            if (v->len
+                && fsauth_cidr_list_parse(v->str, v->len, NULL,
+                                          FSAUTH_CIDRS_MAX) < 0)
+            {
                 return 0;
             }
 

@@ -57,6 +57,7 @@ fsauthctl_cmd_options(const fsauthctl_cmd_t *cmd, fsauthctl_call_t *call,
         { FSAUTHCTL_OPT_SYNC,
           { "allow-empty", 0, 0, NULL, &call->allow_empty } },
         { FSAUTHCTL_OPT_SINCE, { "since", 0, 1, &call->since, NULL } },
+        { FSAUTHCTL_OPT_ROTATE, { "grace", 0, 1, &call->grace, NULL } },
         { FSAUTHCTL_OPT_ALL, { "json", 0, 0, NULL, &call->json } }
     };
 

@@ -113,6 +113,8 @@ typedef struct {
     int                     allow_empty;
     const char             *expires;       /* FSAUTHCTL_OPT_CREATE */
     long long               expires_at;    /* checked; 0: never */
+    const char             *grace;         /* FSAUTHCTL_OPT_ROTATE */
+    long long               grace_secs;    /* checked; 0: none */
     void                   *data;          /* from check to run and done */
 } fsauthctl_call_t;
 
@@ -133,6 +135,7 @@ typedef void fsauthctl_done_t(fsauthctl_call_t *call);
 #define FSAUTHCTL_OPT_GRANT     0x04    /* --get --post --put --delete */
 #define FSAUTHCTL_OPT_SYNC      0x08    /* --from --password-file --interval
                                            --dry-run --allow-empty */
+#define FSAUTHCTL_OPT_ROTATE    0x10    /* --grace DURATION */
 
 /*
  * One command: the dispatcher parses its options and exactly "npos"
@@ -259,7 +262,8 @@ int fsauthctl_redis_tx(fsauthctl_t *ctl, int tries, fsauthctl_tx_pt watch,
 int fsauthctl_token_generate(char *token);
 int fsauthctl_token_digest(const char *token, size_t len, char *hex);
 int fsauthctl_token_valid(const char *token, size_t len);
-int fsauthctl_token_print(long long id, char *token, int json, int *err);
+int fsauthctl_token_print(long long id, char *token, int json,
+    const char *more, int *err);
 
 
 /* key records (store.c) */
@@ -280,6 +284,8 @@ typedef struct {
     char               *lastactivity;  /* NULL when absent */
     char               *lastip;        /* NULL when absent */
     char               *expires;       /* NULL when absent */
+    int                 rotated;       /* an old token in its grace */
+    char               *allow_ips;     /* NULL when absent */
     fsauthctl_grant_t  *grants;
     size_t              ngrants;
 } fsauthctl_key_t;
@@ -399,6 +405,41 @@ fsauthctl_check_t  fsauthctl_key_expire_args;
 fsauthctl_run_t  fsauthctl_key_expire;
 int fsauthctl_lifecycle_when(const char *s, long long now, long long *at);
 int fsauthctl_lifecycle_create_args(fsauthctl_call_t *call);
+int fsauthctl_lifecycle_duration(const char *s, long long *secs);
+
+/* old tokens in their grace after a rotation (grace.c) */
+
+#define FSAUTHCTL_NAME_GRACE    "grace:"    /* + id: sorted set */
+
+typedef struct {
+    char                digest[FSAUTH_HEX_LEN + 1];
+    long long           until;         /* unix seconds: refused from then */
+} fsauthctl_old_token_t;
+
+typedef struct {
+    fsauthctl_old_token_t  *old;
+    size_t                  n;
+} fsauthctl_grace_t;
+
+fsauthctl_check_t  fsauthctl_key_rotate_args;
+int fsauthctl_grace_read(fsauthctl_t *ctl, long long id, int watch,
+    fsauthctl_grace_t *g);
+void fsauthctl_grace_free(fsauthctl_grace_t *g);
+int fsauthctl_grace_queue_end(fsauthctl_t *ctl, long long id,
+    const fsauthctl_grace_t *g);
+int fsauthctl_grace_queue_keep(fsauthctl_t *ctl, long long id,
+    const fsauthctl_grace_t *g, const char *digest, long long until);
+int fsauthctl_grace_queue_field(fsauthctl_t *ctl, long long id,
+    const fsauthctl_grace_t *g, const char *field, const char *value);
+void fsauthctl_grace_print(const fsauthctl_grace_t *g);
+json_t *fsauthctl_grace_json(const fsauthctl_grace_t *g);
+
+/* a key's address list, "allow_ips" (allowips.c) */
+fsauthctl_check_t  fsauthctl_key_allow_ips_args;
+fsauthctl_run_t  fsauthctl_key_allow_ips;
+char *fsauthctl_allowips_check(const char *list);
+json_t *fsauthctl_allowips_json(const char *list);
+char *fsauthctl_allowips_text(const char *list);
 
 /* the kill switch, as the module reads it (api.c) */
 int fsauthctl_api_disabled(fsauthctl_t *ctl, int *disabled);

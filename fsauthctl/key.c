@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fsauthctl.h"
 
@@ -32,9 +33,11 @@ static int fsauthctl_key_set_flag(fsauthctl_t *ctl, fsauthctl_call_t *call,
 static int fsauthctl_key_created(fsauthctl_t *ctl, fsauthctl_call_t *call,
     long long id, char *token, const char *digest);
 static int fsauthctl_key_rotated(fsauthctl_t *ctl, fsauthctl_call_t *call,
-    long long id, char *token, const char *olddigest, const char *digest);
+    long long id, char *token, const char *olddigest, const char *digest,
+    long long until);
 static int fsauthctl_key_unrotate(fsauthctl_t *ctl, long long id,
-    const char *olddigest, const char *digest, int *restored);
+    const char *olddigest, const char *digest, long long until,
+    int *restored);
 static int fsauthctl_key_drop(fsauthctl_t *ctl, long long id,
     const char *digest, int *found);
 
@@ -102,10 +105,19 @@ typedef struct {
     const char        *only;        /* drop: only while keyid names it */
     char              *oldname;     /* (un)rotate: key:<olddigest>, from */
     char              *newname;     /* (un)rotate: key:<digest>, to */
+    long long          grace;       /* rotate: --grace, seconds */
+    long long          until;       /* (un)rotate: the old token's end */
+    int                undo;        /* unrotate */
+    fsauthctl_grace_t  old;         /* the old tokens in their grace */
     char               token[FSAUTHCTL_TOKEN_LEN + 1];
     char               olddigest[FSAUTH_HEX_LEN + 1];
     char               digest[FSAUTH_HEX_LEN + 1];
 } fsauthctl_key_tx_t;
+
+
+static int fsauthctl_key_unrotate_queue(fsauthctl_t *ctl,
+    fsauthctl_key_tx_t *tx);
+static int fsauthctl_key_rotate_watch(fsauthctl_t *ctl, void *data);
 
 
 static void
@@ -118,6 +130,7 @@ fsauthctl_key_tx_free(fsauthctl_key_tx_t *tx)
     free(tx->activity);
     free(tx->oldname);
     free(tx->newname);
+    fsauthctl_grace_free(&tx->old);
 }
 
 
@@ -179,6 +192,95 @@ fsauthctl_key_create_watch(fsauthctl_t *ctl, void *data)
 }
 
 
+/*
+ * rotate: when the old token ends, 0 at once: with a grace, not after the
+ * key's own expiry; and the old tokens already in their grace (WATCHed)
+ */
+
+static int
+fsauthctl_key_rotate_until(fsauthctl_t *ctl, fsauthctl_key_tx_t *tx)
+{
+    int          rc;
+    char        *end;
+    long long    now, expires;
+    redisReply  *reply;
+
+    fsauthctl_grace_free(&tx->old);
+
+    rc = fsauthctl_grace_read(ctl, tx->id, 1, &tx->old);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    tx->until = 0;
+
+    if (tx->grace == 0) {
+        return FSAUTHCTL_OK;
+    }
+
+    /* the record is WATCHed already, by the lookup */
+
+    rc = fsauthctl_redis_call(ctl, &reply, "HGET", tx->oldname, "expires",
+                              NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    now = (long long) time(NULL);
+    tx->until = now + tx->grace;
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        expires = strtoll(reply->str, &end, 10);
+
+        if (*end == '\0' && expires > 0 && expires < tx->until) {
+            tx->until = expires;
+        }
+    }
+
+    freeReplyObject(reply);
+
+    /* an expired key: its old token is dead anyway */
+
+    if (tx->until <= now) {
+        tx->until = 0;
+    }
+
+    return FSAUTHCTL_OK;
+}
+
+
+/* rotate: the watch, then the audit entry, which tells the grace's end */
+
+static int
+fsauthctl_key_rotate_audit(fsauthctl_t *ctl, void *data)
+{
+    int                  rc;
+    char                 s[24], *when;
+    fsauthctl_key_tx_t  *tx;
+
+    tx = data;
+
+    rc = fsauthctl_key_rotate_watch(ctl, data);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    if (tx->until == 0) {
+        fsauthctl_audit_set(ctl, "key.rotate", tx->id,
+                            "new token, the old one ends at once");
+        return FSAUTHCTL_OK;
+    }
+
+    snprintf(s, sizeof(s), "%lld", tx->until);
+    when = fsauthctl_output_time(s);
+    fsauthctl_audit_set(ctl, "key.rotate", tx->id,
+                        "new token, the old one works until %s", when);
+    free(when);
+
+    return FSAUTHCTL_OK;
+}
+
+
 /* rotate: the key as it is (WATCHed), and a new digest nobody has */
 
 static int
@@ -203,6 +305,11 @@ fsauthctl_key_rotate_watch(fsauthctl_t *ctl, void *data)
     tx->oldname = fsauthctl_name_key(ctl, tx->olddigest);
     tx->newname = fsauthctl_name_key(ctl, tx->digest);
 
+    rc = fsauthctl_key_rotate_until(ctl, tx);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
     /* another key has this digest: draw another token */
 
     rc = fsauthctl_key_unused(ctl, NULL, tx->digest, &unused);
@@ -216,7 +323,10 @@ fsauthctl_key_rotate_watch(fsauthctl_t *ctl, void *data)
 
 /*
  * create, rotate and unrotate: the record goes to key:<digest>, written
- * whole (create) or renamed from oldname, and keyid:<id> names it
+ * whole (create), copied from oldname (rotate with a grace: the old one
+ * stays until its end) or renamed from it, and keyid:<id> names it.  A
+ * rotation without a grace ends every older grace too; an unrotation
+ * takes the restored token out of the pending ones.
  */
 
 static int
@@ -228,9 +338,25 @@ fsauthctl_key_queue(fsauthctl_t *ctl, void *data)
 
     tx = data;
 
-    if (tx->oldname) {
+    if (tx->oldname && tx->until && !tx->undo) {
+        rc = fsauthctl_redis_call(ctl, NULL, "COPY", tx->oldname,
+                                  tx->newname, NULL);
+
+        if (rc == FSAUTHCTL_OK) {
+            rc = fsauthctl_grace_queue_keep(ctl, tx->id, &tx->old,
+                                            tx->olddigest, tx->until);
+        }
+
+    } else if (tx->oldname) {
         rc = fsauthctl_redis_call(ctl, NULL, "RENAME", tx->oldname,
                                   tx->newname, NULL);
+
+        if (rc == FSAUTHCTL_OK && tx->undo) {
+            rc = fsauthctl_key_unrotate_queue(ctl, tx);
+
+        } else if (rc == FSAUTHCTL_OK) {
+            rc = fsauthctl_grace_queue_end(ctl, tx->id, &tx->old);
+        }
 
     } else {
         fsauthctl_args_init(&args);
@@ -245,6 +371,22 @@ fsauthctl_key_queue(fsauthctl_t *ctl, void *data)
 
     return fsauthctl_redis_call(ctl, NULL, "SET", tx->keyid, tx->digest,
                                 NULL);
+}
+
+
+/* unrotate: the restored token is no longer an old one */
+
+static int
+fsauthctl_key_unrotate_queue(fsauthctl_t *ctl, fsauthctl_key_tx_t *tx)
+{
+    int    rc;
+    char  *set;
+
+    set = fsauthctl_name_id(ctl, FSAUTHCTL_NAME_GRACE, tx->id);
+    rc = fsauthctl_redis_call(ctl, NULL, "ZREM", set, tx->digest, NULL);
+    free(set);
+
+    return rc;
 }
 
 
@@ -285,7 +427,8 @@ fsauthctl_key_watch_keyid(fsauthctl_t *ctl, fsauthctl_key_tx_t *tx,
 
 /*
  * unrotate: the move back, only while the key is as the rotation left it
- * (WATCHed): keyid:<id> names olddigest, the record it had is free
+ * (WATCHed): keyid:<id> names olddigest, the record it had is free, or
+ * still the old token in its grace
  */
 
 static int
@@ -317,32 +460,51 @@ fsauthctl_key_unrotate_watch(fsauthctl_t *ctl, void *data)
     vacant = (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
     freeReplyObject(reply);
 
-    return vacant ? FSAUTHCTL_OK : FSAUTHCTL_TX_SKIP;
+    /* after a rotation with a grace, the old record is there: ours */
+
+    return (vacant || tx->until) ? FSAUTHCTL_OK : FSAUTHCTL_TX_SKIP;
 }
 
 
-/* drop: keyid:<id> WATCHed, so that a rotation meanwhile makes EXEC fail */
+/*
+ * drop: keyid:<id> WATCHed, so that a rotation meanwhile makes EXEC fail,
+ * and the old tokens in their grace, which go with the key
+ */
 
 static int
 fsauthctl_key_drop_watch(fsauthctl_t *ctl, void *data)
 {
+    int                  rc;
     fsauthctl_key_tx_t  *tx;
 
     tx = data;
 
-    return fsauthctl_key_watch_keyid(ctl, tx, tx->only, &tx->name);
+    rc = fsauthctl_key_watch_keyid(ctl, tx, tx->only, &tx->name);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    fsauthctl_grace_free(&tx->old);
+
+    return fsauthctl_grace_read(ctl, tx->id, 1, &tx->old);
 }
 
 
 static int
 fsauthctl_key_drop_queue(fsauthctl_t *ctl, void *data)
 {
+    int                  rc;
     fsauthctl_key_tx_t  *tx;
 
     tx = data;
 
-    return fsauthctl_redis_call(ctl, NULL, "DEL", tx->name, tx->keyid,
-                                tx->activity, NULL);
+    rc = fsauthctl_redis_call(ctl, NULL, "DEL", tx->name, tx->keyid,
+                              tx->activity, NULL);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    return fsauthctl_grace_queue_end(ctl, tx->id, &tx->old);
 }
 
 
@@ -421,7 +583,7 @@ fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
     int                 rc;
     char                id[32];
-    char               *nick, *desc, *when, *ip, *date, *exp;
+    char               *nick, *desc, *when, *ip, *date, *exp, *ips;
     size_t              i, n;
     json_t             *arr;
     fsauthctl_key_t    *keys, *k;
@@ -443,9 +605,10 @@ fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
         json_decref(arr);
 
     } else {
-        fsauthctl_table_init(&table, 9, "ID", "NICK", "ENABLED",
+        fsauthctl_table_init(&table, 10, "ID", "NICK", "ENABLED",
                              "FULLACCESS", "CREATED", "EXPIRES",
-                             "LASTACTIVITY", "LASTIP", "DESCRIPTION");
+                             "ALLOW_IPS", "LASTACTIVITY", "LASTIP",
+                             "DESCRIPTION");
 
         for (i = 0; i < n; i++) {
             k = &keys[i];
@@ -458,13 +621,15 @@ fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
             date = fsauthctl_output_escape(k->creationdate
                                            ? k->creationdate : "");
             exp = fsauthctl_output_time(k->expires);
+            ips = fsauthctl_allowips_text(k->allow_ips);
 
             fsauthctl_table_row(&table, id, nick,
                                 k->enabled ? "yes" : "no",
                                 k->fullaccess ? "yes" : "no",
-                                date, exp, when, ip, desc);
+                                date, exp, ips, when, ip, desc);
 
             free(exp);
+            free(ips);
             free(nick);
             free(desc);
             free(when);
@@ -486,13 +651,20 @@ fsauthctl_key_list(fsauthctl_t *ctl, fsauthctl_call_t *call)
 int
 fsauthctl_key_show(fsauthctl_t *ctl, fsauthctl_call_t *call)
 {
-    int               rc;
-    size_t            i;
-    json_t           *obj, *grants;
-    fsauthctl_key_t   key;
+    int                 rc;
+    size_t              i;
+    json_t             *obj, *grants;
+    fsauthctl_key_t     key;
+    fsauthctl_grace_t   old;
 
     rc = fsauthctl_store_load(ctl, call->id, &key);
     if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    rc = fsauthctl_grace_read(ctl, call->id, 0, &old);
+    if (rc != FSAUTHCTL_OK) {
+        fsauthctl_store_free(&key, 0);
         return rc;
     }
 
@@ -507,14 +679,17 @@ fsauthctl_key_show(fsauthctl_t *ctl, fsauthctl_call_t *call)
         }
 
         json_object_set_new(obj, "grants", grants);
+        json_object_set_new(obj, "old_tokens", fsauthctl_grace_json(&old));
 
         rc = fsauthctl_json_print(obj);
         json_decref(obj);
 
     } else {
         fsauthctl_key_print(&key);
+        fsauthctl_grace_print(&old);
     }
 
+    fsauthctl_grace_free(&old);
     fsauthctl_store_free(&key, 0);
 
     return rc;
@@ -547,6 +722,10 @@ fsauthctl_key_print(const fsauthctl_key_t *key)
 
     s = fsauthctl_output_time(key->expires);
     fsauthctl_key_print_field("expires", s[0] ? s : "never");
+    free(s);
+
+    s = fsauthctl_allowips_text(key->allow_ips);
+    fsauthctl_key_print_field("allow_ips", s[0] ? s : "any");
     free(s);
 
     s = fsauthctl_output_time(key->lastactivity);
@@ -650,10 +829,30 @@ fsauthctl_key_full_access(fsauthctl_t *ctl, fsauthctl_call_t *call)
 }
 
 
+/* "--grace DURATION", checked before connecting */
+
+int
+fsauthctl_key_rotate_args(fsauthctl_call_t *call)
+{
+    if (call->grace
+        && fsauthctl_lifecycle_duration(call->grace, &call->grace_secs)
+           != FSAUTHCTL_OK)
+    {
+        return fsauthctl_opt_usage(call->cmd, "--grace: invalid duration "
+                                   "\"%s\" (e.g. 90s, 10m, 1d)",
+                                   call->grace);
+    }
+
+    return FSAUTHCTL_OK;
+}
+
+
 /*
- * The hash is renamed to the new digest in the same transaction that
- * repoints keyid:<id>: from EXEC on, the old token matches nothing.
- * fsauthctl_key_rotated() prints the new token, or undoes the rotation.
+ * Without a grace, the hash is renamed to the new digest in the same
+ * transaction that repoints keyid:<id>: from EXEC on, the old token
+ * matches nothing.  With one, it is copied, and the old hash ends by
+ * itself (grace.c).  fsauthctl_key_rotated() prints the new token, or
+ * undoes the rotation.
  */
 
 int
@@ -667,17 +866,16 @@ fsauthctl_key_rotate(fsauthctl_t *ctl, fsauthctl_call_t *call)
 
     memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
     tx.id = id;
+    tx.grace = call->grace_secs;
     tx.keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
 
-    fsauthctl_audit_set(ctl, "key.rotate", id, "new token");
-
     rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
-                            fsauthctl_key_rotate_watch,
+                            fsauthctl_key_rotate_audit,
                             fsauthctl_key_queue, &tx, &outcome);
 
     if (rc == FSAUTHCTL_OK && outcome == 1) {
         rc = fsauthctl_key_rotated(ctl, call, id, tx.token, tx.olddigest,
-                                   tx.digest);
+                                   tx.digest, tx.until);
         fsauthctl_key_tx_free(&tx);
         return rc;
     }
@@ -740,7 +938,9 @@ fsauthctl_key_created(fsauthctl_t *ctl, fsauthctl_call_t *call, long long id,
 {
     int  rc, err, found;
 
-    if (fsauthctl_token_print(id, token, call->json, &err) == FSAUTHCTL_OK) {
+    if (fsauthctl_token_print(id, token, call->json, "", &err)
+        == FSAUTHCTL_OK)
+    {
         return FSAUTHCTL_OK;
     }
 
@@ -764,9 +964,10 @@ fsauthctl_key_created(fsauthctl_t *ctl, fsauthctl_call_t *call, long long id,
 /*
  * Prints the new token of a rotated key, or undoes the rotation.
  *
- * The rotation is one RENAME of the record, committed before the token is
- * printed: the record is never copied, so a grant written meanwhile
- * cannot be lost, and the old token dies at EXEC.  If the new token then
+ * The rotation is one RENAME (or COPY) of the record, committed before the
+ * token is printed: the record is never rewritten from what was read, so
+ * a grant written meanwhile cannot be lost, and without a grace the old
+ * token dies at EXEC.  If the new token then
  * cannot be printed, nobody would hold a working token, so the record is
  * renamed back and keyid:<id> names the old digest again, in one
  * transaction: the old token is refused only for the moment in between.
@@ -774,18 +975,40 @@ fsauthctl_key_created(fsauthctl_t *ctl, fsauthctl_call_t *call, long long id,
 
 static int
 fsauthctl_key_rotated(fsauthctl_t *ctl, fsauthctl_call_t *call, long long id,
-    char *token, const char *olddigest, const char *digest)
+    char *token, const char *olddigest, const char *digest, long long until)
 {
-    int  rc, err, restored;
+    int    rc, err, restored;
+    char   s[24], more[80], *when;
 
-    if (fsauthctl_token_print(id, token, call->json, &err) == FSAUTHCTL_OK) {
+    /* with a grace, when the old token ends; JSON: null without one */
+
+    snprintf(s, sizeof(s), "%lld", until);
+    when = fsauthctl_output_time(s);
+
+    if (call->json) {
+        snprintf(more, sizeof(more), ", \"old_token_until\": %s",
+                 until ? s : "null");
+
+    } else if (until) {
+        snprintf(more, sizeof(more), "old token until: %s\n", when);
+
+    } else {
+        more[0] = '\0';
+    }
+
+    free(when);
+
+    if (fsauthctl_token_print(id, token, call->json, more, &err)
+        == FSAUTHCTL_OK)
+    {
         return FSAUTHCTL_OK;
     }
 
     fsauthctl_audit_set(ctl, "key.rotate", id, "undone: the new token could "
                         "not be printed");
 
-    rc = fsauthctl_key_unrotate(ctl, id, olddigest, digest, &restored);
+    rc = fsauthctl_key_unrotate(ctl, id, olddigest, digest, until,
+                                &restored);
 
     if (rc == FSAUTHCTL_OK && restored) {
         return fsauthctl_error("cannot print the new token of key %lld "
@@ -802,18 +1025,22 @@ fsauthctl_key_rotated(fsauthctl_t *ctl, fsauthctl_call_t *call, long long id,
 /*
  * Renames key:<digest> back to key:<olddigest> and points keyid:<id> at it
  * again, only while the key is as the rotation left it (WATCHed): a key
- * rotated or deleted by someone else meanwhile is theirs.
+ * rotated or deleted by someone else meanwhile is theirs.  The rename
+ * replaces the old token's record in its grace, TTL included, with the
+ * record as it was.
  */
 
 static int
 fsauthctl_key_unrotate(fsauthctl_t *ctl, long long id, const char *olddigest,
-    const char *digest, int *restored)
+    const char *digest, long long until, int *restored)
 {
     int                  rc, outcome;
     fsauthctl_key_tx_t   tx;
 
     memset(&tx, 0, sizeof(fsauthctl_key_tx_t));
     tx.id = id;
+    tx.until = until;
+    tx.undo = 1;
     tx.keyid = fsauthctl_name_id(ctl, FSAUTH_NAME_KEYID, id);
 
     /* the move of the rotation, backwards */

@@ -26,7 +26,6 @@
 #define FSAUTHCTL_WHEN_MAX  (100LL * 366 * 86400)
 
 
-static int fsauthctl_lifecycle_duration(const char *s, long long *secs);
 static int fsauthctl_lifecycle_date(const char *s, long long *at);
 
 
@@ -59,7 +58,7 @@ fsauthctl_lifecycle_when(const char *s, long long now, long long *at)
 
 /* one or more NUMBER UNIT groups, units s m h d w; more than 0 s */
 
-static int
+int
 fsauthctl_lifecycle_duration(const char *s, long long *secs)
 {
     long long  n, unit, total;

@@ -77,7 +77,8 @@ static const char  fsauthctl_help[] =
 "  key enable ID | key disable ID\n"
 "  key full-access ID on|off\n"
 "  key expire ID DATE|DURATION|never\n"
-"  key rotate ID\n"
+"  key allow-ips ID CIDR[,CIDR...]|any\n"
+"  key rotate ID [--grace DURATION]\n"
 "  key delete ID\n"
 "  access grant ID RESOURCE [--get] [--post] [--put] [--delete]\n"
 "  access revoke ID RESOURCE\n"
@@ -111,7 +112,12 @@ static const char  fsauthctl_key_help[] =
 "  expire ID DATE|DURATION|never\n"
 "                           from then on the key is refused like a\n"
 "                           disabled one\n"
-"  rotate ID                new token; the old one stops working at once\n"
+"  allow-ips ID CIDR[,CIDR...]|any\n"
+"                           only requests from these addresses may use\n"
+"                           the key\n"
+"  rotate ID [--grace DURATION]\n"
+"                           new token; the old one stops working at once,\n"
+"                           or when the grace ends\n"
 "  delete ID                deletes the key, its grants and its activity\n"
 "\n"
 "Every sub-command takes --json.\n"
@@ -151,15 +157,17 @@ static const char  fsauthctl_key_list_help[] =
 "Usage: fsauthctl [OPTIONS] key list [--json]\n"
 "\n"
 "Lists every key, by id, as a table with the columns ID, NICK, ENABLED,\n"
-"FULLACCESS, CREATED, EXPIRES, LASTACTIVITY (UTC, ISO 8601), LASTIP and\n"
-"DESCRIPTION; LASTACTIVITY and LASTIP are blank for a key never used,\n"
-"EXPIRES for a key that never expires.\n"
+"FULLACCESS, CREATED, EXPIRES, ALLOW_IPS, LASTACTIVITY (UTC, ISO 8601),\n"
+"LASTIP and DESCRIPTION; LASTACTIVITY and LASTIP are blank for a key\n"
+"never used, EXPIRES for a key that never expires, ALLOW_IPS for a key\n"
+"usable from any address.\n"
 "Tokens are never shown.\n"
 "\n"
 "  --json   a JSON array of objects: id, description, nick (null when\n"
 "           unset), enabled, fullaccess (booleans), creationdate,\n"
 "           lastactivity (unix seconds or null), lastip (or null),\n"
-"           expires (unix seconds or null)\n"
+"           expires (unix seconds or null), allow_ips (an array of\n"
+"           networks, or null)\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -167,14 +175,18 @@ static const char  fsauthctl_key_show_help[] =
 "Usage: fsauthctl [OPTIONS] key show ID [--json]\n"
 "\n"
 "Shows one key as \"field: value\" lines (id, nick, description, enabled,\n"
-"fullaccess, creationdate, expires, lastactivity, lastip), then\n"
+"fullaccess, creationdate, expires, allow_ips, lastactivity, lastip),\n"
+"then\n"
 "\"grants:\" and\n"
 "one \"  RESOURCE: get,post,...\" line per grant (\"-\": nothing allowed).\n"
-"The token is never shown.\n"
+"Old tokens still in their grace (see \"key rotate\") follow as\n"
+"\"old tokens:\" and one \"  1a2b3c4d...: until TIME\" line each: the\n"
+"first 8 hex digits of their SHA-256 digest.  The token is never shown.\n"
 "\n"
 "  --json   one JSON object, as in \"key list --json\", plus \"grants\": an\n"
 "           array of {resource, allowget, allowpost, allowput,\n"
-"           allowdelete}\n"
+"           allowdelete}, and \"old_tokens\": an array of {digest (8 hex\n"
+"           digits), until (unix seconds)}\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -218,18 +230,49 @@ static const char  fsauthctl_key_expire_help[] =
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
+static const char  fsauthctl_key_allow_ips_help[] =
+"Usage: fsauthctl [OPTIONS] key allow-ips ID CIDR[,CIDR...]|any [--json]\n"
+"\n"
+"Sets the field \"allow_ips\" of key ID: a request with its token from\n"
+"another client address (as nginx sees it, after real_ip_header) is\n"
+"refused with 403.  \"any\" removes the field.\n"
+"\n"
+"  CIDR     an IPv4 or IPv6 address (192.0.2.7, 2001:db8::7) or network\n"
+"           (10.0.0.0/8, 2001:db8::/32), host bits zero; at most 8,\n"
+"           comma separated, no spaces\n"
+"\n"
+"The list is checked before anything is written, with the module's own\n"
+"rule, and stored as given; a bad entry is named and nothing is written.\n"
+"Prints \"key ID: allow_ips 10.0.0.0/8,192.0.2.7\" or\n"
+"\"key ID: any address\".\n"
+"\n"
+"  --json   {\"id\": 7, \"allow_ips\": [\"10.0.0.0/8\", \"192.0.2.7\"]} (or\n"
+"           null: any) instead\n"
+"\n"
+FSAUTHCTL_EXIT_STATUS;
+
 static const char  fsauthctl_key_rotate_help[] =
-"Usage: fsauthctl [OPTIONS] key rotate ID [--json]\n"
+"Usage: fsauthctl [OPTIONS] key rotate ID [--grace DURATION] [--json]\n"
 "\n"
 "Gives key ID a new random token, keeping its id, fields, grants and\n"
-"activity.  The old token stops working at once: the record moves to the\n"
-"new digest in the same transaction.  Output, as for \"key create\":\n"
+"activity.  Without --grace the old token stops working at once: the\n"
+"record moves to the new digest in the same transaction, and old tokens\n"
+"of earlier rotations still in their grace end too.  Output, as for\n"
+"\"key create\":\n"
 "  id: 7\n"
 "  token: Xq3...\n"
 "If the new token cannot be written (closed pipe, full disk), the\n"
 "rotation is undone, the old token works again and the exit status is 1.\n"
 "\n"
-"  --json   {\"id\": 7, \"token\": \"Xq3...\"} instead\n"
+"  --grace DURATION   the old token keeps working, with the key's grants,\n"
+"                     for DURATION (NUMBER UNIT, repeated; units s, m, h,\n"
+"                     d, w, e.g. 90s, 10m, 1d), but not past the key's\n"
+"                     expiry; then Redis deletes it.  A third line tells\n"
+"                     when: \"old token until: 2027-01-31T18:00:00Z\".\n"
+"                     \"key show\" lists it; \"key disable\" and \"key\n"
+"                     delete\" end it at once.\n"
+"  --json             {\"id\": 7, \"token\": \"Xq3...\", \"old_token_until\":\n"
+"                     1801353600} (null without a grace) instead\n"
 "\n"
 FSAUTHCTL_EXIT_STATUS;
 
@@ -304,7 +347,8 @@ static const char  fsauthctl_access_check_help[] =
 "    0x21-0x7E, \"/\", \"#\", \"\\\", \"%2F\", \"%5C\", \"%00\", a \"%\"\n"
 "    without two hex digits, \".\" or \"..\" (dots also written \"%2e\");\n"
 "  - an unknown key, a record whose id is not a positive integer, a\n"
-"    record the module cannot read, or one whose enabled is not exactly 1.\n"
+"    record the module cannot read, or one whose enabled is not exactly 1\n"
+"    (a malformed expires or allow_ips, an expiry reached).\n"
 "Then an empty RESOURCE (\"\", the API listing) and full access are\n"
 "allowed; otherwise METHOD must be granted on RESOURCE: GET needs get,\n"
 "POST post, PUT and PATCH put, DELETE delete.  Any other METHOD (HEAD,\n"
@@ -315,6 +359,8 @@ static const char  fsauthctl_access_check_help[] =
 "Only nginx's configuration knows the rest: \"fsauth_api off\", OPTIONS\n"
 "passed without a token (\"fsauth_preflight pass\", the default), the\n"
 "global key, bans, a custom fsauth_resource, and fsauth_failure_mode.\n"
+"The client address is not known here either: a key's allow_ips, when\n"
+"well-formed, is taken as holding it.\n"
 "\n"
 "Exit status: 0 allowed, 1 denied, usage error or output that could not\n"
 "be written, 2 Redis unreachable or authentication failed.\n";
@@ -392,11 +438,11 @@ static const char  fsauthctl_audit_help[] =
 "fsauthctl adds one entry in the transaction of the change, so an entry\n"
 "exists exactly when its change does: time (unix seconds), actor\n"
 "(--actor, or user@host), action (key.create, key.enable, key.disable,\n"
-"key.full-access, key.expire, key.rotate, key.delete, access.grant,\n"
-"access.revoke, api.enable, api.disable, import), id (the key id, empty\n"
-"for api.*) and detail.  No entry holds a token or a digest.  The stream\n"
-"keeps about the last 10000 entries (XADD MAXLEN ~ 10000).  Changes made\n"
-"with redis-cli or any other client are not in it.\n"
+"key.full-access, key.expire, key.allow-ips, key.rotate, key.delete,\n"
+"access.grant, access.revoke, api.enable, api.disable, import), id (the\n"
+"key id, empty for api.*) and detail.  No entry holds a token or a digest.\n"
+"The stream keeps about the last 10000 entries (XADD MAXLEN ~ 10000).\n"
+"Changes made with redis-cli or any other client are not in it.\n"
 "\n"
 "  --since T   entries from T on: a unix time, a UTC date YYYY-MM-DD\n"
 "              (optionally THH:MM or THH:MM:SS, Z allowed), or a\n"
@@ -487,9 +533,12 @@ static const fsauthctl_cmd_t  fsauthctl_key_cmds[] = {
     { "expire", "key expire", fsauthctl_key_expire_help,
       FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 2,
       fsauthctl_key_expire_args, fsauthctl_key_expire, NULL },
+    { "allow-ips", "key allow-ips", fsauthctl_key_allow_ips_help,
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 2,
+      fsauthctl_key_allow_ips_args, fsauthctl_key_allow_ips, NULL },
     { "rotate", "key rotate", fsauthctl_key_rotate_help,
-      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
-      NULL, fsauthctl_key_rotate, NULL },
+      FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, FSAUTHCTL_OPT_ROTATE, 1,
+      fsauthctl_key_rotate_args, fsauthctl_key_rotate, NULL },
     { "delete", "key delete", fsauthctl_key_delete_help,
       FSAUTHCTL_CMD_ID | FSAUTHCTL_CMD_REDIS, 0, 1,
       NULL, fsauthctl_key_delete, NULL },

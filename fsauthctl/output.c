@@ -331,6 +331,8 @@ fsauthctl_json_key(const fsauthctl_key_t *key, int activity)
                                        ? fsauthctl_json_string(key->lastip)
                                        : json_null());
     json_object_set_new(obj, "expires", fsauthctl_json_seconds(key->expires));
+    json_object_set_new(obj, "allow_ips",
+                        fsauthctl_allowips_json(key->allow_ips));
 
     return obj;
 }

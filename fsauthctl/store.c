@@ -12,6 +12,7 @@
  *                           creationdate res:<resource>...
  *     <prefix>keyid:<id>    string: D
  *     <prefix>activity:<id> hash: lastactivity lastip (written by the module)
+ *     <prefix>grace:<id>    sorted set: old tokens in their grace (grace.c)
  */
 
 #include <stdio.h>
@@ -251,6 +252,12 @@ fsauthctl_store_parse(redisReply *hash, fsauthctl_key_t *key)
             free(key->expires);
             key->expires = fsauthctl_strndup(v->str, v->len);
 
+        } else if (strcmp(f->str, "rotated") == 0) {
+            key->rotated = 1;
+        } else if (strcmp(f->str, "allow_ips") == 0) {
+            free(key->allow_ips);
+            key->allow_ips = fsauthctl_strndup(v->str, v->len);
+
         } else if (f->len > 4 && memcmp(f->str, "res:", 4) == 0) {
             key->grants = fsauthctl_realloc(key->grants,
                               (key->ngrants + 1) * sizeof(fsauthctl_grant_t));
@@ -359,9 +366,12 @@ fsauthctl_store_load_all(fsauthctl_t *ctl, fsauthctl_key_t **keys,
             continue;
         }
 
-        /* no usable id, or a name no token can hash to: not a key */
+        /*
+         * no usable id, or a name no token can hash to: not a key; an old
+         * token in its grace is its key's, listed by "key show"
+         */
 
-        if (k[n].id == 0
+        if (k[n].id == 0 || k[n].rotated
             || !fsauth_hex_digest_valid(names[i] + plen,
                                              strlen(names[i] + plen)))
         {
@@ -553,6 +563,7 @@ fsauthctl_store_free(fsauthctl_key_t *keys, size_t nkeys)
         free(k->lastactivity);
         free(k->lastip);
         free(k->expires);
+        free(k->allow_ips);
 
         for (j = 0; j < k->ngrants; j++) {
             free(k->grants[j].resource);
@@ -573,6 +584,7 @@ typedef struct {
     const char        *value;
     int                existed;
     char              *key;
+    fsauthctl_grace_t  old;         /* the key's old tokens in their grace */
 } fsauthctl_store_field_t;
 
 
@@ -593,6 +605,13 @@ fsauthctl_store_field_watch(fsauthctl_t *ctl, void *data)
 
     free(sf->key);
     sf->key = fsauthctl_name_key(ctl, digest);
+
+    fsauthctl_grace_free(&sf->old);
+
+    rc = fsauthctl_grace_read(ctl, sf->id, 1, &sf->old);
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
 
     rc = fsauthctl_redis_call(ctl, &reply, "HEXISTS", sf->key, sf->field,
                               NULL);
@@ -632,14 +651,20 @@ fsauthctl_store_field_queue(fsauthctl_t *ctl, void *data)
     rc = fsauthctl_redis_queue(ctl, &args);
     fsauthctl_args_free(&args);
 
-    return rc;
+    if (rc != FSAUTHCTL_OK) {
+        return rc;
+    }
+
+    return fsauthctl_grace_queue_field(ctl, sf->id, &sf->old, sf->field,
+                                       sf->value);
 }
 
 
 /*
  * Sets (value != NULL) or deletes one field of key "id", atomically and
  * only if the key exists; *existed tells whether the field was there.
- * Deleting a missing field writes nothing.
+ * Deleting a missing field writes nothing.  Old tokens of the key in
+ * their grace get the change too (grace.c).
  */
 
 int
@@ -654,11 +679,13 @@ fsauthctl_store_set_field(fsauthctl_t *ctl, long long id, const char *field,
     sf.value = value;
     sf.existed = 0;
     sf.key = NULL;
+    memset(&sf.old, 0, sizeof(fsauthctl_grace_t));
 
     rc = fsauthctl_redis_tx(ctl, FSAUTHCTL_TX_RETRIES,
                             fsauthctl_store_field_watch,
                             fsauthctl_store_field_queue, &sf, &outcome);
     free(sf.key);
+    fsauthctl_grace_free(&sf.old);
 
     *existed = sf.existed;
 

@@ -89,7 +89,8 @@ fsauthctl_token_digest(const char *token, size_t len, char *hex)
 
 
 /*
- * Prints "id: N\ntoken: T\n" (with json, {"id": N, "token": "T"}) with
+ * Prints "id: N\ntoken: T\n" (with json, {"id": N, "token": "T"}), then
+ * "more" (further lines, or JSON members after a comma), with
  * write(2) rather than stdio, so that no
  * stdio buffer keeps the token, then wipes both the token and the line.
  * FSAUTHCTL_ERROR, with the errno in *err and no message, when the line
@@ -97,19 +98,20 @@ fsauthctl_token_digest(const char *token, size_t len, char *hex)
  */
 
 int
-fsauthctl_token_print(long long id, char *token, int json, int *err)
+fsauthctl_token_print(long long id, char *token, int json, const char *more,
+    int *err)
 {
     int   rc, n;
-    char  line[64 + FSAUTH_TOKEN_MAX];
+    char  line[192 + FSAUTH_TOKEN_MAX];
 
     fflush(stdout);
 
     /* a token is 0-9a-zA-Z: nothing to escape in JSON */
 
     n = snprintf(line, sizeof(line),
-                 json ? "{\"id\": %lld, \"token\": \"%s\"}\n"
-                      : "id: %lld\ntoken: %s\n",
-                 id, token);
+                 json ? "{\"id\": %lld, \"token\": \"%s\"%s}\n"
+                      : "id: %lld\ntoken: %s\n%s",
+                 id, token, more);
 
     rc = fsauthctl_token_io(STDOUT_FILENO, line, n);
     *err = errno;

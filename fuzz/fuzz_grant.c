@@ -182,6 +182,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     u_char                    *copy;
     ngx_str_t                  resource;
     ngx_uint_t                 mask;
+    struct sockaddr_in         sin;
     ngx_http_fsauth_result_t   res;
     ngx_http_fsauth_record_t   rec;
 
@@ -207,10 +208,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    ngx_str_set(&resource, "clientes");
-    ngx_http_fsauth_record_extract(&rec, &resource, &res);
+    ngx_memzero(&sin, sizeof(struct sockaddr_in));
+    sin.sin_family = AF_INET;
 
-    if (!res.has_grant || res.mask != mask) {
+    ngx_str_set(&resource, "clientes");
+    ngx_http_fsauth_record_extract(&rec, &resource, (struct sockaddr *) &sin,
+                                   &res);
+
+    if (!res.has_grant || res.mask != mask || res.outside) {
         abort();
     }
 

@@ -18,9 +18,13 @@
  *
  * Checked: no memory error, and the record is self-consistent: id > 0,
  * nick and grants within their fixed buffers, the packed grants walk
- * ends exactly at grants_len, and the grant found for the resource is the
- * one a direct scan of the reply finds (when that field name is unique,
- * as Redis hash fields are).
+ * ends exactly at grants_len, the address list ("allow_ips") after them
+ * within the same buffer, each entry a network of its family, and the
+ * grant found for the resource is the one a direct scan of the reply
+ * finds (when that field name is unique, as Redis hash fields are), also
+ * when the list pushed grants out of the record.  The client address,
+ * 127.0.0.1 or ::1 by the input's length, is outside an empty list never
+ * and inside a list exactly when an entry matches it.
  *
  * hiredis 0.14 allocates a multi-bulk's element array as soon as it reads
  * the "*<n>" header, before any element arrives: a rogue server can make
@@ -61,14 +65,28 @@ fuzz_create_array(const redisReadTask *task, int elements)
 static void
 fuzz_check_record(ngx_http_fsauth_record_t *rec)
 {
-    size_t   n;
-    u_char  *g, *last;
+    size_t          n, i;
+    u_char         *g, *last;
+    fsauth_cidr_t  *c;
 
     if (rec->id <= 0
         || rec->nick_len > NGX_HTTP_FSAUTH_NICK_MAX
-        || rec->grants_len > NGX_HTTP_FSAUTH_GRANTS_MAX)
+        || rec->grants_len > NGX_HTTP_FSAUTH_GRANTS_MAX
+        || rec->ncidrs > NGX_HTTP_FSAUTH_CIDRS_MAX
+        || ngx_http_fsauth_record_used(rec) > NGX_HTTP_FSAUTH_GRANTS_MAX
+        || rec->bad_allow_ips)
     {
         abort();
+    }
+
+    c = ngx_http_fsauth_record_cidrs(rec);
+
+    for (i = 0; i < rec->ncidrs; i++) {
+        if (!(c[i].family == 4 && c[i].prefix <= 32)
+            && !(c[i].family == 6 && c[i].prefix <= 128))
+        {
+            abort();
+        }
     }
 
     g = rec->grants;
@@ -125,9 +143,15 @@ fuzz_scan_reply(redisReply *reply, ngx_str_t *resource, ngx_uint_t *mask)
 static void
 fuzz_convert(redisReply *reply, ngx_str_t *resource)
 {
+    int                        family, in;
+    u_char                    *addr;
     ngx_int_t                  rc;
-    ngx_uint_t                 mask, want_mask, count;
+    ngx_uint_t                 mask, want_mask, count, i;
     const char                *err;
+    fsauth_cidr_t             *c;
+    struct sockaddr           *sa;
+    struct sockaddr_in         sin;
+    struct sockaddr_in6        sin6;
     ngx_http_fsauth_result_t   res;
     ngx_http_fsauth_record_t   rec;
 
@@ -158,8 +182,37 @@ fuzz_convert(redisReply *reply, ngx_str_t *resource)
 
     fuzz_check_record(&rec);
 
+    ngx_memzero(&sin, sizeof(struct sockaddr_in));
+    ngx_memzero(&sin6, sizeof(struct sockaddr_in6));
+
+    if (resource->len % 2) {
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_addr.s6_addr[15] = 1;
+        sa = (struct sockaddr *) &sin6;
+        family = 6;
+        addr = sin6.sin6_addr.s6_addr;
+
+    } else {
+        sin.sin_family = AF_INET;
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sa = (struct sockaddr *) &sin;
+        family = 4;
+        addr = (u_char *) &sin.sin_addr;
+    }
+
     ngx_memzero(&res, sizeof(ngx_http_fsauth_result_t));
-    ngx_http_fsauth_record_extract(&rec, resource, &res);
+    ngx_http_fsauth_record_extract(&rec, resource, sa, &res);
+
+    c = ngx_http_fsauth_record_cidrs(&rec);
+    in = 0;
+
+    for (i = 0; i < rec.ncidrs; i++) {
+        in |= fsauth_cidr_match(&c[i], family, addr);
+    }
+
+    if (res.outside != (rec.ncidrs && !in)) {
+        abort();
+    }
 
     if (!res.has_grant && rec.incomplete
         && ngx_http_fsauth_record_reply_grant(reply, resource, &mask)

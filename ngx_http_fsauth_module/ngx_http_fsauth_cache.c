@@ -117,7 +117,7 @@ static ngx_int_t ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_uint_t ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache,
     u_char *digest, ngx_str_t *resource, u_char *grant_digest,
-    ngx_http_fsauth_result_t *res, ngx_msec_t interval);
+    struct sockaddr *sa, ngx_http_fsauth_result_t *res, ngx_msec_t interval);
 static void ngx_http_fsauth_cache_flush_locked(ngx_http_fsauth_cache_t *cache);
 static void ngx_http_fsauth_cache_expire_locked(
     ngx_http_fsauth_cache_t *cache);
@@ -386,12 +386,13 @@ ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 ngx_uint_t
 ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
-    ngx_str_t *resource, ngx_http_fsauth_result_t *res, ngx_msec_t interval)
+    ngx_str_t *resource, struct sockaddr *sa, ngx_http_fsauth_result_t *res,
+    ngx_msec_t interval)
 {
     ngx_uint_t  rc;
     u_char      gd[NGX_HTTP_FSAUTH_DIGEST_LEN];
 
-    rc = ngx_http_fsauth_cache_get(cache, digest, resource, NULL, res,
+    rc = ngx_http_fsauth_cache_get(cache, digest, resource, NULL, sa, res,
                                    interval);
 
     if (rc != NGX_HTTP_FSAUTH_CACHE_GRANT_NEEDED) {
@@ -402,15 +403,15 @@ ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
     ngx_http_fsauth_token_grant_digest(digest, resource, gd);
 
-    return ngx_http_fsauth_cache_get(cache, digest, resource, gd, res,
+    return ngx_http_fsauth_cache_get(cache, digest, resource, gd, sa, res,
                                      interval);
 }
 
 
 static ngx_uint_t
 ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, u_char *digest,
-    ngx_str_t *resource, u_char *grant_digest, ngx_http_fsauth_result_t *res,
-    ngx_msec_t interval)
+    ngx_str_t *resource, u_char *grant_digest, struct sockaddr *sa,
+    ngx_http_fsauth_result_t *res, ngx_msec_t interval)
 {
     ngx_uint_t                     rc, fresh;
     ngx_msec_t                     now;
@@ -453,7 +454,7 @@ ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
     kn = (ngx_http_fsauth_key_node_t *) e;
 
-    ngx_http_fsauth_record_extract(&kn->rec, resource, res);
+    ngx_http_fsauth_record_extract(&kn->rec, resource, sa, res);
 
     fresh = ((ngx_msec_int_t) (e->expires - now) > 0);
 
@@ -664,11 +665,14 @@ ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache, u_char *digest,
     if (rec) {
         kn = (ngx_http_fsauth_key_node_t *) e;
 
-        /* the grants in use, not the whole array: nothing reads past them */
+        /*
+         * the grants and addresses in use, not the whole array: nothing
+         * reads past them
+         */
 
         ngx_memcpy(&kn->rec, rec,
                    offsetof(ngx_http_fsauth_record_t, grants)
-                   + rec->grants_len);
+                   + ngx_http_fsauth_record_used(rec));
 
         kn->activity = last;
 

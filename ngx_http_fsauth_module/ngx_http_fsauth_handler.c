@@ -28,19 +28,56 @@ static ngx_http_fsauth_ctx_t *ngx_http_fsauth_create_ctx(
 static void ngx_http_fsauth_cleanup(void *data);
 static void ngx_http_fsauth_waiting(ngx_http_request_t *r);
 static void ngx_http_fsauth_wake(ngx_event_t *ev);
+static ngx_int_t ngx_http_fsauth_check(ngx_http_request_t *r,
+    ngx_http_fsauth_loc_conf_t *flcf);
 
 
 ngx_int_t
-ngx_http_fsauth_handler(ngx_http_request_t *r)
+ngx_http_fsauth_access_handler(ngx_http_request_t *r)
 {
-    ngx_http_fsauth_ctx_t       *ctx;
     ngx_http_fsauth_loc_conf_t  *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_fsauth_module);
 
-    if (!flcf->enable || r != r->main) {
+    if (!flcf->enable || r != r->main
+        || flcf->phase != NGX_HTTP_FSAUTH_PHASE_ACCESS)
+    {
         return NGX_DECLINED;
     }
+
+    return ngx_http_fsauth_check(r, flcf);
+}
+
+
+ngx_int_t
+ngx_http_fsauth_preaccess_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_fsauth_loc_conf_t  *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_fsauth_module);
+
+    if (!flcf->enable || r != r->main
+        || flcf->phase != NGX_HTTP_FSAUTH_PHASE_PREACCESS)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_fsauth_check(r, flcf);
+
+    /*
+     * NGX_OK would end the preaccess phase here, before limit_req and
+     * limit_conn; a granted request goes on to them instead.
+     */
+
+    return rc == NGX_OK ? NGX_DECLINED : rc;
+}
+
+
+static ngx_int_t
+ngx_http_fsauth_check(ngx_http_request_t *r, ngx_http_fsauth_loc_conf_t *flcf)
+{
+    ngx_http_fsauth_ctx_t  *ctx;
 
     ctx = ngx_http_fsauth_get_ctx(r);
 
@@ -194,7 +231,9 @@ ngx_http_fsauth_start(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
 
     if (fmcf->cache) {
         rc = ngx_http_fsauth_cache_lookup(fmcf->cache, ctx->digest,
-                                          &ctx->resource, &ctx->result,
+                                          &ctx->resource,
+                                          r->connection->sockaddr,
+                                          &ctx->result,
                                           flcf->activity
                                           ? flcf->activity_interval : 0);
 
@@ -293,6 +332,21 @@ ngx_http_fsauth_decide(ngx_http_request_t *r, ngx_http_fsauth_ctx_t *ctx,
     if (res->activity) {
         ngx_http_fsauth_lookup_activity(r, fmcf->redis, res->id,
                                         flcf->activity_interval, 1);
+    }
+
+    /*
+     * The key's address list ("allow_ips"), matched against $remote_addr
+     * (after realip) when the record was read.  Before the grants, so
+     * that full access and the listing do not bypass it; after the
+     * activity write, as a refusal by the grants is (the key was used).
+     */
+
+    if (res->outside) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "fsauth: key %i may not be used from %V",
+                      res->id, &r->connection->addr_text);
+        return ngx_http_fsauth_deny(r, ctx, NGX_HTTP_FSAUTH_ST_FORBIDDEN,
+                                    NGX_HTTP_FSAUTH_ERR_FORBIDDEN);
     }
 
     /* the same decision as "fsauthctl access check": one rule, shared */

@@ -334,7 +334,9 @@ ngx_http_fsauth_lookup_settle(ngx_http_fsauth_pending_t *p,
     ngx_memzero(&ctx->result, sizeof(ngx_http_fsauth_result_t));
 
     if (rc == NGX_OK) {
-        ngx_http_fsauth_record_extract(rec, &ctx->resource, &ctx->result);
+        ngx_http_fsauth_record_extract(rec, &ctx->resource,
+                                       ctx->request->connection->sockaddr,
+                                       &ctx->result);
 
         if (!ctx->result.has_grant && rec->incomplete) {
 

@@ -44,6 +44,13 @@ static ngx_conf_enum_t  ngx_http_fsauth_preflight_modes[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_fsauth_phases[] = {
+    { ngx_string("access"), NGX_HTTP_FSAUTH_PHASE_ACCESS },
+    { ngx_string("preaccess"), NGX_HTTP_FSAUTH_PHASE_PREACCESS },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_enum_t  ngx_http_fsauth_failure_modes[] = {
     { ngx_string("stale"), NGX_HTTP_FSAUTH_FAIL_STALE },
     { ngx_string("closed"), NGX_HTTP_FSAUTH_FAIL_CLOSED },
@@ -123,6 +130,13 @@ static ngx_command_t  ngx_http_fsauth_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_fsauth_loc_conf_t, preflight),
       &ngx_http_fsauth_preflight_modes },
+
+    { ngx_string("fsauth_phase"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_fsauth_set_enum,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_fsauth_loc_conf_t, phase),
+      &ngx_http_fsauth_phases },
 
     { ngx_string("fsauth_failure_mode"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -243,6 +257,7 @@ ngx_http_fsauth_create_loc_conf(ngx_conf_t *cf)
     flcf->enable = NGX_CONF_UNSET;
     flcf->api = NGX_CONF_UNSET;
     flcf->preflight = NGX_CONF_UNSET_UINT;
+    flcf->phase = NGX_CONF_UNSET_UINT;
     flcf->failure_mode = NGX_CONF_UNSET_UINT;
     flcf->hide_credentials = NGX_CONF_UNSET;
     flcf->activity = NGX_CONF_UNSET;
@@ -270,6 +285,8 @@ ngx_http_fsauth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->api, prev->api, 1);
     ngx_conf_merge_uint_value(conf->preflight, prev->preflight,
                               NGX_HTTP_FSAUTH_PREFLIGHT_PASS);
+    ngx_conf_merge_uint_value(conf->phase, prev->phase,
+                              NGX_HTTP_FSAUTH_PHASE_ACCESS);
     ngx_conf_merge_uint_value(conf->failure_mode, prev->failure_mode,
                               NGX_HTTP_FSAUTH_FAIL_STALE);
     ngx_conf_merge_value(conf->hide_credentials, prev->hide_credentials, 0);
@@ -869,11 +886,13 @@ ngx_http_fsauth_init(ngx_conf_t *cf)
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     /*
-     * Access handlers run in reverse order of registration, and a dynamic
-     * module registers after the static ones.  Putting fsauth first in the
-     * array makes it run last: allow/deny, auth_basic and auth_request
-     * decide before any token is looked at, and "satisfy any" can grant
-     * access without one.
+     * Handlers of a phase run in reverse order of registration, and a
+     * dynamic module registers after the static ones.  In the access
+     * phase fsauth goes first in the array, so it runs last: allow/deny,
+     * auth_basic and auth_request decide before any token is looked at,
+     * and "satisfy any" can grant access without one.  In the preaccess
+     * phase it goes last, so it runs first: limit_req and limit_conn then
+     * see $fsauth_key_id.  Each location runs it in one of the two.
      */
 
     a = &cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers;
@@ -885,7 +904,14 @@ ngx_http_fsauth_init(ngx_conf_t *cf)
 
     h = a->elts;
     ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_http_handler_pt));
-    h[0] = ngx_http_fsauth_handler;
+    h[0] = ngx_http_fsauth_access_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_fsauth_preaccess_handler;
 
     return NGX_OK;
 }

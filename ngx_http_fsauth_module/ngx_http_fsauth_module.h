@@ -22,8 +22,12 @@
 #define NGX_HTTP_FSAUTH_HEX_LEN           FSAUTH_HEX_LEN
 #define NGX_HTTP_FSAUTH_NICK_MAX          56
 #define NGX_HTTP_FSAUTH_RESOURCE_MAX      FSAUTH_RESOURCE_MAX
-/* so that a key's cache node fits in 1024 bytes (ngx_http_fsauth_cache.c) */
+/*
+ * so that a key's cache node fits in 1024 bytes (ngx_http_fsauth_cache.c);
+ * the area also holds the key's address list, after the grants
+ */
 #define NGX_HTTP_FSAUTH_GRANTS_MAX        808
+#define NGX_HTTP_FSAUTH_CIDRS_MAX         FSAUTH_CIDRS_MAX
 
 /* Redis ACL passwords have no length limit; this one is generous */
 #define NGX_HTTP_FSAUTH_PASSWORD_MAX      4096
@@ -33,6 +37,9 @@
 #define NGX_HTTP_FSAUTH_POST              FSAUTH_GRANT_POST
 #define NGX_HTTP_FSAUTH_PUT               FSAUTH_GRANT_PUT
 #define NGX_HTTP_FSAUTH_DELETE            FSAUTH_GRANT_DELETE
+
+#define NGX_HTTP_FSAUTH_PHASE_ACCESS      0
+#define NGX_HTTP_FSAUTH_PHASE_PREACCESS   1
 
 #define NGX_HTTP_FSAUTH_PREFLIGHT_PASS    0
 #define NGX_HTTP_FSAUTH_PREFLIGHT_AUTH    1
@@ -128,11 +135,25 @@ typedef struct {
     unsigned                        incomplete:1;
     unsigned                        bad_nick:1;
     unsigned                        bad_expires:1;
+    unsigned                        bad_allow_ips:1;
+    unsigned                        ncidrs:4;        /* "allow_ips" */
     u_char                          nick[NGX_HTTP_FSAUTH_NICK_MAX];
 
-    /* packed: length byte, mask byte, resource bytes; repeated */
+    /*
+     * packed: length byte, mask byte, resource bytes; repeated; then
+     * ncidrs fsauth_cidr_t (bytes only: no alignment needed)
+     */
     u_char                          grants[NGX_HTTP_FSAUTH_GRANTS_MAX];
 } ngx_http_fsauth_record_t;
+
+
+/* the address list of a record, right after its grants */
+#define ngx_http_fsauth_record_cidrs(rec)                                     \
+    ((fsauth_cidr_t *) ((rec)->grants + (rec)->grants_len))
+
+/* the bytes of the grants area in use */
+#define ngx_http_fsauth_record_used(rec)                                      \
+    ((rec)->grants_len + (rec)->ncidrs * sizeof(fsauth_cidr_t))
 
 
 /* what one request needs to know about its key */
@@ -146,6 +167,7 @@ typedef struct {
     unsigned                        has_grant:1;
     unsigned                        activity:1;      /* cache: write due */
     unsigned                        expired:1;
+    unsigned                        outside:1;       /* of "allow_ips" */
     u_char                          nick[NGX_HTTP_FSAUTH_NICK_MAX];
 } ngx_http_fsauth_result_t;
 
@@ -254,6 +276,7 @@ typedef struct {
     ngx_flag_t                      enable;
     ngx_flag_t                      api;
     ngx_uint_t                      preflight;
+    ngx_uint_t                      phase;
     ngx_uint_t                      failure_mode;
     ngx_flag_t                      hide_credentials;
     ngx_flag_t                      activity;
@@ -315,7 +338,8 @@ ngx_int_t ngx_http_fsauth_read_secret(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *path, size_t max, const char *what, ngx_str_t *secret);
 
 /* ngx_http_fsauth_handler.c */
-ngx_int_t ngx_http_fsauth_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_fsauth_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_fsauth_preaccess_handler(ngx_http_request_t *r);
 ngx_http_fsauth_ctx_t *ngx_http_fsauth_get_ctx(ngx_http_request_t *r);
 
 /* ngx_http_fsauth_token.c */
@@ -341,7 +365,9 @@ size_t ngx_http_fsauth_record_utf8_cut(u_char *p, size_t len, size_t max);
 ngx_int_t ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec,
     u_char *name, size_t name_len, u_char *value, size_t value_len);
 void ngx_http_fsauth_record_extract(ngx_http_fsauth_record_t *rec,
-    ngx_str_t *resource, ngx_http_fsauth_result_t *res);
+    ngx_str_t *resource, struct sockaddr *sa, ngx_http_fsauth_result_t *res);
+ngx_uint_t ngx_http_fsauth_record_addr_allowed(ngx_http_fsauth_record_t *rec,
+    struct sockaddr *sa);
 
 /* ngx_http_fsauth_digest.c */
 
@@ -372,8 +398,8 @@ char *ngx_http_fsauth_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 void ngx_http_fsauth_cache_set_fingerprint(ngx_http_fsauth_cache_t *cache,
     ngx_http_fsauth_redis_conf_t *rcf);
 ngx_uint_t ngx_http_fsauth_cache_lookup(ngx_http_fsauth_cache_t *cache,
-    u_char *digest, ngx_str_t *resource, ngx_http_fsauth_result_t *res,
-    ngx_msec_t interval);
+    u_char *digest, ngx_str_t *resource, struct sockaddr *sa,
+    ngx_http_fsauth_result_t *res, ngx_msec_t interval);
 uint32_t ngx_http_fsauth_cache_epoch(ngx_http_fsauth_cache_t *cache);
 void ngx_http_fsauth_cache_count_stale(ngx_http_fsauth_cache_t *cache);
 ngx_int_t ngx_http_fsauth_cache_insert(ngx_http_fsauth_cache_t *cache,

@@ -20,6 +20,10 @@
 #endif
 
 
+static void ngx_http_fsauth_record_allow_ips(ngx_http_fsauth_record_t *rec,
+    u_char *value, size_t len);
+
+
 /* the shared grant-string rule: see fsauth_grant_parse() */
 
 ngx_uint_t
@@ -41,6 +45,8 @@ ngx_http_fsauth_record_init(ngx_http_fsauth_record_t *rec)
     rec->incomplete = 0;
     rec->bad_nick = 0;
     rec->bad_expires = 0;
+    rec->bad_allow_ips = 0;
+    rec->ncidrs = 0;
 }
 
 
@@ -137,7 +143,9 @@ ngx_http_fsauth_record_utf8_cut(u_char *p, size_t len, size_t max)
 
 /*
  * Applies one hash field of <prefix>key:<digest>.  Returns NGX_ERROR for
- * an "id" that is not a positive integer; unknown fields are ignored.
+ * an "id" that is not a positive integer, NGX_DONE for "allow_ips" (read
+ * once every grant is in: the list goes after them); unknown fields are
+ * ignored.
  * Inlined in the reply's loop below: a call per field would cost more
  * than most fields do.
  */
@@ -200,6 +208,13 @@ ngx_http_fsauth_record_apply(ngx_http_fsauth_record_t *rec, u_char *name,
 
         break;
 
+    case 9:
+        if (ngx_memcmp(name, "allow_ips", 9) == 0) {
+            return NGX_DONE;
+        }
+
+        break;
+
     case 10:
         if (ngx_memcmp(name, "fullaccess", 10) == 0) {
             rec->fullaccess = fsauth_flag_on(value, value_len);
@@ -243,6 +258,8 @@ ngx_http_fsauth_record_apply(ngx_http_fsauth_record_t *rec, u_char *name,
 }
 
 
+/* one field alone, for the fuzzers; "allow_ips" only in a whole reply */
+
 ngx_int_t
 ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
     size_t name_len, u_char *value, size_t value_len)
@@ -252,9 +269,63 @@ ngx_http_fsauth_record_field(ngx_http_fsauth_record_t *rec, u_char *name,
 }
 
 
+/*
+ * "allow_ips": a comma list of at most 8 IPv4/IPv6 networks, parsed by
+ * the shared rule, stored after the grants.  An empty value is no list.
+ * The list is always kept whole: grants that no longer fit leave the
+ * area from its end, and are then read as those that never fit (the
+ * reply, or an entry of their own in the cache).
+ */
+
+static void
+ngx_http_fsauth_record_allow_ips(ngx_http_fsauth_record_t *rec,
+    u_char *value, size_t len)
+{
+    int             n;
+    u_char         *g, *last;
+    size_t          need, keep;
+    fsauth_cidr_t   cidrs[NGX_HTTP_FSAUTH_CIDRS_MAX];
+
+    rec->ncidrs = 0;
+
+    if (len == 0) {
+        return;
+    }
+
+    n = fsauth_cidr_list_parse((const char *) value, len, cidrs,
+                               NGX_HTTP_FSAUTH_CIDRS_MAX);
+    if (n <= 0) {
+        rec->bad_allow_ips = 1;
+        return;
+    }
+
+    need = n * sizeof(fsauth_cidr_t);
+
+    if (rec->grants_len + need > NGX_HTTP_FSAUTH_GRANTS_MAX) {
+        keep = 0;
+        g = rec->grants;
+        last = g + rec->grants_len;
+
+        while (g < last
+               && (size_t) (g - rec->grants) + 2 + g[0] + need
+                  <= NGX_HTTP_FSAUTH_GRANTS_MAX)
+        {
+            g += 2 + g[0];
+            keep = g - rec->grants;
+        }
+
+        rec->grants_len = keep;
+        rec->incomplete = 1;
+    }
+
+    ngx_memcpy(rec->grants + rec->grants_len, cidrs, need);
+    rec->ncidrs = n;
+}
+
+
 void
 ngx_http_fsauth_record_extract(ngx_http_fsauth_record_t *rec,
-    ngx_str_t *resource, ngx_http_fsauth_result_t *res)
+    ngx_str_t *resource, struct sockaddr *sa, ngx_http_fsauth_result_t *res)
 {
     u_char  *g, *last;
 
@@ -268,6 +339,11 @@ ngx_http_fsauth_record_extract(ngx_http_fsauth_record_t *rec,
     res->fullaccess = rec->fullaccess;
     res->nick_len = rec->nick_len;
     ngx_memcpy(res->nick, rec->nick, rec->nick_len);
+
+    /* the address too, on a hit: the list is in the record */
+
+    res->outside = rec->ncidrs
+                   && !ngx_http_fsauth_record_addr_allowed(rec, sa);
 
     res->has_grant = 0;
     res->mask = 0;
@@ -290,6 +366,63 @@ ngx_http_fsauth_record_extract(ngx_http_fsauth_record_t *rec,
 
 
 /*
+ * Is the client address in the record's list?  An IPv4-mapped IPv6
+ * address is its IPv4 address; a client without an IP address (a unix
+ * socket) is in no list.
+ */
+
+ngx_uint_t
+ngx_http_fsauth_record_addr_allowed(ngx_http_fsauth_record_t *rec,
+    struct sockaddr *sa)
+{
+    int                   family;
+    u_char               *addr;
+    ngx_uint_t            i;
+    fsauth_cidr_t        *cidrs;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        family = 4;
+        addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+        break;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+        addr = sin6->sin6_addr.s6_addr;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            family = 4;
+            addr += 12;
+
+        } else {
+            family = 6;
+        }
+
+        break;
+#endif
+
+    default:
+        return 0;
+    }
+
+    cidrs = ngx_http_fsauth_record_cidrs(rec);
+
+    for (i = 0; i < rec->ncidrs; i++) {
+        if (fsauth_cidr_match(&cidrs[i], family, addr)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
  * Converts an HGETALL reply.  NGX_OK: a usable record; NGX_DECLINED: no
  * such key (empty hash) or a record without a valid id; NGX_ERROR: a
  * reply of the wrong shape, which is treated like an outage.
@@ -300,8 +433,8 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
     ngx_http_fsauth_record_t *rec, const char **err)
 {
     size_t       i;
-    ngx_int_t    rc;
-    redisReply  *k, *v;
+    ngx_int_t    rc, frc;
+    redisReply  *k, *v, *ips;
 
     ngx_http_fsauth_record_init(rec);
 
@@ -364,6 +497,7 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
      */
 
     rc = NGX_OK;
+    ips = NULL;
 
     for (i = 0; i < reply->elements; i += 2) {
         k = reply->element[i];
@@ -379,11 +513,17 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
 
         /* an invalid id declines the key, unless the reply is malformed */
 
-        if (rc == NGX_OK
-            && ngx_http_fsauth_record_apply(rec, (u_char *) k->str, k->len,
-                                            (u_char *) v->str, v->len)
-               != NGX_OK)
-        {
+        if (rc != NGX_OK) {
+            continue;
+        }
+
+        frc = ngx_http_fsauth_record_apply(rec, (u_char *) k->str, k->len,
+                                           (u_char *) v->str, v->len);
+
+        if (frc == NGX_DONE) {
+            ips = v;
+
+        } else if (frc != NGX_OK) {
             rc = NGX_DECLINED;
         }
     }
@@ -393,6 +533,10 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
         return NGX_DECLINED;
     }
 
+    if (ips) {
+        ngx_http_fsauth_record_allow_ips(rec, (u_char *) ips->str, ips->len);
+    }
+
     if (rec->bad_nick) {
         *err = "a nick that is not printable UTF-8";
         return NGX_DECLINED;
@@ -400,6 +544,12 @@ ngx_http_fsauth_record_from_reply(redisReply *reply,
 
     if (rec->bad_expires) {
         *err = "an \"expires\" that is not unix seconds";
+        return NGX_DECLINED;
+    }
+
+    if (rec->bad_allow_ips) {
+        *err = "an \"allow_ips\" that is not a comma list of at most 8 "
+               "IPv4/IPv6 networks";
         return NGX_DECLINED;
     }
 

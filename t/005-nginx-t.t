@@ -41,6 +41,8 @@ my @cases = (
       qr/invalid value "maybe" in "fsauth_preflight" directive, it must be "pass" or "auth"/ ],
     [ 'unknown fsauth_failure_mode value', '', 'fsauth_failure_mode sometimes;',
       qr/invalid value "sometimes" in "fsauth_failure_mode" directive, it must be "stale", "closed" or "open"/ ],
+    [ 'unknown fsauth_phase value', '', 'fsauth_phase content;',
+      qr/invalid value "content" in "fsauth_phase" directive, it must be "access" or "preaccess"/ ],
     [ 'fsauth takes on|off', '', 'fsauth yes;',
       qr/invalid value "yes" in "fsauth" directive/ ],
     [ 'fsauth_api takes on|off', '', 'fsauth_api maybe;',

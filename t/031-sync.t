@@ -309,6 +309,15 @@ sub engine {
               "$tag: sync reports the expiry it drops");
     ok(!exists record($ta)->{expires}, "$tag: ... and drops it");
 
+    # so is an address list: the same rule
+    ($rc, $out, $err) = ctl('key', 'allow-ips', 1, '10.0.0.0/8');
+    is($rc, 0, "$tag: key allow-ips on a synced key") or diag($err);
+    ok(record($ta)->{allow_ips}, "$tag: ... sets allow_ips");
+    ($rc, $out) = sync($db);
+    is_deeply(lines_of($out), ['key 1: updated (-allow_ips)'],
+              "$tag: sync reports the address list it drops");
+    ok(!exists record($ta)->{allow_ips}, "$tag: ... and drops it");
+
     # disable
     $db->sql("UPDATE api_keys SET enabled = false WHERE id = 1");
     ($rc, $out) = sync($db);

@@ -439,8 +439,10 @@ SKIP: {
     ok($text =~ s/server 127\.0\.0\.1:8080;/server 127.0.0.1:$backend;/,
        'rate-limit: upstream rewritten to the stand-in');
     # deterministic: 1 + burst 2 requests pass, then the limit
-    ok($text =~ s/rate=10r\/s/rate=1r\/m/, 'rate-limit: rate lowered for the test');
-    ok($text =~ s/burst=20/burst=2/, 'rate-limit: burst lowered for the test');
+    ok($text =~ s/rate=10r\/s/rate=1r\/m/g == 2,
+       'rate-limit: rates lowered for the test');
+    ok($text =~ s/burst=20/burst=2/g == 2,
+       'rate-limit: bursts lowered for the test');
 
     my $n = start_nginx('rate-limit', $text);
     ok($n, 'rate-limit: nginx started from the example');
@@ -449,48 +451,68 @@ SKIP: {
         skip 'nginx did not start', 1 unless $n;
         my $port = $n->{ports}{'80'};
 
-        my @st;
-        for (1 .. 4) {
-            my ($st, $head, $body) = request(port => $port,
-                path => '/api/3/clientes', headers => ['X-Auth-Token' => $tok_a]);
-            push @st, $st;
-            if ($_ == 4) {
-                is($body, '{"status":"error","message":"Too many requests"}',
-                   'limited: JSON body');
-                is_deeply([header_values($head, 'Content-Type')],
-                          ['application/json'], 'limited: JSON content type');
-                is_deeply([header_values($head, 'Retry-After')], ['1'],
-                          'limited: Retry-After');
+        # the two servers: fsauth_phase preaccess, and the redirect
+        for my $host ('api.example.com', 'office-api.example.com') {
+            my @st;
+            for (1 .. 4) {
+                my ($st, $head, $body) = request(port => $port, host => $host,
+                    path => '/api/3/clientes',
+                    headers => ['X-Auth-Token' => $tok_a]);
+                push @st, $st;
+                if ($_ == 4) {
+                    is($body, '{"status":"error","message":"Too many requests"}',
+                       "$host: limited: JSON body");
+                    is_deeply([header_values($head, 'Content-Type')],
+                              ['application/json'],
+                              "$host: limited: JSON content type");
+                    is_deeply([header_values($head, 'Retry-After')], ['1'],
+                              "$host: limited: Retry-After");
+                }
             }
+            is("@st", '200 200 200 429',
+               "$host: key 51: burst served, then 429");
+
+            my ($st, undef, $body) = request(port => $port, host => $host,
+                method => 'POST',
+                path => '/api/3/clientes', body => 'nombre=x',
+                headers => ['X-Auth-Token' => $tok_b,
+                            'Content-Type'
+                                => 'application/x-www-form-urlencoded']);
+            is($st, 200, "$host: key 52 is still served (its own bucket)");
+            like($body, qr{^POST /api/3/clientes HTTP/1\.1$}m,
+                 "$host: a POST goes through as a POST");
+            like($body, qr/\n\nnombre=x\z/, "$host: with its body");
+            is_deeply([seen_values($body, 'X-Fsauth-Key-Id')], ['52'],
+                      "$host: X-Fsauth-Key-Id reaches the backend");
+
+            @st = map { (request(port => $port, host => $host,
+                                 path => '/api/3/clientes',
+                                 headers => ['X-Auth-Token' => $tok_c]))[0] }
+                  1 .. 3;
+            is("@st", '200 200 200', "$host: key 53 is served while 51 is limited");
+
+            @st = map { (request(port => $port, host => $host,
+                                 path => '/api/3/clientes',
+                                 headers => ['X-Auth-Token' => $global]))[0] }
+                  1 .. 4;
+            is("@st", '200 200 200 429',
+               "$host: the global key has a bucket of its own");
+
+            # refusals are not counted: key 51 is limited, a bad token is 401
+            ($st) = request(port => $port, host => $host,
+                            path => '/api/3/clientes',
+                            headers => ['X-Auth-Token' => 'not-a-key-at-all']);
+            is($st, 401, "$host: a bad token is refused by fsauth, not by the limit");
+            ($st) = request(port => $port, host => $host,
+                            path => '/api/3/clientes');
+            is($st, 401, "$host: no token from outside the office network: 401");
         }
-        is("@st", '200 200 200 429', 'key 51: burst served, then 429');
-
-        my ($st, undef, $body) = request(port => $port, method => 'POST',
-            path => '/api/3/clientes', body => 'nombre=x',
-            headers => ['X-Auth-Token' => $tok_b,
-                        'Content-Type' => 'application/x-www-form-urlencoded']);
-        is($st, 200, 'key 52 is still served (its own bucket)');
-        like($body, qr{^POST /api/3/clientes HTTP/1\.1$}m,
-             'a POST goes through the internal redirect as a POST');
-        like($body, qr/\n\nnombre=x\z/, 'with its body');
-        is_deeply([seen_values($body, 'X-Fsauth-Key-Id')], ['52'],
-                  'X-Fsauth-Key-Id after the internal redirect');
-
-        @st = map { (request(port => $port, path => '/api/3/clientes',
-                             headers => ['X-Auth-Token' => $tok_c]))[0] } 1 .. 3;
-        is("@st", '200 200 200', 'key 53 is served while 51 is limited');
-
-        @st = map { (request(port => $port, path => '/api/3/clientes',
-                             headers => ['X-Auth-Token' => $global]))[0] } 1 .. 4;
-        is("@st", '200 200 200 429', 'the global key has a bucket of its own');
-
-        # refusals are not counted: key 51 is limited, a bad token is 401
-        ($st) = request(port => $port, path => '/api/3/clientes',
-                        headers => ['X-Auth-Token' => 'not-a-key-at-all']);
-        is($st, 401, 'a bad token is refused by fsauth, not by the limit');
 
         like(error_log($n), qr/limiting requests, excess: .* by zone "perkey"/,
-             'limit_req logged the refusal');
+             'limit_req logged the refusal (preaccess)');
+        like(error_log($n),
+             qr/limiting requests, excess: .* by zone "perkey_office"/,
+             'limit_req logged the refusal (redirect)');
         unlike(error_log($n), qr/\[(?:alert|crit|emerg)\]/, 'rate-limit: no alert');
         stop_nginx($n);
     }

@@ -13,6 +13,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use FsauthTest;
 use FsauthNginx;
+use FsauthWorkers;
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT and FSAUTHCTL are needed '
                . '(run util/test.sh)'
@@ -21,53 +22,19 @@ plan skip_all => 'TEST_NGINX_REDIS_PORT and FSAUTHCTL are needed '
 
 my $rp = $ENV{TEST_NGINX_REDIS_PORT};
 
-my $location = <<'_EOC_';
-        location /api/ {
-            fsauth on;
-            add_header X-Pid $pid always;
-            add_header X-Cache $fsauth_cache_status always;
-            proxy_pass http://127.0.0.1:$PORT/backend/;
-        }
-_EOC_
+my $location = workers_location();
 
-sub get {
-    my ($n, $token, $path) = @_;
-    $path //= '/api/3/clientes';
-    my ($st, $head) = http_raw($n->port,
-        "GET $path HTTP/1.0\r\nHost: x\r\nX-Auth-Token: $token\r\n\r\n", 3);
-    my ($cache) = $head =~ /^X-Cache: (\S+)/mi;
-    my ($pid) = $head =~ /^X-Pid: (\d+)/mi;
-    return ($st, $cache // '', $pid // 0);
-}
+sub get { return worker_get(@_) }
 
 sub hgetall_calls {
     my $info = redis('INFO', 'commandstats');
     return $info =~ /cmdstat_hgetall:calls=(\d+)/ ? $1 : 0;
 }
 
-# requests until both workers have answered from the cache
-sub warm {
-    my ($n, $token) = @_;
-    my %hit;
-    for (1 .. 400) {
-        my @r = get($n, $token);
-        $hit{$r[2]}++ if $r[1] eq 'HIT' && $r[0] == 200;
-        return scalar keys %hit
-            if keys %hit >= 2 && (grep { $_ >= 2 } values %hit) >= 2;
-    }
-    return scalar keys %hit;
-}
-
 # n requests: the statuses that are not $want, and the workers seen
 sub burst {
     my ($n, $token, $want, $count) = @_;
-    my (%pids, @bad);
-    for (1 .. $count // 30) {
-        my @r = get($n, $token);
-        $pids{$r[2]}++;
-        push @bad, "$r[0]/$r[1]" if $r[0] != $want;
-    }
-    return ("@bad", scalar keys %pids);
+    return $n->burst(sub { get($n, $token) }, $want, $count);
 }
 
 # 1. expiry reached while the entry is cached, ttl far longer

@@ -146,4 +146,33 @@ is(scalar(grep { $_->[0] == 1 && $_->[2] !~ /no key with id $doomed/ } @res),
 ok(!redis('EXISTS', "${P}key:$dd"), 'no partial hash after the delete');
 ok(!redis('EXISTS', "${P}keyid:$doomed"), 'no keyid after the delete');
 
+# --- 20 grants and 5 rotations with a grace at once: the old tokens in
+#     their grace follow the key, no grant lost on any of them
+
+($rc, $out) = ctl('key', 'create', '--description', 'graced');
+my ($gid) = $out =~ /\Aid: (\d+)\n/;
+
+@jobs = ();
+for my $i (0 .. 19) {
+    push @jobs, spawn('access', 'grant', $gid, "res$i", '--get');
+    push @jobs, spawn('key', 'rotate', $gid, '--grace', '1h') if $i % 4 == 0;
+}
+
+@res = reap(@jobs);
+is(scalar(grep { $_->[0] != 0 } @res), 0, 'every racing command succeeded')
+    or diag(join '', map { $_->[2] } @res);
+
+my @old = map { $_->[1] =~ /^token: (\S+)$/m ? token_digest($1) : () } @res;
+my $gd = redis('GET', "${P}keyid:$gid");
+my %pending = @{ redis('ZRANGE', "${P}grace:$gid", 0, -1, 'WITHSCORES') };
+is(scalar keys %pending, 5, 'five old tokens pending');
+ok(!exists $pending{$gd}, 'the current one is not among them');
+
+my $full = 0;
+for my $gd2 ($gd, keys %pending) {
+    my %g = @{ redis('HGETALL', "${P}key:$gd2") };
+    $full++ if 20 == grep { /^res:res\d+$/ && $g{$_} eq 'get' } keys %g;
+}
+is($full, 6, 'the key and each old token have all 20 grants');
+
 done_testing();

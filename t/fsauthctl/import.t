@@ -157,6 +157,9 @@ redis('HSET', "${P}activity:3", 'lastactivity', 1700000000, 'lastip',
 ($rc, $out, $err) = ctl(qw(key expire 3 90d));
 is($rc, 0, 'key expire 3 before the import') or diag($err);
 ok(key_hash(3)->{expires}, '... key 3 has an expiry');
+($rc, $out, $err) = ctl(qw(key allow-ips 3 10.0.0.0/8));
+is($rc, 0, 'key allow-ips 3 before the import') or diag($err);
+ok(key_hash(3)->{allow_ips}, '... key 3 has an address list');
 
 ($rc, $out, $err) = ctl('import', file({
     api_keys => [ { id => 3, apikey => 'Tok3-new', description => 'new',
@@ -173,7 +176,8 @@ is_deeply(key_hash(3),
           { id => 3, nick => 'zed', description => 'new', enabled => '0',
             fullaccess => '1', creationdate => '2023-05-07',
             'res:otro' => 'get' },
-          'fields and grants are those of the file, no expiry kept');
+          'fields and grants are those of the file, no expiry or address '
+          . 'list kept');
 is(redis('HGET', "${P}activity:3", 'lastip'), '192.0.2.1', 'activity kept');
 
 # --- api_access for a key only in Redis: added

@@ -81,7 +81,8 @@ no_token_in_redis('after create', $tok1, $tok2);
 ($rc, $out, $err) = ctl('key', 'list');
 is($rc, 0, 'key list: exit 0');
 like($out, qr/\AID\s+NICK\s+ENABLED\s+FULLACCESS\s+CREATED\s+EXPIRES\s+
-              LASTACTIVITY\s+LASTIP\s+DESCRIPTION\n/x, 'key list header');
+              ALLOW_IPS\s+LASTACTIVITY\s+LASTIP\s+DESCRIPTION\n/x,
+     'key list header');
 like($out, qr/^1\s+alice\s+yes\s+no\s+\Q$today\E\s+ERP sync$/m,
      'key list row of key 1, activity blank');
 unlike($out, qr/\Q$tok1\E|\Q$d1\E/, 'key list shows neither token nor digest');
@@ -103,7 +104,8 @@ is_deeply($list->[0],
           { id => 1, description => 'ERP sync', nick => 'alice',
             enabled => JSON::PP::true, fullaccess => JSON::PP::false,
             creationdate => $today, lastactivity => 1700000000,
-            lastip => '192.0.2.7', expires => undef },
+            lastip => '192.0.2.7', expires => undef,
+            allow_ips => undef },
           'key list --json: key 1 with activity');
 is($list->[1]{lastactivity}, undef, 'no activity: lastactivity null');
 is($list->[1]{lastip}, undef, 'no activity: lastip null');
@@ -125,6 +127,7 @@ enabled: yes
 fullaccess: no
 creationdate: $today
 expires: never
+allow_ips: any
 lastactivity: 2023-11-14T22:13:20Z
 lastip: 192.0.2.7
 grants:
@@ -143,14 +146,15 @@ is_deeply($json->decode($out),
             enabled => JSON::PP::true, fullaccess => JSON::PP::false,
             creationdate => $today, lastactivity => 1700000000,
             lastip => '192.0.2.7', expires => undef,
-            grants => [
+            allow_ips => undef, grants => [
                 { resource => 'clientes', allowget => JSON::PP::true,
                   allowpost => JSON::PP::true, allowput => JSON::PP::false,
                   allowdelete => JSON::PP::false },
                 { resource => 'facturas', allowget => JSON::PP::false,
                   allowpost => JSON::PP::false, allowput => JSON::PP::false,
                   allowdelete => JSON::PP::false },
-            ] },
+            ],
+            old_tokens => [] },
           'key show --json');
 
 ($rc, $out, $err) = ctl('key', 'show', 99);

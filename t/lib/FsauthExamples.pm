@@ -87,7 +87,9 @@ sub prepare_example {
     $text =~ s{^([ \t]*listen[ \t]+)([^\s;]+)([^;]*);}{
         my ($lead, $addr, $params) = ($1, $2, $3);
         $params =~ s/\s+ssl\b// if $o{run};
-        $ports{$addr} = ($o{fixed} && $o{fixed}{$addr}) || free_port();
+        # the same address in several servers is one socket: one port
+        $ports{$addr} = ($o{fixed} && $o{fixed}{$addr}) || $ports{$addr}
+                        || free_port();
         "${lead}127.0.0.1:$ports{$addr}$params;"
     }mge;
 

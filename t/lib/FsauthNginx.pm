@@ -94,6 +94,34 @@ _EOC_
 
 sub port { $_[0]{port} }
 
+# $get: one request, returning (status, $fsauth_cache_status, worker pid).
+# Requests until every worker (two at least) has answered twice from the
+# cache; returns how many did.
+sub warm {
+    my ($self, $get) = @_;
+    my %hit;
+    for (1 .. 400) {
+        my @r = $get->();
+        $hit{$r[2]}++ if $r[1] eq 'HIT' && $r[0] == 200;
+        return scalar keys %hit
+            if keys %hit >= 2 && (grep { $_ >= 2 } values %hit) >= 2;
+    }
+    return scalar keys %hit;
+}
+
+# $count requests (30) of $get: the "status/cache" of those that are not
+# $want, and how many workers answered
+sub burst {
+    my ($self, $get, $want, $count) = @_;
+    my (%pids, @bad);
+    for (1 .. $count // 30) {
+        my @r = $get->();
+        $pids{$r[2]}++;
+        push @bad, "$r[0]/$r[1]" if $r[0] != $want;
+    }
+    return ("@bad", scalar keys %pids);
+}
+
 sub pid {
     my ($self) = @_;
     open my $fh, '<', "$self->{dir}/logs/nginx.pid" or return;

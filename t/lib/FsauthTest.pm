@@ -146,10 +146,12 @@ END {
 }
 
 # One raw HTTP/1.0 exchange; returns (status, headers, body, seconds).
+# $port: a port of 127.0.0.1, or a socket already connected (IPv6, unix).
 sub http_raw {
     my ($port, $request, $timeout) = @_;
     my $t0 = time;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+    my $s = ref $port ? $port
+          : IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
                                   Timeout => $timeout // 5)
         or return (0, '', '', time - $t0);
     print $s $request;
