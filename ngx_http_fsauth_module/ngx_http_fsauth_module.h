@@ -240,6 +240,7 @@ typedef struct {
     ngx_uint_t                      nsentinels;
     ngx_str_t                       master;
     ngx_str_t                       sentinel_password;
+    ngx_uint_t                      read_replica; /* read=replica */
 } ngx_http_fsauth_redis_conf_t;
 
 
@@ -261,6 +262,7 @@ struct ngx_http_fsauth_fetch_s {
     /* set by the Redis layer */
     ngx_http_fsauth_redis_conf_t     *conf;
     void                             *reply;      /* during the handler */
+    void                             *conn;       /* the one it went on */
     ngx_msec_t                        sent;
 };
 

@@ -26,6 +26,7 @@ static void ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_ready(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_free(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_lost(ngx_http_fsauth_conn_t *conn);
+static void ngx_http_fsauth_conn_restart(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_retry_handler(ngx_event_t *ev);
 static void ngx_http_fsauth_conn_deadline_handler(ngx_event_t *ev);
 static ngx_http_fsauth_conn_t *ngx_http_fsauth_conn_current(
@@ -38,6 +39,8 @@ static void ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac,
     int status);
 static redisCallbackFn  ngx_http_fsauth_conn_handshake_cb;
 static redisCallbackFn  ngx_http_fsauth_conn_role_cb;
+static void ngx_http_fsauth_conn_replica_role(ngx_http_fsauth_conn_t *conn,
+    redisReply *rr);
 static redisCallbackFn  ngx_http_fsauth_tracking_id_cb;
 static redisCallbackFn  ngx_http_fsauth_tracking_on_cb;
 static redisCallbackFn  ngx_http_fsauth_tracking_message_cb;
@@ -59,7 +62,8 @@ static int ngx_http_fsauth_redis_command2(redisAsyncContext *ac,
 
 /*
  * fsauth_redis host:port | unix:/path | sentinel=HOST:PORT[,...] master=NAME
- *              [sentinel_password_file=PATH] [db=N] [password_file=PATH]
+ *              [read=primary|replica] [sentinel_password_file=PATH]
+ *              [db=N] [password_file=PATH]
  *              [user=NAME] [prefix=S] [connect_timeout=T] [timeout=T]
  *              [tls=on|off] [tls_*=...];
  */
@@ -158,6 +162,15 @@ options:
             if (rc == NGX_OK) {
                 continue;
             }
+        }
+
+        /* a replica to read from is one the sentinels name */
+
+        if (ngx_strncmp(value[i].data, "read=", 5) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "fsauth_redis: \"%V\" needs \"sentinel=\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
         }
 
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
@@ -386,6 +399,8 @@ ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
                               NGX_HTTP_FSAUTH_CONN_LOOKUP, cycle->log);
     ngx_http_fsauth_conn_init(peer, &peer->tracking,
                               NGX_HTTP_FSAUTH_CONN_TRACKING, cycle->log);
+    ngx_http_fsauth_conn_init(peer, &peer->read,
+                              NGX_HTTP_FSAUTH_CONN_READ, cycle->log);
 
     rcf->peer = peer;
 
@@ -439,6 +454,7 @@ ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
 
     ngx_http_fsauth_conn_free(&peer->lookup);
     ngx_http_fsauth_conn_free(&peer->tracking);
+    ngx_http_fsauth_conn_free(&peer->read);
 
     if (peer->sentinel) {
         ngx_http_fsauth_sentinel_exit(peer);
@@ -528,6 +544,25 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
 
     ra = &rcf->addrs[conn->addr];
     conn->attempt_ready = 0;
+    conn->replica = 0;
+
+    /* read=replica: lookups and invalidations on a replica, if any */
+
+    if (conn->kind == NGX_HTTP_FSAUTH_CONN_READ
+        || (rcf->read_replica && conn->kind == NGX_HTTP_FSAUTH_CONN_TRACKING))
+    {
+        if (ngx_http_fsauth_sentinel_replica(peer)) {
+            ra = ngx_http_fsauth_sentinel_replica(peer);
+            conn->replica = 1;
+
+        } else if (conn->kind == NGX_HTTP_FSAUTH_CONN_READ) {
+
+            /* none: the primary's lookup connection serves */
+
+            conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+            return;
+        }
+    }
 
     if (ra->port) {
         ac = redisAsyncConnect((char *) ra->host.data, ra->port);
@@ -594,7 +629,7 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
         }
     }
 
-    /* the node a sentinel names must say it is the primary */
+    /* the node a sentinel names must say it is what it was named as */
 
     if (rcf->nsentinels) {
         if (redisAsyncCommand(ac, ngx_http_fsauth_conn_role_cb, NULL, "ROLE")
@@ -626,6 +661,13 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
         {
             goto failed;
         }
+    }
+
+    /* a replica's lookup connection is ready when ROLE says so */
+
+    if (conn->kind == NGX_HTTP_FSAUTH_CONN_READ) {
+        ngx_add_timer(&conn->deadline, rcf->connect_timeout);
+        return;
     }
 
     if (ngx_http_fsauth_redis_api_query(peer) != NGX_OK) {
@@ -690,13 +732,30 @@ ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn)
         return;
     }
 
-    /* a lost data node: the sentinels may know a new primary */
+    /*
+     * A lost data node: the sentinels may know a new primary; a lost
+     * replica sends this connection to the primary at once, unless it
+     * has been already.
+     */
 
     if (conn->peer->sentinel) {
+        if (conn->replica) {
+            conn->replica = 0;
+            conn->failures = 0;
+            ngx_http_fsauth_sentinel_replica_lost(conn->peer,
+                                                  "connection failed");
+        }
+
         ngx_http_fsauth_sentinel_discover(conn->peer);
     }
 
-    if (conn->no_tracking || conn->retry.timer_set) {
+    if (conn->ac || conn->no_tracking || conn->retry.timer_set) {
+        return;
+    }
+
+    if (conn->kind == NGX_HTTP_FSAUTH_CONN_READ
+        && ngx_http_fsauth_sentinel_replica(conn->peer) == NULL)
+    {
         return;
     }
 
@@ -941,6 +1000,11 @@ ngx_http_fsauth_conn_role_cb(redisAsyncContext *ac, void *reply,
         return;
     }
 
+    if (conn->replica) {
+        ngx_http_fsauth_conn_replica_role(conn, rr);
+        return;
+    }
+
     if (rr->type == REDIS_REPLY_ARRAY && rr->elements > 0
         && rr->element[0]->type == REDIS_REPLY_STRING
         && rr->element[0]->len == 6
@@ -959,6 +1023,38 @@ ngx_http_fsauth_conn_role_cb(redisAsyncContext *ac, void *reply,
 
     conn->down_logged = 1;
     ngx_http_fsauth_conn_reset(conn, "not the primary");
+}
+
+
+/*
+ * ROLE on a replica: "slave", its link to the primary "connected" (not
+ * still syncing, not cut off); anything else and reads go to the primary.
+ */
+
+static void
+ngx_http_fsauth_conn_replica_role(ngx_http_fsauth_conn_t *conn,
+    redisReply *rr)
+{
+    if (rr->type == REDIS_REPLY_ARRAY && rr->elements >= 4
+        && rr->element[0]->type == REDIS_REPLY_STRING
+        && rr->element[0]->len == 5
+        && ngx_strncmp(rr->element[0]->str, "slave", 5) == 0
+        && rr->element[3]->type == REDIS_REPLY_STRING
+        && rr->element[3]->len == 9
+        && ngx_strncmp(rr->element[3]->str, "connected", 9) == 0)
+    {
+        if (conn->kind == NGX_HTTP_FSAUTH_CONN_READ) {
+            ngx_http_fsauth_conn_ready(conn);
+        }
+
+        return;
+    }
+
+    /* both connections to the replica leave it, this one included */
+
+    ngx_http_fsauth_sentinel_replica_lost(conn->peer,
+                                          "ROLE says it is no connected "
+                                          "replica");
 }
 
 
@@ -1369,12 +1465,21 @@ ngx_http_fsauth_redis_get_record(ngx_http_fsauth_redis_conf_t *rcf,
 {
     u_char                  *p;
     u_char                   cmd[64 + 256 + NGX_HTTP_FSAUTH_HEX_LEN];
+    ngx_http_fsauth_conn_t  *conn;
     ngx_http_fsauth_peer_t  *peer;
 
     peer = rcf->peer;
 
-    if (peer == NULL || peer->lookup.ac == NULL
-        || peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_DOWN
+    if (peer == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* read=replica: on the replica when it is ready, else the primary */
+
+    conn = (peer->read.state == NGX_HTTP_FSAUTH_REDIS_READY && peer->read.ac)
+           ? &peer->read : &peer->lookup;
+
+    if (conn->ac == NULL || conn->state == NGX_HTTP_FSAUTH_REDIS_DOWN
         || peer->inflight >= NGX_HTTP_FSAUTH_INFLIGHT_MAX
         || rcf->prefix.len > 256 - 4)
     {
@@ -1388,7 +1493,7 @@ ngx_http_fsauth_redis_get_record(ngx_http_fsauth_redis_conf_t *rcf,
     *p++ = CR;
     *p++ = LF;
 
-    if (redisAsyncFormattedCommand(peer->lookup.ac,
+    if (redisAsyncFormattedCommand(conn->ac,
                                    ngx_http_fsauth_redis_record_cb, f,
                                    (char *) cmd, p - cmd)
         != REDIS_OK)
@@ -1399,6 +1504,7 @@ ngx_http_fsauth_redis_get_record(ngx_http_fsauth_redis_conf_t *rcf,
     ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_LOOKUP]);
 
     f->conf = rcf;
+    f->conn = conn;
     f->reply = NULL;
     f->sent = ngx_current_msec;
 
@@ -1419,12 +1525,12 @@ ngx_http_fsauth_redis_get_record(ngx_http_fsauth_redis_conf_t *rcf,
 void
 ngx_http_fsauth_redis_overdue(ngx_http_fsauth_fetch_t *f)
 {
-    ngx_http_fsauth_peer_t  *peer;
+    ngx_http_fsauth_conn_t  *conn;
 
-    peer = f->conf->peer;
+    conn = f->conn;
 
-    if (peer->lookup.ac && ngx_current_msec - f->sent >= f->conf->timeout) {
-        ngx_http_fsauth_conn_reset(&peer->lookup, "lookup timed out");
+    if (conn->ac && ngx_current_msec - f->sent >= f->conf->timeout) {
+        ngx_http_fsauth_conn_reset(conn, "lookup timed out");
     }
 }
 
@@ -1519,7 +1625,7 @@ ngx_http_fsauth_redis_command2(redisAsyncContext *ac, redisCallbackFn *fn,
 
 
 /*
- * The sentinels named another primary: both data connections leave the
+ * The sentinels named another primary: the data connections leave the
  * old node now (its pending commands fail at once) and connect to the
  * new one without waiting for their backoff.
  */
@@ -1527,39 +1633,32 @@ ngx_http_fsauth_redis_command2(redisAsyncContext *ac, redisCallbackFn *fn,
 void
 ngx_http_fsauth_redis_switch(ngx_http_fsauth_peer_t *peer)
 {
-    ngx_uint_t               i;
-    redisAsyncContext       *ac;
-    ngx_http_fsauth_conn_t  *conn, *conns[2];
+    ngx_http_fsauth_conn_restart(&peer->lookup);
+    ngx_http_fsauth_redis_reread(peer);
+}
 
-    conns[0] = &peer->lookup;
-    conns[1] = &peer->tracking;
 
-    for (i = 0; i < 2; i++) {
-        conn = conns[i];
+/* read=replica: another replica, or none: the reads go there now */
 
-        ngx_http_fsauth_conn_lost(conn);
+void
+ngx_http_fsauth_redis_reread(ngx_http_fsauth_peer_t *peer)
+{
+    ngx_http_fsauth_conn_restart(&peer->tracking);
+    ngx_http_fsauth_conn_restart(&peer->read);
+}
 
-        if (conn->retry.timer_set) {
-            ngx_del_timer(&conn->retry);
-        }
 
-        if (conn->deadline.timer_set) {
-            ngx_del_timer(&conn->deadline);
-        }
+static void
+ngx_http_fsauth_conn_restart(ngx_http_fsauth_conn_t *conn)
+{
+    ngx_http_fsauth_conn_free(conn);
 
-        ac = conn->ac;
-        conn->ac = NULL;
-        conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
-        conn->failures = 0;
-        conn->no_tracking = 0;
+    conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+    conn->failures = 0;
+    conn->no_tracking = 0;
 
-        if (ac) {
-            redisAsyncFree(ac);
-        }
-
-        if (!peer->exiting) {
-            ngx_http_fsauth_conn_connect(conn);
-        }
+    if (!conn->peer->exiting) {
+        ngx_http_fsauth_conn_connect(conn);
     }
 }
 

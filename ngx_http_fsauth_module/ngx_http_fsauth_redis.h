@@ -48,6 +48,7 @@ typedef struct {
 #define NGX_HTTP_FSAUTH_CONN_LOOKUP       0
 #define NGX_HTTP_FSAUTH_CONN_TRACKING     1
 #define NGX_HTTP_FSAUTH_CONN_SENTINEL     2
+#define NGX_HTTP_FSAUTH_CONN_READ         3      /* lookups on a replica */
 
 #define NGX_HTTP_FSAUTH_PUBSUB_OTHER      0
 #define NGX_HTTP_FSAUTH_PUBSUB_SUBSCRIBE  1
@@ -76,12 +77,14 @@ typedef struct {
     unsigned                        was_subscribed:1;
     unsigned                        was_ready:1;
     unsigned                        attempt_ready:1;
+    unsigned                        replica:1;       /* to the replica */
 } ngx_http_fsauth_conn_t;
 
 
 struct ngx_http_fsauth_peer_s {
     ngx_http_fsauth_conn_t          lookup;
     ngx_http_fsauth_conn_t          tracking;
+    ngx_http_fsauth_conn_t          read;            /* read=replica */
 
     ngx_http_fsauth_redis_conf_t   *conf;
     ngx_log_t                      *log;
@@ -136,6 +139,7 @@ ngx_int_t ngx_http_fsauth_redis_password(ngx_conf_t *cf, ngx_str_t *path,
 ngx_int_t ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
     ngx_http_fsauth_redis_addr_t *ra);
 void ngx_http_fsauth_redis_switch(ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_redis_reread(ngx_http_fsauth_peer_t *peer);
 ngx_uint_t ngx_http_fsauth_redis_pubsub(redisReply *rr,
     redisReply **payload);
 
@@ -149,6 +153,10 @@ void ngx_http_fsauth_sentinel_exit(ngx_http_fsauth_peer_t *peer);
 void ngx_http_fsauth_sentinel_discover(ngx_http_fsauth_peer_t *peer);
 void ngx_http_fsauth_sentinel_distrust(ngx_http_fsauth_peer_t *peer,
     const char *role, size_t len);
+ngx_http_fsauth_redis_addr_t *ngx_http_fsauth_sentinel_replica(
+    ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_sentinel_replica_lost(ngx_http_fsauth_peer_t *peer,
+    const char *reason);
 
 ngx_int_t ngx_http_fsauth_record_from_reply(redisReply *reply,
     ngx_http_fsauth_record_t *rec, const char **err);

@@ -10,8 +10,14 @@
  * data connection is lost, and on +switch-master, heard on a connection
  * subscribed to one sentinel.  The data connections check the node with
  * ROLE; a sentinel whose node is not the primary is passed over for a
- * while.  Everything here is asynchronous, on nginx's event loop; the
- * sentinels' addresses are resolved when the configuration is read.
+ * while.  With read=replica, the same question also asks for the
+ * replicas (SENTINEL replicas): one the sentinels report healthy serves
+ * the lookups and the invalidation channel, checked with ROLE as well;
+ * one that fails is passed over for a while, and without one the
+ * primary serves all.  The replicas are asked for again every few
+ * seconds, every second while there is none.  Everything here is
+ * asynchronous, on nginx's event loop; the sentinels' addresses are
+ * resolved when the configuration is read.
  */
 
 
@@ -22,6 +28,18 @@
 #define NGX_HTTP_FSAUTH_SENTINEL_PORT      26379
 #define NGX_HTTP_FSAUTH_SENTINEL_DISTRUST  10000
 #define NGX_HTTP_FSAUTH_SENTINEL_BACKOFF   800
+#define NGX_HTTP_FSAUTH_SENTINEL_SHUNNED   4
+#define NGX_HTTP_FSAUTH_SENTINEL_SHUN      2000
+#define NGX_HTTP_FSAUTH_SENTINEL_RECHECK   5000
+#define NGX_HTTP_FSAUTH_SENTINEL_NONE      1000
+
+
+/* a replica passed over until a time */
+typedef struct {
+    ngx_http_fsauth_redis_addr_t    addr;
+    u_char                          host[NGX_SOCKADDR_STRLEN + 1];
+    ngx_msec_t                      until;
+} ngx_http_fsauth_shunned_t;
 
 
 struct ngx_http_fsauth_sentinel_s {
@@ -41,7 +59,19 @@ struct ngx_http_fsauth_sentinel_s {
     ngx_http_fsauth_redis_addr_t    primary;
     u_char                          host[NGX_SOCKADDR_STRLEN + 1];
 
+    /* the primary named, kept until the replicas are known too */
+    u_char                          named[NGX_SOCKADDR_STRLEN + 1];
+    size_t                          named_len;
+    in_port_t                       named_port;
+
+    /* read=replica: the replica read from, and those passed over */
+    ngx_http_fsauth_redis_addr_t    replica;
+    u_char                          rhost[NGX_SOCKADDR_STRLEN + 1];
+    ngx_http_fsauth_shunned_t       shunned[NGX_HTTP_FSAUTH_SENTINEL_SHUNNED];
+    ngx_event_t                     repick;
+
     unsigned                        known:1;
+    unsigned                        replica_known:1;
     unsigned                        again:1;
     unsigned                        none_logged:1;
     unsigned                        watch_logged:1;
@@ -53,8 +83,16 @@ static ngx_int_t ngx_http_fsauth_sentinel_list(ngx_conf_t *cf,
 static void ngx_http_fsauth_sentinel_query(ngx_http_fsauth_sentinel_t *s);
 static void ngx_http_fsauth_sentinel_failed(ngx_http_fsauth_sentinel_t *s,
     const char *reason);
+static ngx_int_t ngx_http_fsauth_sentinel_ip(redisReply *host,
+    redisReply *port, u_char *addr, in_port_t *pport);
 static void ngx_http_fsauth_sentinel_answer(ngx_http_fsauth_sentinel_t *s,
-    redisReply *host, redisReply *port);
+    ngx_http_fsauth_redis_addr_t *replica);
+static ngx_int_t ngx_http_fsauth_sentinel_pick(ngx_http_fsauth_sentinel_t *s,
+    redisReply *rr, ngx_http_fsauth_redis_addr_t *pick);
+static ngx_uint_t ngx_http_fsauth_sentinel_same(
+    ngx_http_fsauth_redis_addr_t *a, ngx_http_fsauth_redis_addr_t *b);
+static ngx_uint_t ngx_http_fsauth_sentinel_shunned(
+    ngx_http_fsauth_sentinel_t *s, ngx_http_fsauth_redis_addr_t *a);
 static void ngx_http_fsauth_sentinel_watch(ngx_http_fsauth_sentinel_t *s);
 static void ngx_http_fsauth_sentinel_watch_lost(
     ngx_http_fsauth_sentinel_t *s);
@@ -71,8 +109,10 @@ static void ngx_http_fsauth_sentinel_gone(ngx_http_fsauth_conn_t *conn,
     const char *reason);
 static void ngx_http_fsauth_sentinel_retry_handler(ngx_event_t *ev);
 static void ngx_http_fsauth_sentinel_deadline_handler(ngx_event_t *ev);
+static void ngx_http_fsauth_sentinel_repick_handler(ngx_event_t *ev);
 static redisCallbackFn  ngx_http_fsauth_sentinel_auth_cb;
 static redisCallbackFn  ngx_http_fsauth_sentinel_query_cb;
+static redisCallbackFn  ngx_http_fsauth_sentinel_replicas_cb;
 static redisCallbackFn  ngx_http_fsauth_sentinel_message_cb;
 
 
@@ -199,6 +239,27 @@ ngx_http_fsauth_sentinel_param(ngx_conf_t *cf,
         return NGX_OK;
     }
 
+    if (ngx_strncmp(value->data, "read=", 5) == 0) {
+        if (value->len == 12
+            && ngx_strncmp(value->data + 5, "primary", 7) == 0)
+        {
+            rcf->read_replica = 0;
+            return NGX_OK;
+        }
+
+        if (value->len == 12
+            && ngx_strncmp(value->data + 5, "replica", 7) == 0)
+        {
+            rcf->read_replica = 1;
+            return NGX_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: \"read=\" must be \"primary\" or "
+                           "\"replica\", not \"%V\"", value);
+        return NGX_ERROR;
+    }
+
     if (ngx_strncmp(value->data, "sentinel_password_file=", 23) == 0) {
         s.data = value->data + 23;
         s.len = value->len - 23;
@@ -235,6 +296,16 @@ ngx_http_fsauth_sentinel_init(ngx_cycle_t *cycle,
 
     s->peer = peer;
     s->primary.host.data = s->host;
+    s->replica.host.data = s->rhost;
+
+    for (i = 0; i < NGX_HTTP_FSAUTH_SENTINEL_SHUNNED; i++) {
+        s->shunned[i].addr.host.data = s->shunned[i].host;
+    }
+
+    s->repick.handler = ngx_http_fsauth_sentinel_repick_handler;
+    s->repick.data = s;
+    s->repick.log = cycle->log;
+    s->repick.cancelable = 1;
 
     /* this worker's copy of the configuration points at its primary */
 
@@ -287,6 +358,10 @@ ngx_http_fsauth_sentinel_exit(ngx_http_fsauth_peer_t *peer)
 
     if (s->watch.retry.timer_set) {
         ngx_del_timer(&s->watch.retry);
+    }
+
+    if (s->repick.timer_set) {
+        ngx_del_timer(&s->repick);
     }
 }
 
@@ -397,6 +472,18 @@ ngx_http_fsauth_sentinel_query(ngx_http_fsauth_sentinel_t *s)
         != REDIS_OK)
     {
         ngx_http_fsauth_sentinel_failed(s, "cannot queue the question");
+        return;
+    }
+
+    /* read=replica: the replicas on the same connection, answered next */
+
+    if (rcf->read_replica
+        && redisAsyncCommand(ac, ngx_http_fsauth_sentinel_replicas_cb, NULL,
+                             "SENTINEL replicas %b",
+                             (char *) rcf->master.data, rcf->master.len)
+           != REDIS_OK)
+    {
+        ngx_http_fsauth_sentinel_failed(s, "cannot queue the question");
     }
 }
 
@@ -485,33 +572,75 @@ ngx_http_fsauth_sentinel_query_cb(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    ngx_http_fsauth_sentinel_answer(s, rr->element[0], rr->element[1]);
+    /* an address, never a name: nothing is resolved at run time */
+
+    if (ngx_http_fsauth_sentinel_ip(rr->element[0], rr->element[1], s->named,
+                                    &s->named_port)
+        != NGX_OK)
+    {
+        ngx_http_fsauth_sentinel_failed(s, "named no IP address and port");
+        return;
+    }
+
+    s->named_len = rr->element[0]->len;
+
+    if (!conn->peer->conf->read_replica) {
+        ngx_http_fsauth_sentinel_answer(s, NULL);
+    }
 }
 
 
+/* read=replica: the answer to SENTINEL replicas, after the primary's */
+
 static void
-ngx_http_fsauth_sentinel_answer(ngx_http_fsauth_sentinel_t *s,
-    redisReply *host, redisReply *port)
+ngx_http_fsauth_sentinel_replicas_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
 {
-    u_char                         addr[NGX_SOCKADDR_STRLEN + 1];
-    ngx_int_t                      n;
-    ngx_uint_t                     ip, again;
-    ngx_http_fsauth_peer_t        *peer;
-    ngx_http_fsauth_redis_conf_t  *rcf;
+    u_char                         host[NGX_SOCKADDR_STRLEN + 1];
+    redisReply                    *rr = reply;
+    ngx_http_fsauth_conn_t        *conn;
+    ngx_http_fsauth_redis_addr_t   pick;
+
+    conn = ngx_http_fsauth_sentinel_conn(ac);
+    if (conn == NULL || rr == NULL) {
+        return;
+    }
+
+    pick.host.data = host;
+
+    if (ngx_http_fsauth_sentinel_pick(conn->peer->sentinel, rr, &pick)
+        != NGX_OK)
+    {
+        ngx_http_fsauth_sentinel_answer(conn->peer->sentinel, NULL);
+        return;
+    }
+
+    ngx_http_fsauth_sentinel_answer(conn->peer->sentinel, &pick);
+}
+
+
+/* IP text and port of an answer into addr (NUL-terminated) and *pport */
+
+static ngx_int_t
+ngx_http_fsauth_sentinel_ip(redisReply *host, redisReply *port, u_char *addr,
+    in_port_t *pport)
+{
+    ngx_int_t   n;
+    ngx_uint_t  ip;
 #if (NGX_HAVE_INET6)
-    u_char                         a6[16];
+    u_char      a6[16];
 #endif
 
-    peer = s->peer;
-    rcf = peer->conf;
+    if (host->type != REDIS_REPLY_STRING || port->type != REDIS_REPLY_STRING)
+    {
+        return NGX_ERROR;
+    }
 
     n = ngx_atoi((u_char *) port->str, port->len);
 
-    /* an address, never a name: nothing is resolved at run time */
-
     ip = 0;
 
-    if (host->len > 0 && host->len < sizeof(addr)) {
+    if (host->len > 0 && host->len < NGX_SOCKADDR_STRLEN + 1) {
         ngx_memcpy(addr, host->str, host->len);
         addr[host->len] = '\0';
 
@@ -524,9 +653,186 @@ ngx_http_fsauth_sentinel_answer(ngx_http_fsauth_sentinel_t *s,
     }
 
     if (!ip || n <= 0 || n > 65535) {
-        ngx_http_fsauth_sentinel_failed(s, "named no IP address and port");
-        return;
+        return NGX_ERROR;
     }
+
+    *pport = (in_port_t) n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The replica to read from, of those the sentinels report healthy: not
+ * down by any account, its link to the primary up.  The one in use is
+ * kept while it stays healthy; otherwise the workers spread over them.
+ * NGX_DECLINED: none.
+ */
+
+static ngx_int_t
+ngx_http_fsauth_sentinel_pick(ngx_http_fsauth_sentinel_t *s, redisReply *rr,
+    ngx_http_fsauth_redis_addr_t *pick)
+{
+    size_t                         k;
+    ngx_uint_t                     i, n, want, pass;
+    redisReply                    *r, *f, *v, *ip, *port, *flags, *link;
+    ngx_http_fsauth_redis_addr_t   a;
+    u_char                         host[NGX_SOCKADDR_STRLEN + 1];
+
+    if (rr->type != REDIS_REPLY_ARRAY) {
+        return NGX_DECLINED;
+    }
+
+    a.host.data = host;
+    want = 0;
+
+    /* pass 0 counts the healthy ones, pass 1 takes one of them */
+
+    for (pass = 0; pass < 2; pass++) {
+        n = 0;
+
+        for (i = 0; i < rr->elements; i++) {
+            r = rr->element[i];
+
+            if (r->type != REDIS_REPLY_ARRAY) {
+                continue;
+            }
+
+            ip = port = flags = link = NULL;
+
+            for (k = 0; k + 1 < r->elements; k += 2) {
+                f = r->element[k];
+                v = r->element[k + 1];
+
+                if (f->type != REDIS_REPLY_STRING
+                    || v->type != REDIS_REPLY_STRING)
+                {
+                    continue;
+                }
+
+                if (f->len == 2 && ngx_strncmp(f->str, "ip", 2) == 0) {
+                    ip = v;
+
+                } else if (f->len == 4 && ngx_strncmp(f->str, "port", 4) == 0)
+                {
+                    port = v;
+
+                } else if (f->len == 5
+                           && ngx_strncmp(f->str, "flags", 5) == 0)
+                {
+                    flags = v;
+
+                } else if (f->len == 18
+                           && ngx_strncmp(f->str, "master-link-status", 18)
+                              == 0)
+                {
+                    link = v;
+                }
+            }
+
+            if (ip == NULL || port == NULL || flags == NULL || link == NULL
+                || ngx_strnstr((u_char *) flags->str, "s_down", flags->len)
+                || ngx_strnstr((u_char *) flags->str, "o_down", flags->len)
+                || ngx_strnstr((u_char *) flags->str, "disconnected",
+                               flags->len)
+                || link->len != 2 || ngx_strncmp(link->str, "ok", 2) != 0
+                || ngx_http_fsauth_sentinel_ip(ip, port, host, &a.port)
+                   != NGX_OK)
+            {
+                continue;
+            }
+
+            a.host.len = ip->len;
+
+            /* one that failed us lately is passed over for a while */
+
+            if (ngx_http_fsauth_sentinel_shunned(s, &a)) {
+                continue;
+            }
+
+            if (pass == 0) {
+                if (s->replica_known
+                    && ngx_http_fsauth_sentinel_same(&a, &s->replica))
+                {
+                    goto found;
+                }
+
+                n++;
+                continue;
+            }
+
+            if (n++ == want) {
+                goto found;
+            }
+        }
+
+        if (pass == 0) {
+            if (n == 0) {
+                break;
+            }
+
+            want = (ngx_uint_t) ngx_pid % n;
+        }
+    }
+
+    return NGX_DECLINED;
+
+found:
+
+    ngx_memcpy(pick->host.data, host, a.host.len + 1);
+    pick->host.len = a.host.len;
+    pick->port = a.port;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_fsauth_sentinel_same(ngx_http_fsauth_redis_addr_t *a,
+    ngx_http_fsauth_redis_addr_t *b)
+{
+    return a->port == b->port && a->host.len == b->host.len
+           && ngx_memcmp(a->host.data, b->host.data, a->host.len) == 0;
+}
+
+
+/* whether a replica is passed over still */
+
+static ngx_uint_t
+ngx_http_fsauth_sentinel_shunned(ngx_http_fsauth_sentinel_t *s,
+    ngx_http_fsauth_redis_addr_t *a)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_FSAUTH_SENTINEL_SHUNNED; i++) {
+        if ((ngx_msec_int_t) (s->shunned[i].until - ngx_current_msec) > 0
+            && ngx_http_fsauth_sentinel_same(a, &s->shunned[i].addr))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The sentinel named the primary (s->named) and, with read=replica, the
+ * replica to read from (NULL: none): the connections that lead to
+ * another node than before go there now.
+ */
+
+static void
+ngx_http_fsauth_sentinel_answer(ngx_http_fsauth_sentinel_t *s,
+    ngx_http_fsauth_redis_addr_t *replica)
+{
+    ngx_uint_t                     again, reread;
+    ngx_http_fsauth_peer_t        *peer;
+    ngx_http_fsauth_redis_addr_t   named;
+    ngx_http_fsauth_redis_conf_t  *rcf;
+
+    peer = s->peer;
+    rcf = peer->conf;
 
     again = s->again;
 
@@ -538,20 +844,70 @@ ngx_http_fsauth_sentinel_answer(ngx_http_fsauth_sentinel_t *s,
     s->source = s->asked;
     s->next = s->asked;
 
-    if (s->known && (in_port_t) n == s->primary.port
-        && s->primary.host.len == host->len
-        && ngx_memcmp(s->primary.host.data, addr, host->len) == 0)
+    reread = 0;
+
+    if (rcf->read_replica
+        && (replica ? !s->replica_known
+                      || !ngx_http_fsauth_sentinel_same(replica, &s->replica)
+                    : s->replica_known))
     {
-        if (again) {
+        reread = 1;
+
+        if (replica) {
+            ngx_memcpy(s->rhost, replica->host.data, replica->host.len + 1);
+            s->replica.host.len = replica->host.len;
+            s->replica.port = replica->port;
+            s->replica_known = 1;
+
+            ngx_log_error(NGX_LOG_NOTICE, peer->log, 0,
+                          "fsauth: sentinel %V:%d names %V:%d as a healthy "
+                          "replica of \"%V\"; lookups and invalidations are "
+                          "read there", &rcf->sentinels[s->source].host,
+                          (int) rcf->sentinels[s->source].port,
+                          &s->replica.host, (int) s->replica.port,
+                          &rcf->master);
+
+        } else {
+            s->replica_known = 0;
+
+            ngx_log_error(NGX_LOG_NOTICE, peer->log, 0,
+                          "fsauth: no healthy replica of \"%V\"; lookups "
+                          "and invalidations are read on the primary",
+                          &rcf->master);
+        }
+    }
+
+    named.host.data = s->named;
+    named.host.len = s->named_len;
+    named.port = s->named_port;
+
+    /* read=replica: the replicas' health is asked for again later */
+
+    if (rcf->read_replica && !peer->exiting) {
+        if (s->repick.timer_set) {
+            ngx_del_timer(&s->repick);
+        }
+
+        ngx_add_timer(&s->repick, s->replica_known
+                                  ? NGX_HTTP_FSAUTH_SENTINEL_RECHECK
+                                  : NGX_HTTP_FSAUTH_SENTINEL_NONE);
+    }
+
+    if (s->known && ngx_http_fsauth_sentinel_same(&named, &s->primary)) {
+        if (reread) {
+            ngx_http_fsauth_redis_reread(peer);
+        }
+
+        if (again && s->query.ac == NULL && !s->query.retry.timer_set) {
             ngx_http_fsauth_sentinel_query(s);
         }
 
         return;
     }
 
-    ngx_memcpy(s->host, addr, host->len + 1);
-    s->primary.host.len = host->len;
-    s->primary.port = (in_port_t) n;
+    ngx_memcpy(s->host, s->named, s->named_len + 1);
+    s->primary.host.len = s->named_len;
+    s->primary.port = s->named_port;
     s->known = 1;
 
     ngx_log_error(NGX_LOG_NOTICE, peer->log, 0,
@@ -565,6 +921,67 @@ ngx_http_fsauth_sentinel_answer(ngx_http_fsauth_sentinel_t *s,
     if (again && s->query.ac == NULL && !s->query.retry.timer_set) {
         ngx_http_fsauth_sentinel_query(s);
     }
+}
+
+
+/* read=replica: the replica in use, NULL: none, the primary serves all */
+
+ngx_http_fsauth_redis_addr_t *
+ngx_http_fsauth_sentinel_replica(ngx_http_fsauth_peer_t *peer)
+{
+    ngx_http_fsauth_sentinel_t  *s;
+
+    s = peer->sentinel;
+
+    return (s && s->replica_known) ? &s->replica : NULL;
+}
+
+
+/*
+ * A connection to the replica failed, was lost, or found the node no
+ * healthy replica: reads go to the primary, the replica is passed over
+ * for a while, the sentinels are asked for another.
+ */
+
+void
+ngx_http_fsauth_sentinel_replica_lost(ngx_http_fsauth_peer_t *peer,
+    const char *reason)
+{
+    ngx_uint_t                   i;
+    ngx_http_fsauth_shunned_t   *sh;
+    ngx_http_fsauth_sentinel_t  *s;
+
+    s = peer->sentinel;
+
+    if (!s->replica_known) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, peer->log, 0,
+                  "fsauth: replica %V:%d of \"%V\": %s; read on the primary, "
+                  "that replica passed over for %d s", &s->replica.host,
+                  (int) s->replica.port, &peer->conf->master, reason,
+                  NGX_HTTP_FSAUTH_SENTINEL_SHUN / 1000);
+
+    /* in the slot whose time is up first */
+
+    sh = &s->shunned[0];
+
+    for (i = 1; i < NGX_HTTP_FSAUTH_SENTINEL_SHUNNED; i++) {
+        if ((ngx_msec_int_t) (s->shunned[i].until - sh->until) < 0) {
+            sh = &s->shunned[i];
+        }
+    }
+
+    ngx_memcpy(sh->host, s->rhost, s->replica.host.len + 1);
+    sh->addr.host.len = s->replica.host.len;
+    sh->addr.port = s->replica.port;
+    sh->until = ngx_current_msec + NGX_HTTP_FSAUTH_SENTINEL_SHUN;
+
+    s->replica_known = 0;
+
+    ngx_http_fsauth_redis_reread(peer);
+    ngx_http_fsauth_sentinel_discover(peer);
 }
 
 
@@ -623,7 +1040,7 @@ ngx_http_fsauth_sentinel_message_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
     ngx_str_t                     *master;
-    ngx_uint_t                     kind;
+    ngx_uint_t                     i, kind;
     redisReply                    *rr = reply, *payload;
     ngx_http_fsauth_conn_t        *conn;
     ngx_http_fsauth_sentinel_t    *s;
@@ -674,6 +1091,12 @@ ngx_http_fsauth_sentinel_message_cb(redisAsyncContext *ac, void *reply,
 
     s->failures = 0;
     s->tried = 0;
+
+    /* replicas that failed during the failover may be fine after it */
+
+    for (i = 0; i < NGX_HTTP_FSAUTH_SENTINEL_SHUNNED; i++) {
+        s->shunned[i].until = ngx_current_msec;
+    }
 
     ngx_http_fsauth_sentinel_discover(conn->peer);
 }
@@ -904,6 +1327,19 @@ ngx_http_fsauth_sentinel_retry_handler(ngx_event_t *ev)
     }
 
     ngx_http_fsauth_sentinel_watch(s);
+}
+
+
+static void
+ngx_http_fsauth_sentinel_repick_handler(ngx_event_t *ev)
+{
+    ngx_http_fsauth_sentinel_t  *s = ev->data;
+
+    if (s->peer->exiting || ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_http_fsauth_sentinel_discover(s->peer);
 }
 
 

@@ -134,6 +134,12 @@ my @cases = (
     [ 'fsauth_redis sentinel= empty',
       'fsauth_redis sentinel= master=m;', '',
       qr/fsauth_redis: empty "sentinel="/ ],
+    [ 'fsauth_redis read= without sentinel=',
+      'fsauth_redis 127.0.0.1:6379 read=replica;', '',
+      qr/fsauth_redis: "read=replica" needs "sentinel="/ ],
+    [ 'fsauth_redis with a bad read=',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m read=any;', '',
+      qr/fsauth_redis: "read=" must be "primary" or "replica", not "read=any"/ ],
     [ 'fsauth_redis with an empty sentinel password file',
       "fsauth_redis sentinel=127.0.0.1:26379 master=m "
       . "sentinel_password_file=$empty;", '',
@@ -206,6 +212,15 @@ my ($rc, $out) = nginx_t('fsauth_redis 127.0.0.1:6379 db=2 timeout=50ms '
                          . 'fsauth_hide_credentials on; fsauth_realm "R";');
 is($rc, 0, 'a configuration using every directive passes nginx -t')
     or diag($out);
+
+($rc, $out) = nginx_t('fsauth_redis sentinel=127.0.0.1:26379,127.0.0.1 '
+                      . 'master=fsm read=replica '
+                      . "sentinel_password_file=$key;", 'fsauth on;');
+is($rc, 0, 'fsauth_redis sentinel= with read=replica passes nginx -t')
+    or diag($out);
+($rc, $out) = nginx_t('fsauth_redis sentinel=127.0.0.1:26379 master=fsm '
+                      . 'read=primary;', 'fsauth on;');
+is($rc, 0, 'and with read=primary') or diag($out);
 
 for my $c (@cases) {
     my ($name, $http, $location, $want) = @$c;

@@ -6,7 +6,10 @@
 # uncached keys work again within 1 s of +switch-master, a key disabled
 # with "fsauthctl --sentinel" after the failover is refused on every
 # worker within 100 ms; no worker crashes, no fd leaks; fsauthctl
-# --sentinel with no sentinel up exits 2.
+# --sentinel with no sentinel up exits 2.  Then read=replica: lookups and
+# the invalidation channels on the replicas, the kill switch and activity
+# on the primary, changes on both workers within 100 ms, before and after
+# a failover, and everything on the primary with both replicas killed.
 # Plain Test::More: private servers killed and restarted under nginx.
 
 use strict;
@@ -230,18 +233,7 @@ for my $round (1 .. 3) {
 
         # a key disabled after the failover, on the new primary
         sleep 0.3;
-        my $out = `$ctl --sentinel $list --master fsm --prefix $p key disable $id_a 2>&1`;
-        is($?, 0, 'fsauthctl --sentinel key disable') or diag($out);
-        my $t0 = time;
-        my %refused;
-        while (time - $t0 < 1) {
-            my ($st, $pid) = get($n, $tok_a);
-            $refused{$pid} = time - $t0 if $st != 200 && !exists $refused{$pid};
-            last if keys %refused == 2;
-        }
-        is(scalar(keys %refused), 2, 'the disabled key is refused on both workers');
-        ok(!grep({ $_ > 0.1 } values %refused), 'within 100 ms')
-            or diag(explain(\%refused));
+        disable_timed($n, $id_a, $tok_a, 'after failover 1');
         is(redis_at($new, 'HGET', "${p}key:" . digest($tok_a), 'enabled'), '0',
            'written on the new primary');
         $tok_a = $tok_b;
@@ -279,6 +271,180 @@ $n->stop;
     is($? >> 8, 2, 'fsauthctl --sentinel, no sentinel up: exit 2');
     like($out, qr/\Afsauthctl: no sentinel named the primary of "fsm" \(last: sentinel 127\.0\.0\.1:$d2: Connection refused\)\n\z/,
          'and one line that says so');
+}
+
+# 5. read=replica: lookups and the invalidation channel on a replica the
+# sentinels report healthy; the kill switch and activity on the primary;
+# back on the primary when the replicas are gone
+sub calls {
+    my ($port, $cmd) = @_;
+    my $info = redis_at($port, 'INFO', 'commandstats');
+    return $info =~ /^cmdstat_\Q$cmd\E:calls=(\d+)/m ? $1 : 0;
+}
+
+# clients that enabled tracking, and connections whose last command was
+# ROLE (a replica's lookup connection once ready: it sends nothing more
+# until it is asked for a key)
+sub clients {
+    my ($port, $re) = @_;
+    return scalar grep { /$re/ } split /\n/, redis_at($port, 'CLIENT', 'LIST');
+}
+
+sub replicated {
+    my ($keys, @replicas) = @_;
+    for my $r (@replicas) {
+        for my $k (@$keys) {
+            return 0 unless redis_at($r, 'EXISTS', "${p}key:" . digest($k->[0])) eq '1';
+        }
+    }
+    return 1;
+}
+
+sub disable_timed {
+    my ($n, $id, $tok, $what) = @_;
+    my $out = `$ctl --sentinel $list --master fsm --prefix $p key disable $id 2>&1`;
+    is($?, 0, "$what: fsauthctl --sentinel key disable") or diag($out);
+    my $t0 = time;
+    my %refused;
+    while (time - $t0 < 1) {
+        my ($st, $pid) = get($n, $tok);
+        $refused{$pid} = time - $t0 if $st != 200 && !exists $refused{$pid};
+        last if keys %refused == 2;
+    }
+    is(scalar(keys %refused), 2, "$what: the disabled key is refused on both workers");
+    ok(!grep({ $_ > 0.1 } values %refused), "$what: within 100 ms")
+        or diag(explain(\%refused));
+    return sort { $a <=> $b } values %refused;
+}
+
+{
+    $set->wait_ready(2);
+    my $primary = $set->primary;
+    my @replicas = $set->replicas;
+    my @keys = map { [new_key()] } 1 .. 20;
+    my ($tok, $id) = new_key();
+    ok(poll_until(sub { replicated([@keys, [$tok]], @replicas) }),
+       'read=replica: the keys reached both replicas');
+
+    my $n = FsauthNginx->start(
+        workers => 2,
+        http => "    fsauth_redis sentinel=$list master=fsm read=replica "
+              . "prefix=$p timeout=${timeout}ms "
+              . "connect_timeout=${timeout}ms;\n"
+              . "    fsauth_cache zone=t019r:1m ttl=1h stale=1h;\n"
+              . "    fsauth_ban off;",
+        server => $location);
+
+    my $role = qr/ cmd=role /;
+    my $tracking = qr/ flags=\S*t/;
+    ok(poll_until(sub {
+           (sum0(map { clients($_, $role) } @replicas)) == 2
+           && (sum0(map { clients($_, $tracking) } @replicas)) == 2
+       }), 'read=replica: both workers have a lookup connection and the '
+         . 'invalidation channel on a replica')
+        or diag(join "\n", map { redis_at($_, 'CLIENT', 'LIST') } @replicas);
+    is(clients($primary, $tracking), 0, 'and no invalidation channel on the primary');
+    like($n->error_log,
+         qr/names 127\.0\.0\.1:(?:${\ join '|', @replicas}) as a healthy replica of "fsm"/,
+         'the error log names the replica');
+
+    redis_at($_, 'CONFIG', 'RESETSTAT') for $primary, @replicas;
+    my %st;
+    $st{(get($n, $_->[0], '/closed/3/clientes'))[0]}++ for @keys;
+    is_deeply(\%st, { 200 => 20 }, 'read=replica: 20 uncached lookups, all 200');
+    cmp_ok(sum0(map { calls($_, 'hgetall') } @replicas), '>=', 20,
+           'served by the replicas');
+    is(calls($primary, 'hgetall'), 0, 'none by the primary');
+    ok(poll_until(sub { calls($primary, 'eval') + calls($primary, 'hset') > 0 }),
+       'activity written on the primary');
+    ok(poll_until(sub { calls($primary, 'hget') > 0 }),
+       'the kill switch read on the primary');
+    is(sum0(map { calls($_, 'hget') + calls($_, 'eval') } @replicas), 0,
+       'neither on a replica');
+
+    # a change on the primary reaches both workers through a replica's
+    # tracking
+    is($n->warm(sub { my @r = get($n, $tok); ($r[0], $r[3], $r[1]) }), 2,
+       'read=replica: a key cached on both workers');
+    my @t = disable_timed($n, $id, $tok, 'read=replica');
+    diag(sprintf 'read=replica: invalidation through the replica reached '
+         . 'the workers %s s after fsauthctl', join ', ',
+         map { sprintf '%.3f', $_ } @t);
+
+    # a failover: the workers leave the replica that was promoted and
+    # read from one that still is a replica
+    my $old = $set->kill_primary;
+    my $t_kill = time;
+    ok(poll_until(sub { switch_time($switches, $t_kill) })
+       || poll_until(sub { switch_time($switches, $t_kill) })
+       || poll_until(sub { switch_time($switches, $t_kill) }),
+       'read=replica: a failover') or diag($set->logs);
+    $primary = $set->settle_failover($old);
+    $set->wait_ready(2);
+    @replicas = $set->replicas;
+    # the replicas' health is asked for every second while none is used
+    ok(poll_for(5, sub {
+           (sum0(map { clients($_, $tracking) } @replicas)) == 2
+           && clients($primary, $tracking) == 0
+       }), 'after it, within 5 s, both invalidation channels on a replica again, none '
+         . 'on the new primary')
+        or diag(join "\n", map { redis_at($_, 'CLIENT', 'LIST') }
+                          $primary, @replicas);
+    @keys = map { [new_key()] } 1 .. 10;
+    ($tok, $id) = new_key();
+    ok(poll_until(sub { replicated([@keys, [$tok]], @replicas) }),
+       'read=replica: new keys reached both replicas');
+    redis_at($_, 'CONFIG', 'RESETSTAT') for $primary, @replicas;
+    %st = ();
+    $st{(get($n, $_->[0], '/closed/3/clientes'))[0]}++ for @keys;
+    is_deeply(\%st, { 200 => 10 }, 'after the failover: 10 uncached lookups, all 200');
+    is(calls($primary, 'hgetall'), 0, 'none served by the new primary');
+    is($n->warm(sub { my @r = get($n, $tok); ($r[0], $r[3], $r[1]) }), 2,
+       'after the failover: a key cached on both workers');
+    @t = disable_timed($n, $id, $tok, 'after the failover');
+    diag(sprintf 'after the failover: invalidation through the replica '
+         . 'reached the workers %s s after fsauthctl', join ', ',
+         map { sprintf '%.3f', $_ } @t);
+
+    # no replica: all on the primary
+    my @fresh = map { [new_key()] } 1 .. 20;
+    ($tok, $id) = new_key();
+    $set->kill_node($_) for @replicas;
+    $t_kill = time;
+    my $ok = poll_until(sub { (get($n, $fresh[0][0], '/closed/3/clientes'))[0] == 200 });
+    my $t_ok = time;
+    ok($ok, 'replicas killed: uncached lookups work');
+    diag(sprintf 'replicas killed: uncached lookups on the primary %.3f s '
+         . 'after', $t_ok - $t_kill);
+    ok($t_ok - $t_kill < ($timeout + 150) / 1000,
+       'within the lookup timeout');
+    ok(poll_until(sub { clients($primary, $tracking) == 2 }),
+       'the invalidation channels moved to the primary');
+    redis_at($primary, 'CONFIG', 'RESETSTAT');
+    %st = ();
+    $st{(get($n, $_->[0], '/closed/3/clientes'))[0]}++ for @fresh[1 .. $#fresh];
+    is_deeply(\%st, { 200 => 19 }, 'replicas killed: 19 more uncached lookups, all 200');
+    cmp_ok(calls($primary, 'hgetall'), '>=', 19, 'served by the primary');
+    is($n->warm(sub { my @r = get($n, $tok); ($r[0], $r[3], $r[1]) }), 2,
+       'replicas killed: a key cached on both workers');
+    disable_timed($n, $id, $tok, 'replicas killed');
+    like($n->error_log,
+         qr/replica 127\.0\.0\.1:\d+ of "fsm": connection failed; read on the primary/,
+         'the error log says the replica failed');
+    unlike($n->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert in the error log');
+    $n->stop;
+}
+
+sub sum0 { my $t = 0; $t += $_ for @_; $t }
+
+sub poll_for {
+    my ($secs, $cb) = @_;
+    my $t0 = time;
+    while (time - $t0 < $secs) {
+        return 1 if $cb->();
+        sleep 0.05;
+    }
+    return 0;
 }
 
 done_testing();

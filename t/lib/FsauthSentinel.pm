@@ -195,7 +195,11 @@ sub wait_settled {
 # SIGKILL the primary; returns its port
 sub kill_primary {
     my ($self) = @_;
-    my $port = $self->{primary};
+    return $self->kill_node($self->{primary});
+}
+
+sub kill_node {
+    my ($self, $port) = @_;
     my $pid = delete $self->{nodes}{$port};
     kill 'KILL', $pid;
     waitpid $pid, 0;
