@@ -9,7 +9,8 @@
 # --sentinel with no sentinel up exits 2.  Then read=replica: lookups and
 # the invalidation channels on the replicas, the kill switch and activity
 # on the primary, changes on both workers within 100 ms, before and after
-# a failover, and everything on the primary with both replicas killed.
+# a failover, and everything on the primary with both replicas killed; a
+# fake sentinel that reports a detached replica healthy is caught by ROLE.
 # Plain Test::More: private servers killed and restarted under nginx.
 
 use strict;
@@ -436,6 +437,38 @@ sub disable_timed {
          'the error log says the replica failed');
     unlike($n->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert in the error log');
     $n->stop;
+}
+
+# 6. read=replica, a sentinel that reports a replica healthy when its link
+# to the primary is down: ROLE catches it, the primary serves
+{
+    my $primary = $set->primary;
+    my $lost = $set->start_node(replicaof => free_port());
+    my ($liar) = FsauthSentinel::fake_sentinel($primary, $lost);
+    my ($tok) = new_key();
+    redis_at($lost, 'CONFIG', 'RESETSTAT');
+
+    my $n = FsauthNginx->start(
+        workers => 1,
+        http => "    fsauth_redis sentinel=127.0.0.1:$liar master=fsm "
+              . "read=replica prefix=$p timeout=${timeout}ms;\n"
+              . "    fsauth_ban off;",
+        server => $location);
+    my %st;
+    my $t0 = time;
+    while (time - $t0 < 1.2) {
+        $st{(get($n, $tok, '/closed/3/clientes'))[0]}++;
+        sleep 0.05;
+    }
+    is_deeply([keys %st], [200],
+              'a replica whose link is down, reported healthy: lookups work');
+    is(calls($lost, 'hgetall'), 0, 'on the primary, not on it');
+    is(clients($lost, qr/ flags=\S*t/), 0, 'no invalidation channel on it');
+    like($n->error_log,
+         qr/replica 127\.0\.0\.1:$lost of "fsm": ROLE says it is no connected replica; read on the primary/,
+         'the error log says why');
+    $n->stop;
+    $set->kill_node($lost);
 }
 
 sub sum0 { my $t = 0; $t += $_ for @_; $t }

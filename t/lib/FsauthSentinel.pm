@@ -258,10 +258,11 @@ sub settle_failover {
     return $new;
 }
 
-# A fake sentinel: answers get-master-addr-by-name with 127.0.0.1 $port,
-# acknowledges SUBSCRIBE and says nothing more; PING is PONG.
+# A fake sentinel: answers get-master-addr-by-name with 127.0.0.1 $port
+# and SENTINEL replicas with @replicas (ports on 127.0.0.1, each reported
+# healthy), acknowledges SUBSCRIBE and says nothing more; PING is PONG.
 sub fake_sentinel {
-    my ($port) = @_;
+    my ($port, @replicas) = @_;
     my $listen = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
                                        ReuseAddr => 1) or die "listen: $!";
     my $pid = fork // die "fork: $!";
@@ -271,7 +272,14 @@ sub fake_sentinel {
             next if fork;
             while (my $cmd = read_command($c)) {
                 my $name = lc($cmd->[0] // '');
-                if ($name eq 'sentinel') {
+                if ($name eq 'sentinel' && lc($cmd->[1] // '') eq 'replicas') {
+                    print $c '*' . @replicas . "\r\n", map {
+                        my @f = (ip => '127.0.0.1', port => $_,
+                                 flags => 'slave', 'master-link-status' => 'ok');
+                        '*' . @f . "\r\n"
+                            . join('', map { '$' . length($_) . "\r\n$_\r\n" } @f)
+                    } @replicas;
+                } elsif ($name eq 'sentinel') {
                     print $c "*2\r\n\$9\r\n127.0.0.1\r\n\$" . length($port)
                         . "\r\n$port\r\n";
                 } elsif ($name eq 'subscribe') {
