@@ -454,9 +454,22 @@ ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache, u_char *digest,
 
     kn = (ngx_http_fsauth_key_node_t *) e;
 
-    ngx_http_fsauth_record_extract(&kn->rec, resource, sa, res);
-
     fresh = ((ngx_msec_int_t) (e->expires - now) > 0);
+
+    /*
+     * The entry's end was set from the wall clock when it was stored, but
+     * it runs on nginx's monotonic one: if they drift, a stale entry may
+     * still be there when its key's expiry second has come.  Nothing is
+     * served stale past that second.
+     */
+
+    if (!fresh && kn->rec.expires && ngx_time() >= kn->rec.expires) {
+        ngx_http_fsauth_cache_remove(cache, e);
+        cache->sh->stats.misses++;
+        goto done;
+    }
+
+    ngx_http_fsauth_record_extract(&kn->rec, resource, sa, res);
 
     if (!res->has_grant && kn->rec.incomplete && resource->len
         && kn->rec.enabled && !kn->rec.fullaccess)

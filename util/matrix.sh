@@ -39,13 +39,15 @@ fi
 # Runs after the full one, per suite: "ENV=VALUE ... [-- prove arguments]",
 # separated by "|"; FSAUTH_MATRIX_RUNS replaces them for every suite named.
 # HTTP/2 and HTTP/3 go through the Test::Nginx files of the request
-# handler, client aborts, discarded bodies, the cache and hostile requests
+# handler, client aborts, discarded bodies, the cache, hostile requests
+# and fsauth_phase
 # (t/006-redirects.t and t/014-records.t, newer, have not been run over
 # HTTP/2 or HTTP/3 yet); Valkey through every file.  HTTP/3 runs on sid only: on trixie (nginx 1.26.3,
 # curl 8.14.1 with OpenSSL's QUIC) it passes, but once timed out on the
 # first request of two blocks within a matrix run.
 h2files="t/001-basics.t t/002-resource.t t/003-order.t t/004-config.t"
 h2files+=" t/010-redis.t t/011-redis-faults.t t/020-cache.t t/040-hostile.t"
+h2files+=" t/071-phase.t"
 declare -A runs=(
     [bookworm]="TEST_NGINX_USE_HTTP2=1|TEST_NGINX_USE_HTTP3=1"
     [trixie]="FSAUTH_TEST_SERVER=valkey|TEST_NGINX_USE_HTTP2=1 -- $h2files"
