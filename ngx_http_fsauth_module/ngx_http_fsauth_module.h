@@ -241,6 +241,8 @@ typedef struct {
     ngx_str_t                       master;
     ngx_str_t                       sentinel_password;
     ngx_uint_t                      read_replica; /* read=replica */
+    ngx_http_fsauth_redis_addr_t   *prefer;       /* prefer_replica= */
+    ngx_uint_t                      nprefer;
 } ngx_http_fsauth_redis_conf_t;
 
 

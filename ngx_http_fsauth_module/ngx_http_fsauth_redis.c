@@ -62,7 +62,8 @@ static int ngx_http_fsauth_redis_command2(redisAsyncContext *ac,
 
 /*
  * fsauth_redis host:port | unix:/path | sentinel=HOST:PORT[,...] master=NAME
- *              [read=primary|replica] [sentinel_password_file=PATH]
+ *              [read=primary|replica] [prefer_replica=HOST:PORT]
+ *              [sentinel_password_file=PATH]
  *              [db=N] [password_file=PATH]
  *              [user=NAME] [prefix=S] [connect_timeout=T] [timeout=T]
  *              [tls=on|off] [tls_*=...];
@@ -166,7 +167,9 @@ options:
 
         /* a replica to read from is one the sentinels name */
 
-        if (ngx_strncmp(value[i].data, "read=", 5) == 0) {
+        if (ngx_strncmp(value[i].data, "read=", 5) == 0
+            || ngx_strncmp(value[i].data, "prefer_replica=", 15) == 0)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "fsauth_redis: \"%V\" needs \"sentinel=\"",
                                &value[i]);
@@ -258,6 +261,13 @@ options:
     if (rcf->nsentinels && rcf->master.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "fsauth_redis: \"sentinel=\" needs \"master=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->nprefer && !rcf->read_replica) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: \"prefer_replica=\" needs "
+                           "\"read=replica\"");
         return NGX_CONF_ERROR;
     }
 

@@ -32,6 +32,7 @@
 #define NGX_HTTP_FSAUTH_SENTINEL_SHUN      2000
 #define NGX_HTTP_FSAUTH_SENTINEL_RECHECK   5000
 #define NGX_HTTP_FSAUTH_SENTINEL_NONE      1000
+#define NGX_HTTP_FSAUTH_SENTINEL_PREFER    8
 
 
 /* a replica passed over until a time */
@@ -80,6 +81,11 @@ struct ngx_http_fsauth_sentinel_s {
 
 static ngx_int_t ngx_http_fsauth_sentinel_list(ngx_conf_t *cf,
     ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *list);
+static ngx_int_t ngx_http_fsauth_sentinel_addrs(ngx_conf_t *cf,
+    ngx_str_t *item, in_port_t port, const char *what,
+    ngx_http_fsauth_redis_addr_t *addrs, ngx_uint_t *n, ngx_uint_t max);
+static ngx_int_t ngx_http_fsauth_sentinel_prefer(ngx_conf_t *cf,
+    ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *item);
 static void ngx_http_fsauth_sentinel_query(ngx_http_fsauth_sentinel_t *s);
 static void ngx_http_fsauth_sentinel_failed(ngx_http_fsauth_sentinel_t *s,
     const char *reason);
@@ -91,6 +97,8 @@ static ngx_int_t ngx_http_fsauth_sentinel_pick(ngx_http_fsauth_sentinel_t *s,
     redisReply *rr, ngx_http_fsauth_redis_addr_t *pick);
 static ngx_uint_t ngx_http_fsauth_sentinel_same(
     ngx_http_fsauth_redis_addr_t *a, ngx_http_fsauth_redis_addr_t *b);
+static ngx_uint_t ngx_http_fsauth_sentinel_preferred(
+    ngx_http_fsauth_sentinel_t *s, ngx_http_fsauth_redis_addr_t *a);
 static ngx_uint_t ngx_http_fsauth_sentinel_shunned(
     ngx_http_fsauth_sentinel_t *s, ngx_http_fsauth_redis_addr_t *a);
 static void ngx_http_fsauth_sentinel_watch(ngx_http_fsauth_sentinel_t *s);
@@ -169,45 +177,60 @@ static ngx_int_t
 ngx_http_fsauth_sentinel_list(ngx_conf_t *cf,
     ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *item)
 {
+    return ngx_http_fsauth_sentinel_addrs(cf, item,
+                                          NGX_HTTP_FSAUTH_SENTINEL_PORT,
+                                          "sentinel", rcf->sentinels,
+                                          &rcf->nsentinels, 32);
+}
+
+
+/*
+ * HOST[:PORT] of a sentinel or a replica, resolved here, never later:
+ * each address it resolves to is added to addrs[*n], up to max
+ */
+
+static ngx_int_t
+ngx_http_fsauth_sentinel_addrs(ngx_conf_t *cf, ngx_str_t *item,
+    in_port_t port, const char *what, ngx_http_fsauth_redis_addr_t *addrs,
+    ngx_uint_t *n, ngx_uint_t max)
+{
     ngx_url_t   u;
     ngx_uint_t  i;
 
     ngx_memzero(&u, sizeof(ngx_url_t));
 
     u.url = *item;
-    u.default_port = NGX_HTTP_FSAUTH_SENTINEL_PORT;
-
-    /* resolved here, never at run time */
+    u.default_port = port;
 
     if (item->len == 0 || ngx_parse_url(cf->pool, &u) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "fsauth_redis: %s in sentinel \"%V\"",
-                           u.err ? u.err : "no address", item);
+                           "fsauth_redis: %s in %s \"%V\"",
+                           u.err ? u.err : "no address", what, item);
         return NGX_ERROR;
     }
 
     if (u.naddrs == 0 || u.family == AF_UNIX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "fsauth_redis: sentinel \"%V\" must be an IP "
-                           "address or a name with a port", item);
+                           "fsauth_redis: %s \"%V\" must be an IP "
+                           "address or a name with a port", what, item);
         return NGX_ERROR;
     }
 
     for (i = 0; i < u.naddrs; i++) {
-        if (rcf->nsentinels == 32) {
+        if (*n == max) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "fsauth_redis: more than 32 sentinels");
+                               "fsauth_redis: more than %ui addresses in "
+                               "%s", max, what);
             return NGX_ERROR;
         }
 
-        if (ngx_http_fsauth_redis_addr(cf, &u.addrs[i],
-                                       &rcf->sentinels[rcf->nsentinels])
+        if (ngx_http_fsauth_redis_addr(cf, &u.addrs[i], &addrs[*n])
             != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        rcf->nsentinels++;
+        (*n)++;
     }
 
     return NGX_OK;
@@ -260,6 +283,13 @@ ngx_http_fsauth_sentinel_param(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
+    if (ngx_strncmp(value->data, "prefer_replica=", 15) == 0) {
+        s.data = value->data + 15;
+        s.len = value->len - 15;
+
+        return ngx_http_fsauth_sentinel_prefer(cf, rcf, &s);
+    }
+
     if (ngx_strncmp(value->data, "sentinel_password_file=", 23) == 0) {
         s.data = value->data + 23;
         s.len = value->len - 23;
@@ -269,6 +299,29 @@ ngx_http_fsauth_sentinel_param(ngx_conf_t *cf,
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * prefer_replica=HOST[:PORT]: the replica this node reads from while the
+ * sentinels report it healthy (every address a name resolves to counts)
+ */
+
+static ngx_int_t
+ngx_http_fsauth_sentinel_prefer(ngx_conf_t *cf,
+    ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *item)
+{
+    rcf->prefer = ngx_pcalloc(cf->pool, NGX_HTTP_FSAUTH_SENTINEL_PREFER
+                                        * sizeof(ngx_http_fsauth_redis_addr_t));
+    if (rcf->prefer == NULL) {
+        return NGX_ERROR;
+    }
+
+    rcf->nprefer = 0;
+
+    return ngx_http_fsauth_sentinel_addrs(cf, item, 6379, "prefer_replica",
+                                          rcf->prefer, &rcf->nprefer,
+                                          NGX_HTTP_FSAUTH_SENTINEL_PREFER);
 }
 
 
@@ -664,9 +717,10 @@ ngx_http_fsauth_sentinel_ip(redisReply *host, redisReply *port, u_char *addr,
 
 /*
  * The replica to read from, of those the sentinels report healthy: not
- * down by any account, its link to the primary up.  The one in use is
- * kept while it stays healthy; otherwise the workers spread over them.
- * NGX_DECLINED: none.
+ * down by any account, its link to the primary up.  The one of
+ * prefer_replica= comes first; then the one in use is kept while it
+ * stays healthy; otherwise the workers spread over them.  NGX_DECLINED:
+ * none.
  */
 
 static ngx_int_t
@@ -674,7 +728,7 @@ ngx_http_fsauth_sentinel_pick(ngx_http_fsauth_sentinel_t *s, redisReply *rr,
     ngx_http_fsauth_redis_addr_t *pick)
 {
     size_t                         k;
-    ngx_uint_t                     i, n, want, pass;
+    ngx_uint_t                     i, n, want, pass, keep;
     redisReply                    *r, *f, *v, *ip, *port, *flags, *link;
     ngx_http_fsauth_redis_addr_t   a;
     u_char                         host[NGX_SOCKADDR_STRLEN + 1];
@@ -685,6 +739,7 @@ ngx_http_fsauth_sentinel_pick(ngx_http_fsauth_sentinel_t *s, redisReply *rr,
 
     a.host.data = host;
     want = 0;
+    keep = 0;
 
     /* pass 0 counts the healthy ones, pass 1 takes one of them */
 
@@ -751,10 +806,14 @@ ngx_http_fsauth_sentinel_pick(ngx_http_fsauth_sentinel_t *s, redisReply *rr,
             }
 
             if (pass == 0) {
+                if (ngx_http_fsauth_sentinel_preferred(s, &a)) {
+                    goto found;
+                }
+
                 if (s->replica_known
                     && ngx_http_fsauth_sentinel_same(&a, &s->replica))
                 {
-                    goto found;
+                    keep = 1;
                 }
 
                 n++;
@@ -769,6 +828,15 @@ ngx_http_fsauth_sentinel_pick(ngx_http_fsauth_sentinel_t *s, redisReply *rr,
         if (pass == 0) {
             if (n == 0) {
                 break;
+            }
+
+            if (keep) {
+                ngx_memcpy(pick->host.data, s->rhost,
+                           s->replica.host.len + 1);
+                pick->host.len = s->replica.host.len;
+                pick->port = s->replica.port;
+
+                return NGX_OK;
             }
 
             want = (ngx_uint_t) ngx_pid % n;
@@ -793,6 +861,27 @@ ngx_http_fsauth_sentinel_same(ngx_http_fsauth_redis_addr_t *a,
 {
     return a->port == b->port && a->host.len == b->host.len
            && ngx_memcmp(a->host.data, b->host.data, a->host.len) == 0;
+}
+
+
+/* whether a replica is the one of prefer_replica= */
+
+static ngx_uint_t
+ngx_http_fsauth_sentinel_preferred(ngx_http_fsauth_sentinel_t *s,
+    ngx_http_fsauth_redis_addr_t *a)
+{
+    ngx_uint_t                     i;
+    ngx_http_fsauth_redis_conf_t  *rcf;
+
+    rcf = s->peer->conf;
+
+    for (i = 0; i < rcf->nprefer; i++) {
+        if (ngx_http_fsauth_sentinel_same(a, &rcf->prefer[i])) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -862,10 +951,15 @@ ngx_http_fsauth_sentinel_answer(ngx_http_fsauth_sentinel_t *s,
             ngx_log_error(NGX_LOG_NOTICE, peer->log, 0,
                           "fsauth: sentinel %V:%d names %V:%d as a healthy "
                           "replica of \"%V\"; lookups and invalidations are "
-                          "read there", &rcf->sentinels[s->source].host,
+                          "read there%s", &rcf->sentinels[s->source].host,
                           (int) rcf->sentinels[s->source].port,
                           &s->replica.host, (int) s->replica.port,
-                          &rcf->master);
+                          &rcf->master,
+                          rcf->nprefer == 0
+                          || ngx_http_fsauth_sentinel_preferred(s,
+                                                                &s->replica)
+                          ? "" : ", not on the one of prefer_replica= "
+                                 "(not reported healthy, or failed lately)");
 
         } else {
             s->replica_known = 0;

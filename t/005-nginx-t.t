@@ -140,6 +140,29 @@ my @cases = (
     [ 'fsauth_redis with a bad read=',
       'fsauth_redis sentinel=127.0.0.1:26379 master=m read=any;', '',
       qr/fsauth_redis: "read=" must be "primary" or "replica", not "read=any"/ ],
+    [ 'fsauth_redis prefer_replica= without sentinel=',
+      'fsauth_redis 127.0.0.1:6379 prefer_replica=127.0.0.1:6380;', '',
+      qr/fsauth_redis: "prefer_replica=127.0.0.1:6380" needs "sentinel="/ ],
+    [ 'fsauth_redis prefer_replica= without read=replica',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m '
+      . 'prefer_replica=127.0.0.1:6380;', '',
+      qr/fsauth_redis: "prefer_replica=" needs "read=replica"/ ],
+    [ 'fsauth_redis prefer_replica= with read=primary',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m '
+      . 'prefer_replica=127.0.0.1:6380 read=primary;', '',
+      qr/fsauth_redis: "prefer_replica=" needs "read=replica"/ ],
+    [ 'fsauth_redis prefer_replica= with a unix socket',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m read=replica '
+      . 'prefer_replica=unix:/tmp/r.sock;', '',
+      qr/fsauth_redis: prefer_replica "unix:\/tmp\/r.sock" must be an IP address/ ],
+    [ 'fsauth_redis prefer_replica= with a bad port',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m read=replica '
+      . 'prefer_replica=127.0.0.1:0;', '',
+      qr/fsauth_redis: invalid port in prefer_replica "127.0.0.1:0"/ ],
+    [ 'fsauth_redis prefer_replica= empty',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m read=replica '
+      . 'prefer_replica=;', '',
+      qr/fsauth_redis: no address in prefer_replica ""/ ],
     [ 'fsauth_redis with an empty sentinel password file',
       "fsauth_redis sentinel=127.0.0.1:26379 master=m "
       . "sentinel_password_file=$empty;", '',
@@ -221,6 +244,11 @@ is($rc, 0, 'fsauth_redis sentinel= with read=replica passes nginx -t')
 ($rc, $out) = nginx_t('fsauth_redis sentinel=127.0.0.1:26379 master=fsm '
                       . 'read=primary;', 'fsauth on;');
 is($rc, 0, 'and with read=primary') or diag($out);
+($rc, $out) = nginx_t('fsauth_redis sentinel=127.0.0.1:26379 master=fsm '
+                      . 'prefer_replica=127.0.0.1 read=replica;',
+                      'fsauth on;');
+is($rc, 0, 'and with prefer_replica= (before read=replica, default port)')
+    or diag($out);
 
 for my $c (@cases) {
     my ($name, $http, $location, $want) = @$c;

@@ -11,6 +11,10 @@
 # on the primary, changes on both workers within 100 ms, before and after
 # a failover, and everything on the primary with both replicas killed; a
 # fake sentinel that reports a detached replica healthy is caught by ROLE.
+# Last, two nginx instances standing for two gateway nodes, each with
+# prefer_replica= its own replica: lookups and invalidations there, a
+# change refused by the four workers within 100 ms, the ban per node, and
+# a node whose replica dies reading the other one, then its own again.
 # Plain Test::More: private servers killed and restarted under nginx.
 
 use strict;
@@ -321,6 +325,7 @@ sub disable_timed {
     return ($t0 - $t_run, sort { $a <=> $b } values %refused);
 }
 
+my @down;
 {
     $set->wait_ready(2);
     my $primary = $set->primary;
@@ -414,6 +419,7 @@ sub disable_timed {
     my @fresh = map { [new_key()] } 1 .. 20;
     ($tok, $id) = new_key();
     $set->kill_node($_) for @replicas;
+    @down = @replicas;
     $t_kill = time;
     my $ok = poll_until(sub { (get($n, $fresh[0][0], '/closed/3/clientes'))[0] == 200 });
     my $t_ok = time;
@@ -469,6 +475,143 @@ sub disable_timed {
          'the error log says why');
     $n->stop;
     $set->kill_node($lost);
+}
+
+# 7. two gateway nodes on one machine, each with prefer_replica= its own
+# replica: lookups and invalidations there, a change made with fsauthctl
+# refused by every worker of both within 100 ms, the ban per node; a node
+# whose replica dies reads from the other one, and comes back to its own
+{
+    my $primary = $set->primary;
+    $set->start_node(port => $_, replicaof => $primary) for @down;
+    $set->wait_replicas(2);
+    $set->wait_ready(2);
+    $primary = $set->primary;
+    my %own;
+    @own{qw(A B)} = $set->replicas;
+    my @keys = map { [new_key()] } 1 .. 20;
+    my ($tok, $id) = new_key();
+    ok(poll_until(sub { replicated([@keys, [$tok]], values %own) }),
+       'two nodes: the keys reached both replicas');
+
+    my $tracking = qr/ flags=\S*t/;
+    my %node;
+    for my $name (qw(A B)) {
+        $node{$name} = FsauthNginx->start(
+            workers => 2,
+            http => "    fsauth_redis sentinel=$list master=fsm read=replica "
+                  . "prefer_replica=127.0.0.1:$own{$name} prefix=$p "
+                  . "timeout=${timeout}ms connect_timeout=${timeout}ms;\n"
+                  . "    fsauth_cache zone=t019$name:1m ttl=1h stale=1h;\n"
+                  . "    fsauth_ban off;",
+            server => $location . <<'_EOC_');
+        location /ban/ {
+            fsauth on;
+            fsauth_ban 3 60s;
+            proxy_pass http://127.0.0.1:$PORT/backend/;
+        }
+_EOC_
+
+        # node A alone first: its two invalidation channels on its replica
+        ok(poll_for(5, sub {
+               clients($own{$name}, $tracking) == 2
+               && ($name eq 'B' || clients($own{B}, $tracking) == 0)
+           }), "node $name: both workers' invalidation channels on its "
+             . "replica ($own{$name})")
+            or diag(join "\n", map { redis_at($_, 'CLIENT', 'LIST') }
+                              values %own);
+        like($node{$name}->error_log,
+             qr/names 127\.0\.0\.1:$own{$name} as a healthy replica of "fsm"; lookups and invalidations are read there\n/,
+             "node $name: the error log names its replica");
+    }
+    is(clients($primary, $tracking), 0, 'none on the primary');
+
+    redis_at($_, 'CONFIG', 'RESETSTAT') for $primary, values %own;
+    my %st;
+    $st{(get($node{A}, $_->[0], '/closed/3/clientes'))[0]}++
+        for @keys[0 .. 9];
+    is(calls($own{A}, 'hgetall'), 10, 'node A: 10 uncached lookups on its replica');
+    is(calls($own{B}, 'hgetall') + calls($primary, 'hgetall'), 0,
+       'none elsewhere');
+    $st{(get($node{B}, $_->[0], '/closed/3/clientes'))[0]}++
+        for @keys[10 .. 19];
+    is(calls($own{B}, 'hgetall'), 10, 'node B: 10 uncached lookups on its replica');
+    is(calls($own{A}, 'hgetall'), 10, 'none more on node A\'s');
+    is(calls($primary, 'hgetall'), 0, 'none on the primary');
+    is_deeply(\%st, { 200 => 20 }, 'all 200');
+
+    # a change reaches the four workers of both nodes within 100 ms
+    for my $name (qw(A B)) {
+        is($node{$name}->warm(sub { my @r = get($node{$name}, $tok); ($r[0], $r[3], $r[1]) }),
+           2, "node $name: a key cached on both workers");
+    }
+    my $t_run = time;
+    my $out = `$ctl --sentinel $list --master fsm --prefix $p key disable $id 2>&1`;
+    my $t0 = time;
+    is($?, 0, 'two nodes: fsauthctl --sentinel key disable') or diag($out);
+    my %refused;
+    while (time - $t0 < 1 && keys %refused < 4) {
+        for my $name (qw(A B)) {
+            my ($st, $pid) = get($node{$name}, $tok);
+            $refused{"$name$pid"} //= time - $t0 if $st != 200;
+        }
+    }
+    is(scalar(keys %refused), 4,
+       'two nodes: the disabled key is refused on the four workers');
+    ok(!grep({ $_ > 0.1 } values %refused), 'within 100 ms')
+        or diag(explain(\%refused));
+    diag(sprintf 'two nodes: fsauthctl ran %.3f s; the four workers '
+         . 'refused the key %s s after it exited', $t0 - $t_run,
+         join ', ', map { sprintf '%.3f', $_ } sort { $a <=> $b }
+                    values %refused);
+
+    # the ban stays per node
+    my ($good) = new_key();
+    ok(poll_until(sub { replicated([[$good]], values %own) }),
+       'a fresh key on both replicas');
+    my $ban = '/ban/api/3/clientes';
+    my @bad = map { (get($node{A}, "tok-t019-unknown-$_", $ban))[0] } 1 .. 3;
+    is("@bad", '401 401 401', 'node A: three unknown tokens, 401');
+    is(join(' ', map { (get($node{A}, $good, $ban))[0] } 1 .. 4),
+       '429 429 429 429', 'node A (both workers): the address is banned');
+    is(join(' ', map { (get($node{B}, $good, $ban))[0] } 1 .. 4),
+       '200 200 200 200', 'node B: not banned there');
+
+    # node A's replica dies: A reads from B's replica, not from the
+    # primary, and comes back to its own once it is healthy again
+    redis_at($_, 'CONFIG', 'RESETSTAT') for $primary, $own{B};
+    $set->kill_node($own{A});
+    ok(poll_for(5, sub { clients($own{B}, $tracking) == 4 }),
+       'node A\'s replica killed: its invalidation channels move to node '
+       . 'B\'s replica')
+        or diag(redis_at($own{B}, 'CLIENT', 'LIST'));
+    my @fresh = map { [new_key()] } 1 .. 5;
+    ok(poll_until(sub { replicated(\@fresh, $own{B}) }), 'new keys replicated');
+    %st = ();
+    $st{(get($node{A}, $_->[0], '/closed/3/clientes'))[0]}++ for @fresh;
+    is_deeply(\%st, { 200 => 5 }, 'node A: 5 uncached lookups, all 200');
+    is(calls($primary, 'hgetall'), 0, 'none on the primary');
+    like($node{A}->error_log,
+         qr/names 127\.0\.0\.1:$own{B} as a healthy replica of "fsm"; lookups and invalidations are read there, not on the one of prefer_replica=/,
+         'node A: the error log says it reads elsewhere');
+
+    $set->start_node(port => $own{A}, replicaof => $primary);
+    $set->wait_replicas(2);
+    my $t_back = time;
+    # the sentinels see it up within a second; the replicas are asked
+    # for every 5 s
+    ok(poll_for(15, sub {
+           clients($own{A}, $tracking) == 2 && clients($own{B}, $tracking) == 2
+       }), 'node A\'s replica back: its invalidation channels return to it')
+        or diag(join "\n", map { redis_at($_, 'CLIENT', 'LIST') } values %own);
+    diag(sprintf 'two nodes: node A back on its replica %.1f s after it '
+         . 'was synced', time - $t_back);
+
+    for my $name (qw(A B)) {
+        unlike($node{$name}->error_log, qr/\[(alert|crit|emerg)\]/,
+               "node $name: no alert in the error log");
+        $node{$name}->stop;
+    }
 }
 
 sub sum0 { my $t = 0; $t += $_ for @_; $t }
