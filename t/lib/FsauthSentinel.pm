@@ -4,8 +4,9 @@ package FsauthSentinel;
 # replicas and three sentinels (down-after-milliseconds 1000), all
 # private processes on free ports, killed at the end; and a scripted
 # fake sentinel that names whatever address it is told to.
-# FSAUTH_REDIS_SERVER (set by util/test.sh) names the server: a sentinel
-# is the same binary started with --sentinel, as redis-sentinel and
+# FSAUTH_REDIS_SERVER (set by util/test.sh: redis-server, or valkey-server
+# under FSAUTH_TEST_SERVER=valkey) names the server; a sentinel is the
+# same binary started with --sentinel, as redis-sentinel and
 # valkey-sentinel are.
 
 use strict;
