@@ -15,6 +15,8 @@
 # prefer_replica= its own replica: lookups and invalidations there, a
 # change refused by the four workers within 100 ms, the ban per node, and
 # a node whose replica dies reading the other one, then its own again.
+# And a sentinel with requirepass: sentinel_password_file= and
+# fsauthctl --sentinel-password-file AUTH to it, nothing else does.
 # Plain Test::More: private servers killed and restarted under nginx.
 
 use strict;
@@ -612,6 +614,60 @@ _EOC_
                "node $name: no alert in the error log");
         $node{$name}->stop;
     }
+}
+
+# 8. a sentinel with requirepass: sentinel_password_file= and
+# --sentinel-password-file AUTH to it; without them, or with another
+# password, it names nothing
+{
+    my $password = "t019-sentinel-$$-" . int(rand 1e9);
+    my $sp = $set->auth_sentinel('fsa', $password);
+    my $pw = write_file("$tmp/sentinel.pass", "$password\n");
+    my $wrong = write_file("$tmp/wrong.pass", "not-$password\n");
+    my ($tok) = new_key();
+    $set->wait_replicas(2);
+
+    my %conf = (with => "sentinel_password_file=$pw", without => '',
+                wrong => "sentinel_password_file=$wrong");
+    for my $case (qw(with without wrong)) {
+        my $n = FsauthNginx->start(
+            workers => 1,
+            http => "    fsauth_redis sentinel=127.0.0.1:$sp master=fsa "
+                  . "$conf{$case} prefix=$p timeout=${timeout}ms;\n"
+                  . "    fsauth_ban off;",
+            server => $location);
+        if ($case eq 'with') {
+            ok(poll_until(sub { (get($n, $tok, '/closed/3/clientes'))[0] == 200 }),
+               'a sentinel with requirepass, sentinel_password_file=: lookups work');
+            like($n->error_log,
+                 qr/sentinel 127\.0\.0\.1:$sp names 127\.0\.0\.1:${\ $set->primary} as the primary of "fsa"/,
+                 'through that sentinel');
+        } else {
+            my %st;
+            $st{(get($n, $tok, '/closed/3/clientes'))[0]}++ for 1 .. 10;
+            is_deeply(\%st, { 503 => 10 },
+                      "a sentinel with requirepass, password $case: no primary, 503");
+            my $why = $case eq 'wrong' ? 'refused AUTH' : 'answered with an error';
+            like($n->error_log,
+                 qr/no sentinel named the primary of "fsa" \(last: 127\.0\.0\.1:$sp: $why\)/,
+                 "password $case: the error log says so ($why)")
+                or diag($n->error_log);
+        }
+        unlike($n->error_log, qr/\Q$password\E/, "password $case: no password in the log");
+        $n->stop;
+    }
+
+    my $out = `$ctl --sentinel 127.0.0.1:$sp --master fsa --sentinel-password-file $pw --prefix $p key list 2>&1`;
+    is($?, 0, 'fsauthctl --sentinel-password-file: works') or diag($out);
+    $out = `$ctl --sentinel 127.0.0.1:$sp --master fsa --prefix $p key list 2>&1`;
+    is($? >> 8, 2, 'fsauthctl without it: exit 2');
+    like($out, qr/\Afsauthctl: no sentinel named the primary of "fsa" \(last: sentinel 127\.0\.0\.1:$sp: [^\n]*\)\n\z/,
+         'and one line') or diag($out);
+    $out = `$ctl --sentinel 127.0.0.1:$sp --master fsa --sentinel-password-file $wrong --prefix $p key list 2>&1`;
+    is($? >> 8, 2, 'fsauthctl with another password: exit 2');
+    like($out, qr/\Afsauthctl: no sentinel named the primary of "fsa" \(last: sentinel 127\.0\.0\.1:$sp: AUTH failed: [^\n]*\)\n\z/,
+         'and one line that says AUTH failed') or diag($out);
+    unlike($out, qr/\Q$password\E/, 'no password in it');
 }
 
 sub sum0 { my $t = 0; $t += $_ for @_; $t }

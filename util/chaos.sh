@@ -37,13 +37,13 @@
 # cycle waits for the sentinels' +switch-master (heard on every sentinel),
 # restarts the old primary as a replica of the new one, waits until the
 # sentinels agree again (twice, 1 s apart) and leaves it CHAOS_UP seconds.
-# The same checks, with "Redis answers again" read as "the sentinels
-# announce the promotion": a never-seen token gets 503 only from the kill
-# to 1 s after the last +switch-master of the cycle, and 401 again within
-# 1 s of it.
+# The same checks, with "Redis answers again" read as "the promotion",
+# the first sentinel's +switch-master (a second failover right after
+# extends the outage to its own): a never-seen token gets 503 only from
+# the kill to 1 s after it, and 401 again within 1 s of it.
 #
 # Usage: util/chaos.sh [redis|sentinel]   (after "make"; redis: about
-#   25 s, sentinel: about 40 s)
+#   25 s, sentinel: about 35 s)
 # Environment: CHAOS_CYCLES, CHAOS_DOWN (redis mode), CHAOS_UP,
 #   CHAOS_MARGIN_MS, CHAOS_RSS_KB, CHAOS_KEEP=1 (keep the work directory),
 #   NGINX (default: $TEST_NGINX_BINARY or /usr/sbin/nginx).

@@ -94,6 +94,28 @@ _EOC_
     return $port;
 }
 
+# a sentinel of its own, outside the set's three, with requirepass:
+# it watches the primary under another name ($name, quorum 1), so the
+# others, which know no such master, ignore it
+sub auth_sentinel {
+    my ($self, $name, $password) = @_;
+    my $port = free_port();
+    my $dir = "$self->{dir}/sentinel$port";
+    mkdir $dir;
+    my $conf = write_file("$dir/sentinel.conf", <<"_EOC_");
+port $port
+bind 127.0.0.1
+dir $dir
+logfile $dir/log
+requirepass "$password"
+sentinel monitor $name 127.0.0.1 $self->{primary} 1
+sentinel down-after-milliseconds $name 1000
+_EOC_
+    spawn(server(), $conf, '--sentinel');
+    wait_port($port);
+    return $port;
+}
+
 sub stop_sentinel {
     my ($self, $port) = @_;
     my $pid = delete $self->{spids}{$port} or return;
