@@ -661,8 +661,8 @@ _EOC_
     is($?, 0, 'fsauthctl --sentinel-password-file: works') or diag($out);
     $out = `$ctl --sentinel 127.0.0.1:$sp --master fsa --prefix $p key list 2>&1`;
     is($? >> 8, 2, 'fsauthctl without it: exit 2');
-    like($out, qr/\Afsauthctl: no sentinel named the primary of "fsa" \(last: sentinel 127\.0\.0\.1:$sp: [^\n]*\)\n\z/,
-         'and one line') or diag($out);
+    like($out, qr/\Afsauthctl: no sentinel named the primary of "fsa" \(last: sentinel 127\.0\.0\.1:$sp: unexpected reply: NOAUTH [^\n]*\)\n\z/,
+         'and one line: the sentinel wants AUTH') or diag($out);
     $out = `$ctl --sentinel 127.0.0.1:$sp --master fsa --sentinel-password-file $wrong --prefix $p key list 2>&1`;
     is($? >> 8, 2, 'fsauthctl with another password: exit 2');
     like($out, qr/\Afsauthctl: no sentinel named the primary of "fsa" \(last: sentinel 127\.0\.0\.1:$sp: AUTH failed: [^\n]*\)\n\z/,
