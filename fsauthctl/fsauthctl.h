@@ -87,6 +87,7 @@ typedef struct {
     const char         *master;
     const char         *sentinel_password_file;
     char               *sentinel_password;
+    const char         *sentinel_user;
 } fsauthctl_t;
 
 

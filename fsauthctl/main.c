@@ -65,6 +65,8 @@ static const char  fsauthctl_help[] =
 "      --sentinel-password-file FILE\n"
 "                            AUTH to the sentinels with the first line of\n"
 "                            FILE\n"
+"      --sentinel-user NAME  AUTH to the sentinels as this ACL user (needs\n"
+"                            --sentinel-password-file)\n"
 "      --version             prints \"fsauthctl VERSION\"\n"
 "      --help                this help; \"fsauthctl COMMAND --help\" for one\n"
 "                            command\n"
@@ -624,7 +626,7 @@ typedef struct {
     int                 version;
 } fsauthctl_global_t;
 
-#define FSAUTHCTL_GLOBAL_OPTS  18
+#define FSAUTHCTL_GLOBAL_OPTS  19
 
 
 static void fsauthctl_global_options(fsauthctl_t *ctl,
@@ -744,6 +746,7 @@ fsauthctl_global_options(fsauthctl_t *ctl, fsauthctl_global_t *g,
         { "master", 0, 1, &ctl->master, NULL },
         { "sentinel-password-file", 0, 1, &ctl->sentinel_password_file,
           NULL },
+        { "sentinel-user", 0, 1, &ctl->sentinel_user, NULL },
         { "version", 0, 0, NULL, &g->version },
         { NULL, 0, 0, NULL, NULL }
     };
@@ -816,10 +819,21 @@ fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
                                        "and --socket");
         }
 
-    } else if (ctl->master || ctl->sentinel_password_file) {
+        if (ctl->sentinel_user
+            && (ctl->sentinel_user[0] == '\0'
+                || ctl->sentinel_password_file == NULL))
+        {
+            return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                                       "--sentinel-user needs a name and "
+                                       "--sentinel-password-file");
+        }
+
+    } else if (ctl->master || ctl->sentinel_password_file
+               || ctl->sentinel_user)
+    {
         return fsauthctl_opt_usage(&fsauthctl_main_cmd,
-                                   "--master and --sentinel-password-file "
-                                   "go with --sentinel");
+                                   "--master, --sentinel-password-file and "
+                                   "--sentinel-user go with --sentinel");
     }
 
     if (ctl->socket && ctl->socket[0] == '\0') {

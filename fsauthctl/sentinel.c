@@ -198,8 +198,18 @@ fsauthctl_sentinel_ask(fsauthctl_t *ctl, const char *host, int port,
     rc = FSAUTHCTL_ERROR;
 
     if (ctl->sentinel_password) {
-        r = redisCommand(c, "AUTH %b", ctl->sentinel_password,
-                         strlen(ctl->sentinel_password));
+
+        /* --sentinel-user: an ACL user of the sentinels */
+
+        if (ctl->sentinel_user) {
+            r = redisCommand(c, "AUTH %s %b", ctl->sentinel_user,
+                             ctl->sentinel_password,
+                             strlen(ctl->sentinel_password));
+
+        } else {
+            r = redisCommand(c, "AUTH %b", ctl->sentinel_password,
+                             strlen(ctl->sentinel_password));
+        }
 
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
             snprintf(why, size, "sentinel %s:%d: AUTH failed: %s", host,

@@ -239,6 +239,7 @@ typedef struct {
     ngx_http_fsauth_redis_addr_t   *sentinels;
     ngx_uint_t                      nsentinels;
     ngx_str_t                       master;
+    ngx_str_t                       sentinel_user;
     ngx_str_t                       sentinel_password;
     ngx_uint_t                      read_replica; /* read=replica */
     ngx_http_fsauth_redis_addr_t   *prefer;       /* prefer_replica= */

@@ -63,7 +63,7 @@ static int ngx_http_fsauth_redis_command2(redisAsyncContext *ac,
 /*
  * fsauth_redis host:port | unix:/path | sentinel=HOST:PORT[,...] master=NAME
  *              [read=primary|replica] [prefer_replica=HOST:PORT]
- *              [sentinel_password_file=PATH]
+ *              [sentinel_password_file=PATH] [sentinel_user=NAME]
  *              [db=N] [password_file=PATH]
  *              [user=NAME] [prefix=S] [connect_timeout=T] [timeout=T]
  *              [tls=on|off] [tls_*=...];
@@ -165,10 +165,13 @@ options:
             }
         }
 
-        /* a replica to read from is one the sentinels name */
+        /* a replica to read from is one the sentinels name; their AUTH */
 
         if (ngx_strncmp(value[i].data, "read=", 5) == 0
-            || ngx_strncmp(value[i].data, "prefer_replica=", 15) == 0)
+            || ngx_strncmp(value[i].data, "prefer_replica=", 15) == 0
+            || ngx_strncmp(value[i].data, "sentinel_user=", 14) == 0
+            || ngx_strncmp(value[i].data, "sentinel_password_file=", 23)
+               == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "fsauth_redis: \"%V\" needs \"sentinel=\"",
@@ -261,6 +264,13 @@ options:
     if (rcf->nsentinels && rcf->master.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "fsauth_redis: \"sentinel=\" needs \"master=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->sentinel_user.len && rcf->sentinel_password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: \"sentinel_user=\" needs "
+                           "\"sentinel_password_file=\"");
         return NGX_CONF_ERROR;
     }
 

@@ -298,6 +298,19 @@ ngx_http_fsauth_sentinel_param(ngx_conf_t *cf,
                                               &rcf->sentinel_password);
     }
 
+    if (ngx_strncmp(value->data, "sentinel_user=", 14) == 0) {
+        rcf->sentinel_user.data = value->data + 14;
+        rcf->sentinel_user.len = value->len - 14;
+
+        if (rcf->sentinel_user.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "fsauth_redis: empty \"sentinel_user=\"");
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
     return NGX_DECLINED;
 }
 
@@ -1201,8 +1214,9 @@ ngx_http_fsauth_sentinel_message_cb(redisAsyncContext *ac, void *reply,
 static redisAsyncContext *
 ngx_http_fsauth_sentinel_connect(ngx_http_fsauth_conn_t *conn, ngx_uint_t i)
 {
-    const char                    *argv[2];
-    size_t                         argvlen[2];
+    int                            n;
+    const char                    *argv[3];
+    size_t                         argvlen[3];
     redisAsyncContext             *ac;
     ngx_http_fsauth_peer_t        *peer;
     ngx_http_fsauth_redis_addr_t  *sa;
@@ -1244,13 +1258,23 @@ ngx_http_fsauth_sentinel_connect(ngx_http_fsauth_conn_t *conn, ngx_uint_t i)
     conn->state = NGX_HTTP_FSAUTH_REDIS_CONNECTING;
 
     if (rcf->sentinel_password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (char *) rcf->sentinel_password.data;
-        argvlen[1] = rcf->sentinel_password.len;
+        n = 0;
+
+        argv[n] = "AUTH";
+        argvlen[n++] = 4;
+
+        /* an ACL user of the sentinels: AUTH user password */
+
+        if (rcf->sentinel_user.len) {
+            argv[n] = (char *) rcf->sentinel_user.data;
+            argvlen[n++] = rcf->sentinel_user.len;
+        }
+
+        argv[n] = (char *) rcf->sentinel_password.data;
+        argvlen[n++] = rcf->sentinel_password.len;
 
         if (redisAsyncCommandArgv(ac, ngx_http_fsauth_sentinel_auth_cb, NULL,
-                                  2, argv, argvlen)
+                                  n, argv, argvlen)
             != REDIS_OK)
         {
             ngx_http_fsauth_sentinel_close(conn);

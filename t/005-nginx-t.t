@@ -167,6 +167,20 @@ my @cases = (
       "fsauth_redis sentinel=127.0.0.1:26379 master=m "
       . "sentinel_password_file=$empty;", '',
       qr/fsauth_redis: empty password in ".*empty"/ ],
+    [ 'fsauth_redis sentinel_user= without sentinel_password_file=',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m sentinel_user=s;', '',
+      qr/fsauth_redis: "sentinel_user=" needs "sentinel_password_file="/ ],
+    [ 'fsauth_redis with an empty sentinel_user=',
+      "fsauth_redis sentinel=127.0.0.1:26379 master=m sentinel_user= "
+      . "sentinel_password_file=$key;", '',
+      qr/fsauth_redis: empty "sentinel_user="/ ],
+    [ 'fsauth_redis sentinel_user= without sentinel=',
+      "fsauth_redis 127.0.0.1:6379 sentinel_user=s "
+      . "sentinel_password_file=$key;", '',
+      qr/fsauth_redis: "sentinel_user=s" needs "sentinel="/ ],
+    [ 'fsauth_redis sentinel_password_file= without sentinel=',
+      "fsauth_redis 127.0.0.1:6379 sentinel_password_file=$key;", '',
+      qr/fsauth_redis: "sentinel_password_file=.*" needs "sentinel="/ ],
     [ 'fsauth_redis with an empty user=',
       "fsauth_redis 127.0.0.1:6379 user= password_file=$key;", '',
       qr/invalid parameter "user=" of fsauth_redis/ ],
@@ -238,8 +252,10 @@ is($rc, 0, 'a configuration using every directive passes nginx -t')
 
 ($rc, $out) = nginx_t('fsauth_redis sentinel=127.0.0.1:26379,127.0.0.1 '
                       . 'master=fsm read=replica '
-                      . "sentinel_password_file=$key;", 'fsauth on;');
-is($rc, 0, 'fsauth_redis sentinel= with read=replica passes nginx -t')
+                      . "sentinel_user=fsauth-s sentinel_password_file=$key;",
+                      'fsauth on;');
+is($rc, 0, 'fsauth_redis sentinel= with read=replica and sentinel_user= '
+   . 'passes nginx -t')
     or diag($out);
 ($rc, $out) = nginx_t('fsauth_redis sentinel=127.0.0.1:26379 master=fsm '
                       . 'read=primary;', 'fsauth on;');

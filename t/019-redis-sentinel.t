@@ -16,7 +16,8 @@
 # change refused by the four workers within 100 ms, the ban per node, and
 # a node whose replica dies reading the other one, then its own again.
 # And a sentinel with requirepass: sentinel_password_file= and
-# fsauthctl --sentinel-password-file AUTH to it, nothing else does.
+# fsauthctl --sentinel-password-file AUTH to it, nothing else does; one
+# with an ACL user: sentinel_user= and --sentinel-user as well.
 # Plain Test::More: private servers killed and restarted under nginx.
 
 use strict;
@@ -668,6 +669,68 @@ _EOC_
     like($out, qr/\Afsauthctl: no sentinel named the primary of "fsa" \(last: sentinel 127\.0\.0\.1:$sp: AUTH failed: [^\n]*\)\n\z/,
          'and one line that says AUTH failed') or diag($out);
     unlike($out, qr/\Q$password\E/, 'no password in it');
+}
+
+# 9. a sentinel with an ACL user (its default user off): sentinel_user=
+# and --sentinel-user with the password get through; another user, or
+# none, gets nothing
+{
+    my $user = 'fsauth-sentinel';
+    my $password = "t019-acl-$$-" . int(rand 1e9);
+    my $sp = $set->acl_sentinel('fsu', $user, $password);
+    my $pw = write_file("$tmp/acl.pass", "$password\n");
+    my ($tok, $id) = new_key();
+
+    my %conf = (right => "sentinel_user=$user sentinel_password_file=$pw",
+                other => "sentinel_user=nobody sentinel_password_file=$pw",
+                default => "sentinel_password_file=$pw");
+    for my $case (qw(right other default)) {
+        my $n = FsauthNginx->start(
+            workers => 1,
+            http => "    fsauth_redis sentinel=127.0.0.1:$sp master=fsu "
+                  . "$conf{$case} prefix=$p timeout=${timeout}ms;\n"
+                  . "    fsauth_ban off;",
+            server => $location);
+        if ($case eq 'right') {
+            ok(poll_until(sub { (get($n, $tok, '/closed/3/clientes'))[0] == 200 }),
+               'a sentinel with an ACL user, sentinel_user=: lookups work');
+            like($n->error_log,
+                 qr/sentinel 127\.0\.0\.1:$sp names 127\.0\.0\.1:${\ $set->primary} as the primary of "fsu"/,
+                 'through that sentinel');
+        } else {
+            my %st;
+            $st{(get($n, $tok, '/closed/3/clientes'))[0]}++ for 1 .. 10;
+            is_deeply(\%st, { 503 => 10 },
+                      "a sentinel with an ACL user, user $case: no primary, 503");
+            like($n->error_log,
+                 qr/no sentinel named the primary of "fsu" \(last: 127\.0\.0\.1:$sp: refused AUTH\)/,
+                 "user $case: the error log says refused AUTH")
+                or diag($n->error_log);
+        }
+        unlike($n->error_log, qr/\Q$password\E/, "user $case: no password in the log");
+        $n->stop;
+    }
+
+    my $out = `$ctl --sentinel 127.0.0.1:$sp --master fsu --sentinel-user $user --sentinel-password-file $pw --prefix $p key list 2>&1`;
+    is($?, 0, 'fsauthctl --sentinel-user: works') or diag($out);
+    like($out, qr/^$id\s/m, 'and lists the key') or diag($out);
+    unlike($out, qr/\Q$password\E/, 'no password in its output');
+    for my $case ([ 'another user', "--sentinel-user nobody --sentinel-password-file $pw" ],
+                  [ 'no user', "--sentinel-password-file $pw" ]) {
+        my ($name, $opts) = @$case;
+        $out = `$ctl --sentinel 127.0.0.1:$sp --master fsu $opts --prefix $p key list 2>&1`;
+        is($? >> 8, 2, "fsauthctl, $name: exit 2");
+        like($out, qr/\Afsauthctl: no sentinel named the primary of "fsu" \(last: sentinel 127\.0\.0\.1:$sp: AUTH failed: [^\n]*\)\n\z/,
+             "$name: one line that says AUTH failed") or diag($out);
+        unlike($out, qr/\Q$password\E/, "$name: no password in it");
+    }
+    $out = `$ctl --sentinel 127.0.0.1:$sp --master fsu --sentinel-user $user --prefix $p key list 2>&1`;
+    is($? >> 8, 1, 'fsauthctl --sentinel-user without --sentinel-password-file: usage error');
+    like($out, qr/--sentinel-user needs a name and --sentinel-password-file/,
+         'and says so') or diag($out);
+    $out = `$ctl --sentinel-user $user --sentinel-password-file $pw --prefix $p key list 2>&1`;
+    is($? >> 8, 1, 'fsauthctl --sentinel-user without --sentinel: usage error');
+    like($out, qr/--sentinel-user go with --sentinel/, 'and says so') or diag($out);
 }
 
 sub sum0 { my $t = 0; $t += $_ for @_; $t }

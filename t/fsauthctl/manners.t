@@ -57,6 +57,7 @@ is_deeply([ sort @globals ],
           [ sort qw(--host --port --socket --db --password-file --prefix
                     --user --tls --cacert --cert --key --sni --actor
                     --sentinel --master --sentinel-password-file
+                    --sentinel-user
                     --version) ],
           'the global options');
 

@@ -99,6 +99,19 @@ _EOC_
 # others, which know no such master, ignore it
 sub auth_sentinel {
     my ($self, $name, $password) = @_;
+    return $self->lone_sentinel($name, qq{requirepass "$password"});
+}
+
+# the same with an ACL user $user (sentinels take "user" lines since
+# Redis 6.2) and the default user off: only AUTH $user $password gets in
+sub acl_sentinel {
+    my ($self, $name, $user, $password) = @_;
+    return $self->lone_sentinel($name, "user default off\n"
+                                . "user $user on >$password ~* &* +\@all");
+}
+
+sub lone_sentinel {
+    my ($self, $name, $auth) = @_;
     my $port = free_port();
     my $dir = "$self->{dir}/sentinel$port";
     mkdir $dir;
@@ -107,7 +120,7 @@ port $port
 bind 127.0.0.1
 dir $dir
 logfile $dir/log
-requirepass "$password"
+$auth
 sentinel monitor $name 127.0.0.1 $self->{primary} 1
 sentinel down-after-milliseconds $name 1000
 _EOC_
