@@ -224,7 +224,8 @@ int fsauthctl_read_secret(const char *path, const char *what,
 
 int fsauthctl_secure_check(const fsauthctl_cmd_t *cmd, fsauthctl_t *ctl);
 int fsauthctl_secure_password(fsauthctl_t *ctl, char **password);
-int fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c);
+int fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c, char *why,
+    size_t size);
 
 
 /* Redis connection and transactions (redis.c) */

@@ -95,7 +95,7 @@ fsauthctl_redis_open(fsauthctl_t *ctl)
 
     ctl->redis = c;
 
-    rc = fsauthctl_secure_tls(ctl, c);
+    rc = fsauthctl_secure_tls(ctl, c, NULL, 0);
     if (rc != FSAUTHCTL_OK) {
         goto done;
     }

@@ -165,6 +165,7 @@ fsauthctl_sentinel_ask(fsauthctl_t *ctl, const char *host, int port,
     redisReply     *r;
     redisContext   *c;
     struct timeval  tv;
+    char            tls_why[256];
     static char     primary[64];
 
     tv.tv_sec = FSAUTHCTL_SENTINEL_TIMEOUT;
@@ -189,8 +190,12 @@ fsauthctl_sentinel_ask(fsauthctl_t *ctl, const char *host, int port,
     ctl->host = host;
     ctl->port = port;
 
-    if (fsauthctl_secure_tls(ctl, c) != FSAUTHCTL_OK) {
-        snprintf(why, size, "sentinel %s:%d: TLS failed", host, port);
+    snprintf(tls_why, sizeof(tls_why), "TLS failed");
+
+    if (fsauthctl_secure_tls(ctl, c, tls_why, sizeof(tls_why))
+        != FSAUTHCTL_OK)
+    {
+        snprintf(why, size, "sentinel %s:%d: %s", host, port, tls_why);
         redisFree(c);
         return FSAUTHCTL_ERROR;
     }
