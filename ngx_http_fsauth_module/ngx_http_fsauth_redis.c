@@ -641,8 +641,11 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     /* hiredis keeps command order: AUTH, SELECT, then the first query */
 
     if (rcf->password.len) {
-        if (ngx_http_fsauth_redis_auth(ac, rcf,
-                                       ngx_http_fsauth_conn_handshake_cb)
+        /* the callback's privdata names the command in messages */
+
+        if (ngx_http_fsauth_redis_auth(ac, &rcf->user, &rcf->password,
+                                       ngx_http_fsauth_conn_handshake_cb,
+                                       "AUTH")
             != REDIS_OK)
         {
             goto failed;

@@ -124,8 +124,8 @@ ngx_int_t ngx_http_fsauth_adapter_attach(redisAsyncContext *ac,
     ngx_log_t *log);
 void ngx_http_fsauth_adapter_use_arena(redisAsyncContext *ac);
 
-int ngx_http_fsauth_redis_auth(redisAsyncContext *ac,
-    ngx_http_fsauth_redis_conf_t *rcf, redisCallbackFn *fn);
+int ngx_http_fsauth_redis_auth(redisAsyncContext *ac, ngx_str_t *user,
+    ngx_str_t *password, redisCallbackFn *fn, void *privdata);
 void ngx_http_fsauth_redis_refused(ngx_http_fsauth_conn_t *conn, char *cmd,
     redisReply *rr);
 

@@ -84,6 +84,8 @@ static ngx_int_t ngx_http_fsauth_sentinel_list(ngx_conf_t *cf,
 static ngx_int_t ngx_http_fsauth_sentinel_addrs(ngx_conf_t *cf,
     ngx_str_t *item, in_port_t port, const char *what,
     ngx_http_fsauth_redis_addr_t *addrs, ngx_uint_t *n, ngx_uint_t max);
+static ngx_int_t ngx_http_fsauth_sentinel_word(ngx_conf_t *cf,
+    ngx_str_t *value, size_t len, ngx_str_t *word);
 static ngx_int_t ngx_http_fsauth_sentinel_prefer(ngx_conf_t *cf,
     ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *item);
 static void ngx_http_fsauth_sentinel_query(ngx_http_fsauth_sentinel_t *s);
@@ -246,20 +248,17 @@ ngx_http_fsauth_sentinel_param(ngx_conf_t *cf,
     ngx_str_t  s;
 
     if (ngx_strncmp(value->data, "master=", 7) == 0) {
-        rcf->master.data = value->data + 7;
-        rcf->master.len = value->len - 7;
-
-        if (rcf->master.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "fsauth_redis: empty \"master=\"");
-            return NGX_ERROR;
-        }
 
         /* logs name the primary by its master name */
 
         rcf->addr_text = *value;
 
-        return NGX_OK;
+        return ngx_http_fsauth_sentinel_word(cf, value, 7, &rcf->master);
+    }
+
+    if (ngx_strncmp(value->data, "sentinel_user=", 14) == 0) {
+        return ngx_http_fsauth_sentinel_word(cf, value, 14,
+                                             &rcf->sentinel_user);
     }
 
     if (ngx_strncmp(value->data, "read=", 5) == 0) {
@@ -298,20 +297,26 @@ ngx_http_fsauth_sentinel_param(ngx_conf_t *cf,
                                               &rcf->sentinel_password);
     }
 
-    if (ngx_strncmp(value->data, "sentinel_user=", 14) == 0) {
-        rcf->sentinel_user.data = value->data + 14;
-        rcf->sentinel_user.len = value->len - 14;
+    return NGX_DECLINED;
+}
 
-        if (rcf->sentinel_user.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "fsauth_redis: empty \"sentinel_user=\"");
-            return NGX_ERROR;
-        }
 
-        return NGX_OK;
+/* NAME=VALUE, the name "len" bytes with its "=": VALUE, not empty */
+
+static ngx_int_t
+ngx_http_fsauth_sentinel_word(ngx_conf_t *cf, ngx_str_t *value,
+    size_t len, ngx_str_t *word)
+{
+    word->data = value->data + len;
+    word->len = value->len - len;
+
+    if (word->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: empty \"%V\"", value);
+        return NGX_ERROR;
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }
 
 
@@ -1214,9 +1219,6 @@ ngx_http_fsauth_sentinel_message_cb(redisAsyncContext *ac, void *reply,
 static redisAsyncContext *
 ngx_http_fsauth_sentinel_connect(ngx_http_fsauth_conn_t *conn, ngx_uint_t i)
 {
-    int                            n;
-    const char                    *argv[3];
-    size_t                         argvlen[3];
     redisAsyncContext             *ac;
     ngx_http_fsauth_peer_t        *peer;
     ngx_http_fsauth_redis_addr_t  *sa;
@@ -1257,24 +1259,12 @@ ngx_http_fsauth_sentinel_connect(ngx_http_fsauth_conn_t *conn, ngx_uint_t i)
     conn->ac = ac;
     conn->state = NGX_HTTP_FSAUTH_REDIS_CONNECTING;
 
+    /* the sentinels' own password, and ACL user if any */
+
     if (rcf->sentinel_password.len) {
-        n = 0;
-
-        argv[n] = "AUTH";
-        argvlen[n++] = 4;
-
-        /* an ACL user of the sentinels: AUTH user password */
-
-        if (rcf->sentinel_user.len) {
-            argv[n] = (char *) rcf->sentinel_user.data;
-            argvlen[n++] = rcf->sentinel_user.len;
-        }
-
-        argv[n] = (char *) rcf->sentinel_password.data;
-        argvlen[n++] = rcf->sentinel_password.len;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_fsauth_sentinel_auth_cb, NULL,
-                                  n, argv, argvlen)
+        if (ngx_http_fsauth_redis_auth(ac, &rcf->sentinel_user,
+                                       &rcf->sentinel_password,
+                                       ngx_http_fsauth_sentinel_auth_cb, NULL)
             != REDIS_OK)
         {
             ngx_http_fsauth_sentinel_close(conn);

@@ -628,35 +628,11 @@ _EOC_
     my ($tok) = new_key();
     $set->wait_replicas(2);
 
-    my %conf = (with => "sentinel_password_file=$pw", without => '',
-                wrong => "sentinel_password_file=$wrong");
-    for my $case (qw(with without wrong)) {
-        my $n = FsauthNginx->start(
-            workers => 1,
-            http => "    fsauth_redis sentinel=127.0.0.1:$sp master=fsa "
-                  . "$conf{$case} prefix=$p timeout=${timeout}ms;\n"
-                  . "    fsauth_ban off;",
-            server => $location);
-        if ($case eq 'with') {
-            ok(poll_until(sub { (get($n, $tok, '/closed/3/clientes'))[0] == 200 }),
-               'a sentinel with requirepass, sentinel_password_file=: lookups work');
-            like($n->error_log,
-                 qr/sentinel 127\.0\.0\.1:$sp names 127\.0\.0\.1:${\ $set->primary} as the primary of "fsa"/,
-                 'through that sentinel');
-        } else {
-            my %st;
-            $st{(get($n, $tok, '/closed/3/clientes'))[0]}++ for 1 .. 10;
-            is_deeply(\%st, { 503 => 10 },
-                      "a sentinel with requirepass, password $case: no primary, 503");
-            my $why = $case eq 'wrong' ? 'refused AUTH' : 'answered with an error';
-            like($n->error_log,
-                 qr/no sentinel named the primary of "fsa" \(last: 127\.0\.0\.1:$sp: $why\)/,
-                 "password $case: the error log says so ($why)")
-                or diag($n->error_log);
-        }
-        unlike($n->error_log, qr/\Q$password\E/, "password $case: no password in the log");
-        $n->stop;
-    }
+    auth_cases($sp, 'fsa', $tok, $password, 'a sentinel with requirepass',
+               [ 'with', "sentinel_password_file=$pw" ],
+               [ 'without', '', 'answered with an error' ],
+               [ 'another password', "sentinel_password_file=$wrong",
+                 'refused AUTH' ]);
 
     my $out = `$ctl --sentinel 127.0.0.1:$sp --master fsa --sentinel-password-file $pw --prefix $p key list 2>&1`;
     is($?, 0, 'fsauthctl --sentinel-password-file: works') or diag($out);
@@ -681,35 +657,11 @@ _EOC_
     my $pw = write_file("$tmp/acl.pass", "$password\n");
     my ($tok, $id) = new_key();
 
-    my %conf = (right => "sentinel_user=$user sentinel_password_file=$pw",
-                other => "sentinel_user=nobody sentinel_password_file=$pw",
-                default => "sentinel_password_file=$pw");
-    for my $case (qw(right other default)) {
-        my $n = FsauthNginx->start(
-            workers => 1,
-            http => "    fsauth_redis sentinel=127.0.0.1:$sp master=fsu "
-                  . "$conf{$case} prefix=$p timeout=${timeout}ms;\n"
-                  . "    fsauth_ban off;",
-            server => $location);
-        if ($case eq 'right') {
-            ok(poll_until(sub { (get($n, $tok, '/closed/3/clientes'))[0] == 200 }),
-               'a sentinel with an ACL user, sentinel_user=: lookups work');
-            like($n->error_log,
-                 qr/sentinel 127\.0\.0\.1:$sp names 127\.0\.0\.1:${\ $set->primary} as the primary of "fsu"/,
-                 'through that sentinel');
-        } else {
-            my %st;
-            $st{(get($n, $tok, '/closed/3/clientes'))[0]}++ for 1 .. 10;
-            is_deeply(\%st, { 503 => 10 },
-                      "a sentinel with an ACL user, user $case: no primary, 503");
-            like($n->error_log,
-                 qr/no sentinel named the primary of "fsu" \(last: 127\.0\.0\.1:$sp: refused AUTH\)/,
-                 "user $case: the error log says refused AUTH")
-                or diag($n->error_log);
-        }
-        unlike($n->error_log, qr/\Q$password\E/, "user $case: no password in the log");
-        $n->stop;
-    }
+    auth_cases($sp, 'fsu', $tok, $password, 'a sentinel with an ACL user',
+               [ 'sentinel_user=', "sentinel_user=$user sentinel_password_file=$pw" ],
+               [ 'another user', "sentinel_user=nobody sentinel_password_file=$pw",
+                 'refused AUTH' ],
+               [ 'no user', "sentinel_password_file=$pw", 'refused AUTH' ]);
 
     my $out = `$ctl --sentinel 127.0.0.1:$sp --master fsu --sentinel-user $user --sentinel-password-file $pw --prefix $p key list 2>&1`;
     is($?, 0, 'fsauthctl --sentinel-user: works') or diag($out);
@@ -731,6 +683,39 @@ _EOC_
     $out = `$ctl --sentinel-user $user --sentinel-password-file $pw --prefix $p key list 2>&1`;
     is($? >> 8, 1, 'fsauthctl --sentinel-user without --sentinel: usage error');
     like($out, qr/--sentinel-user go with --sentinel/, 'and says so') or diag($out);
+}
+
+# nginx asking the one sentinel $sp for $master, once per case [ name,
+# parameters, why ]: without a why, lookups work through it; with one, no
+# primary (503) and the error log says why; never $password in the log
+sub auth_cases {
+    my ($sp, $master, $tok, $password, $what, @cases) = @_;
+    for my $c (@cases) {
+        my ($case, $params, $why) = @$c;
+        my $n = FsauthNginx->start(
+            workers => 1,
+            http => "    fsauth_redis sentinel=127.0.0.1:$sp master=$master "
+                  . "$params prefix=$p timeout=${timeout}ms;\n"
+                  . "    fsauth_ban off;",
+            server => $location);
+        if (!$why) {
+            ok(poll_until(sub { (get($n, $tok, '/closed/3/clientes'))[0] == 200 }),
+               "$what, $case: lookups work");
+            like($n->error_log,
+                 qr/sentinel 127\.0\.0\.1:$sp names 127\.0\.0\.1:${\ $set->primary} as the primary of "$master"/,
+                 'through that sentinel');
+        } else {
+            my %st;
+            $st{(get($n, $tok, '/closed/3/clientes'))[0]}++ for 1 .. 10;
+            is_deeply(\%st, { 503 => 10 }, "$what, $case: no primary, 503");
+            like($n->error_log,
+                 qr/no sentinel named the primary of "$master" \(last: 127\.0\.0\.1:$sp: $why\)/,
+                 "$case: the error log says so ($why)")
+                or diag($n->error_log);
+        }
+        unlike($n->error_log, qr/\Q$password\E/, "$case: no password in the log");
+        $n->stop;
+    }
 }
 
 sub sum0 { my $t = 0; $t += $_ for @_; $t }
