@@ -1586,6 +1586,26 @@ ngx_http_fsauth_redis_wants_record(redisAsyncContext *ac)
 }
 
 
+static ngx_http_fsauth_builder_t  ngx_http_fsauth_redis_apart;
+
+
+/* the grants the last record read apart kept aside, freed at the next */
+
+static void
+ngx_http_fsauth_redis_apart_free(ngx_http_fsauth_builder_t *b)
+{
+    ngx_http_fsauth_over_t  *o;
+
+    while (b->over) {
+        o = b->over;
+        b->over = o->next;
+        free(o);
+    }
+
+    b->over_last = &b->over;
+}
+
+
 static void
 ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
@@ -1615,6 +1635,17 @@ ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac, void *reply,
         rc = ngx_http_fsauth_record_end(b, &err);
 
     } else {
+
+        /*
+         * A reply read into objects (a replica's connection): a builder
+         * of its own, since the reader's may be halfway through a reply
+         * on the lookup connection.
+         */
+
+        b = &ngx_http_fsauth_redis_apart;
+        ngx_http_fsauth_redis_apart_free(b);
+        b->alloc = malloc;
+
         rc = ngx_http_fsauth_record_from_reply(rr, b, &err);
     }
 

@@ -374,6 +374,20 @@ my @down;
     is(sum0(map { calls($_, 'hget') + calls($_, 'eval') } @replicas), 0,
        'neither on a replica');
 
+    # a key with more grants than its cache node holds: the last ones are
+    # kept aside from the replica's reply for the request that asks
+    my ($many, $mid) = ('tok-t019-many', $next_id++);
+    add_key(port => $primary, prefix => $p, token => $many, id => $mid,
+            grants => { 'zz-last' => 'get',
+                        map { (sprintf('resource-with-a-long-name-%02d', $_)
+                               => 'get,post') } 1 .. 80 });
+    ok(poll_until(sub { replicated([[$many]], @replicas) }),
+       'read=replica: a key with 81 grants reached both replicas');
+    is((get($n, $many, '/api/3/zz-last'))[0], 200,
+       'read=replica: its last grant, kept aside from the reply, grants');
+    is((get($n, $many, '/api/3/zz-none'))[0], 403,
+       'read=replica: a resource it lacks is refused');
+
     # a change on the primary reaches both workers through a replica's
     # tracking
     is($n->warm(sub { my @r = get($n, $tok); ($r[0], $r[3], $r[1]) }), 2,
