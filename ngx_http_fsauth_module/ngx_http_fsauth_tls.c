@@ -211,7 +211,9 @@ ngx_http_fsauth_tls_init(ngx_conf_t *cf, ngx_http_fsauth_redis_conf_t *rcf)
 
 #else
 
-    for (i = 0; i < rcf->naddrs; i++) {
+    /* sentinel=: no address yet; sentinels and nodes named are IP ones */
+
+    for (i = 0; rcf->nsentinels == 0 && i < rcf->naddrs; i++) {
         if (rcf->addrs[i].port == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "fsauth_redis: \"tls=on\" needs a TCP "
