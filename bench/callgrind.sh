@@ -139,7 +139,7 @@ base_of() {
     }
     if [ -n "${per[hit]:-}" ] && [ -n "${per[off]:-}" ]; then
         h=$(( per[hit] - per[off] ))
-        bar "cache hit, extra instructions/request" "$h" 4000
+        bar "cache hit, extra instructions/request" "$h" 2000
         bar "cache hit, stretch goal" "$h" 1500
     fi
     if [ -n "${per[hit-expires]:-}" ] && [ -n "${per[hit]:-}" ]; then
@@ -152,7 +152,7 @@ base_of() {
     fi
     if [ -n "${per[miss]:-}" ] && [ -n "${per[off]:-}" ]; then
         bar "cache miss, extra instructions/request" \
-            "$(( per[miss] - per[off] ))" 15000
+            "$(( per[miss] - per[off] ))" 13000
     fi
     ratio() {  # ratio LUA FSAUTH
         if [ -n "${per[$1]:-}" ] && [ -n "${per[lua-off]:-}" ] \

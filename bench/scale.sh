@@ -146,6 +146,7 @@ read -r _ _ _ _ base <<<"$res"
 log "scale: baseline (fsauth off) $base instructions/request"
 
 rows=()
+bars=()
 last=
 for r in "${runs[@]}"; do
     IFS=: read -r k zone due <<<"$r"
@@ -164,6 +165,15 @@ for r in "${runs[@]}"; do
         read -r c hit miss act per <<<"$res"
         log "scale: $k keys, $impl, zone $zone $due: hit $hit %, $per/request"
         rows+=("| $k | $zone | $impl${due:+, activity due} | $c | $hit % | $miss | $act | $per | $((per - base)) |")
+        if [ "$k" = 1000000 ] && [ "$zone" = 256m ] && [ -z "$due" ] \
+            && [ "$impl" = fsauth ]; then
+            verdict() { awk -v n="$1" -v x="$2" -v l="$3" -v ge="$4" 'BEGIN {
+                ok = ge ? x >= l : x <= l
+                printf "- %s: %s (limit %s%s): **%s**\n", n, x,
+                       ge ? ">= " : "", l, ok ? "met" : "MISSED" }'; }
+            bars+=("$(verdict "1,000,000 keys, 256m zone, hit rate %" "$hit" 99 1)")
+            bars+=("$(verdict "1,000,000 keys, 256m zone, extra instructions/request" "$((per - base))" 2500 0)")
+        fi
     done
 done
 
@@ -180,4 +190,8 @@ done
     echo "| keys in Redis | zone | impl | entries cached at the end | hit rate | HGETALL/request | HSET/request (activity) | instructions/request | extra over baseline |"
     echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
+    if [ "${#bars[@]}" -gt 0 ]; then
+        echo
+        printf '%s\n' "${bars[@]}"
+    fi
 } | tee "$out/scale.md"
