@@ -1320,6 +1320,7 @@ ngx_http_fsauth_sentinel_conn(const redisAsyncContext *ac)
 static void
 ngx_http_fsauth_sentinel_connected(const redisAsyncContext *ac, int status)
 {
+    const char              *why;
     ngx_http_fsauth_conn_t  *conn;
 
     conn = ngx_http_fsauth_sentinel_conn(ac);
@@ -1328,10 +1329,12 @@ ngx_http_fsauth_sentinel_connected(const redisAsyncContext *ac, int status)
         return;
     }
 
+    why = ngx_http_fsauth_tls_sentinel_why(conn, ac);
+
     /* hiredis frees the context when this returns */
 
     conn->ac = NULL;
-    ngx_http_fsauth_sentinel_gone(conn, ac->errstr);
+    ngx_http_fsauth_sentinel_gone(conn, why ? why : ac->errstr);
 }
 
 
@@ -1339,6 +1342,7 @@ static void
 ngx_http_fsauth_sentinel_disconnected(const redisAsyncContext *ac,
     int status)
 {
+    const char              *why;
     ngx_http_fsauth_conn_t  *conn;
 
     conn = ngx_http_fsauth_sentinel_conn(ac);
@@ -1346,9 +1350,14 @@ ngx_http_fsauth_sentinel_disconnected(const redisAsyncContext *ac,
         return;
     }
 
+    why = ngx_http_fsauth_tls_sentinel_why(conn, ac);
+
+    if (why == NULL) {
+        why = ac->errstr[0] ? ac->errstr : "closed";
+    }
+
     conn->ac = NULL;
-    ngx_http_fsauth_sentinel_gone(conn,
-                                  ac->errstr[0] ? ac->errstr : "closed");
+    ngx_http_fsauth_sentinel_gone(conn, why);
 }
 
 

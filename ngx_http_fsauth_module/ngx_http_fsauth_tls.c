@@ -538,6 +538,31 @@ ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
 }
 
 
+/*
+ * A sentinel connection that failed or was lost: why, when its TLS
+ * handshake did not finish (the sentinel's certificate refused, or an
+ * alert from it); NULL otherwise.  Its own line, naming the sentinel, is
+ * the caller's.
+ */
+
+const char *
+ngx_http_fsauth_tls_sentinel_why(ngx_http_fsauth_conn_t *conn,
+    const redisAsyncContext *ac)
+{
+    if (conn->ssl == NULL) {
+        return NULL;
+    }
+
+    if (SSL_get_verify_result(conn->ssl) == X509_V_OK
+        && SSL_is_init_finished(conn->ssl))
+    {
+        return NULL;
+    }
+
+    return fsauth_tls_why(conn->ssl, ac->errstr);
+}
+
+
 /* one line per worker until Redis answers again */
 
 static void
@@ -575,6 +600,14 @@ ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
     const redisAsyncContext *ac, ngx_uint_t connecting)
 {
     return 0;
+}
+
+
+const char *
+ngx_http_fsauth_tls_sentinel_why(ngx_http_fsauth_conn_t *conn,
+    const redisAsyncContext *ac)
+{
+    return NULL;
 }
 
 
