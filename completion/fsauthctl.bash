@@ -20,7 +20,7 @@ _fsauthctl()
 
     # values of these options are files
     case $prev in
-    -s | --socket | -a | --password-file)
+    -s | --socket | -a | --password-file | --sentinel-password-file)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return 0
         ;;

@@ -81,6 +81,13 @@ typedef struct {
     const char         *cert;
     const char         *key;
     const char         *sni;
+
+    /* --sentinel: the primary of --master, asked for (sentinel.c) */
+    const char         *sentinel;
+    const char         *master;
+    const char         *sentinel_password_file;
+    char               *sentinel_password;
+    const char         *sentinel_user;
 } fsauthctl_t;
 
 
@@ -217,12 +224,15 @@ int fsauthctl_read_secret(const char *path, const char *what,
 
 int fsauthctl_secure_check(const fsauthctl_cmd_t *cmd, fsauthctl_t *ctl);
 int fsauthctl_secure_password(fsauthctl_t *ctl, char **password);
-int fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c);
+int fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c, char *why,
+    size_t size);
 
 
 /* Redis connection and transactions (redis.c) */
 
 int fsauthctl_redis_connect(fsauthctl_t *ctl);
+int fsauthctl_redis_open(fsauthctl_t *ctl);
+int fsauthctl_sentinel_connect(fsauthctl_t *ctl);
 void fsauthctl_redis_close(fsauthctl_t *ctl);
 char *fsauthctl_name(fsauthctl_t *ctl, const char *kind);
 char *fsauthctl_name_key(fsauthctl_t *ctl, const char *digest);

@@ -57,6 +57,16 @@ static const char  fsauthctl_help[] =
 "      --prefix P            prefix of the Redis keys (default \"fsauth:\")\n"
 "      --actor NAME          who writes, in the audit trail (default\n"
 "                            user@host)\n"
+"      --sentinel HOST:PORT[,HOST:PORT...]\n"
+"                            ask these Redis Sentinels for the primary of\n"
+"                            --master and write there (checked with ROLE),\n"
+"                            instead of --host, --port and --socket\n"
+"      --master NAME         the master name the sentinels monitor\n"
+"      --sentinel-password-file FILE\n"
+"                            AUTH to the sentinels with the first line of\n"
+"                            FILE\n"
+"      --sentinel-user NAME  AUTH to the sentinels as this ACL user (needs\n"
+"                            --sentinel-password-file)\n"
 "      --version             prints \"fsauthctl VERSION\"\n"
 "      --help                this help; \"fsauthctl COMMAND --help\" for one\n"
 "                            command\n"
@@ -606,6 +616,9 @@ static const fsauthctl_cmd_t  fsauthctl_main_cmd = {
 };
 
 
+static const char  fsauthctl_default_host[] = "127.0.0.1";
+
+
 /* the global options, and where fsauthctl_run() finds their values */
 typedef struct {
     const char         *port;
@@ -613,7 +626,7 @@ typedef struct {
     int                 version;
 } fsauthctl_global_t;
 
-#define FSAUTHCTL_GLOBAL_OPTS  15
+#define FSAUTHCTL_GLOBAL_OPTS  19
 
 
 static void fsauthctl_global_options(fsauthctl_t *ctl,
@@ -641,7 +654,7 @@ main(int argc, char **argv)
     srandom((unsigned) getpid() ^ (unsigned) time(NULL));
 
     memset(&ctl, 0, sizeof(fsauthctl_t));
-    ctl.host = "127.0.0.1";
+    ctl.host = fsauthctl_default_host;
     ctl.port = 6379;
     ctl.prefix = "fsauth:";
 
@@ -649,6 +662,11 @@ main(int argc, char **argv)
 
     fsauthctl_redis_close(&ctl);
     fsauthctl_audit_clear(&ctl);
+
+    if (ctl.sentinel_password) {
+        explicit_bzero(ctl.sentinel_password, strlen(ctl.sentinel_password));
+        free(ctl.sentinel_password);
+    }
 
     if (rc == FSAUTHCTL_HELP) {
         rc = FSAUTHCTL_OK;
@@ -724,6 +742,11 @@ fsauthctl_global_options(fsauthctl_t *ctl, fsauthctl_global_t *g,
         { "key", 0, 1, &ctl->key, NULL },
         { "sni", 0, 1, &ctl->sni, NULL },
         { "actor", 0, 1, &ctl->actor, NULL },
+        { "sentinel", 0, 1, &ctl->sentinel, NULL },
+        { "master", 0, 1, &ctl->master, NULL },
+        { "sentinel-password-file", 0, 1, &ctl->sentinel_password_file,
+          NULL },
+        { "sentinel-user", 0, 1, &ctl->sentinel_user, NULL },
         { "version", 0, 0, NULL, &g->version },
         { NULL, 0, 0, NULL, NULL }
     };
@@ -780,6 +803,37 @@ fsauthctl_run(fsauthctl_t *ctl, int argc, char **argv)
 
     if (ctl->host[0] == '\0') {
         return fsauthctl_opt_usage(&fsauthctl_main_cmd, "empty host");
+    }
+
+    if (ctl->sentinel) {
+        if (ctl->sentinel[0] == '\0' || ctl->master == NULL
+            || ctl->master[0] == '\0')
+        {
+            return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                                       "--sentinel needs --master NAME");
+        }
+
+        if (ctl->socket || sport || ctl->host != fsauthctl_default_host) {
+            return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                                       "--sentinel replaces --host, --port "
+                                       "and --socket");
+        }
+
+        if (ctl->sentinel_user
+            && (ctl->sentinel_user[0] == '\0'
+                || ctl->sentinel_password_file == NULL))
+        {
+            return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                                       "--sentinel-user needs a name and "
+                                       "--sentinel-password-file");
+        }
+
+    } else if (ctl->master || ctl->sentinel_password_file
+               || ctl->sentinel_user)
+    {
+        return fsauthctl_opt_usage(&fsauthctl_main_cmd,
+                                   "--master, --sentinel-password-file and "
+                                   "--sentinel-user go with --sentinel");
     }
 
     if (ctl->socket && ctl->socket[0] == '\0') {

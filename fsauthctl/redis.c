@@ -37,6 +37,19 @@ static int fsauthctl_redis_reply_error(const char *cmd, redisReply *reply);
 int
 fsauthctl_redis_connect(fsauthctl_t *ctl)
 {
+    if (ctl->sentinel) {
+        return fsauthctl_sentinel_connect(ctl);
+    }
+
+    return fsauthctl_redis_open(ctl);
+}
+
+
+/* to ctl->host and ctl->port or ctl->socket: AUTH, SELECT, PING */
+
+int
+fsauthctl_redis_open(fsauthctl_t *ctl)
+{
     int             rc;
     char           *password;
     redisReply     *reply;
@@ -82,7 +95,7 @@ fsauthctl_redis_connect(fsauthctl_t *ctl)
 
     ctl->redis = c;
 
-    rc = fsauthctl_secure_tls(ctl, c);
+    rc = fsauthctl_secure_tls(ctl, c, NULL, 0);
     if (rc != FSAUTHCTL_OK) {
         goto done;
     }

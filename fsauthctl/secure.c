@@ -115,7 +115,8 @@ fsauthctl_secure_password(fsauthctl_t *ctl, char **password)
  */
 
 int
-fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c)
+fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c, char *why_buf,
+    size_t size)
 {
     int                 ip;
     SSL                *ssl;
@@ -205,8 +206,15 @@ fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c)
 
 failed:
 
-    fsauthctl_error("TLS handshake with redis at %s:%d failed: %s",
-                    ctl->host, ctl->port, why);
+    /* a sentinel's: the caller says it in its one line, with the next */
+
+    if (why_buf) {
+        snprintf(why_buf, size, "TLS handshake failed: %s", why);
+
+    } else {
+        fsauthctl_error("TLS handshake with redis at %s:%d failed: %s",
+                        ctl->host, ctl->port, why);
+    }
 
     ERR_clear_error();
 
@@ -220,9 +228,12 @@ failed:
 #else
 
 int
-fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c)
+fsauthctl_secure_tls(fsauthctl_t *ctl, redisContext *c, char *why,
+    size_t size)
 {
     (void) c;
+    (void) why;
+    (void) size;
 
     return ctl->tls ? FSAUTHCTL_ERROR : FSAUTHCTL_OK;
 }

@@ -237,6 +237,16 @@ typedef struct {
     ngx_http_fsauth_peer_t         *peer;         /* per worker */
     struct ngx_http_fsauth_cache_s *cache;
     ngx_http_fsauth_tls_t          *tls;          /* NULL: plain TCP */
+
+    /* sentinel=: the data node is the primary the sentinels name */
+    ngx_http_fsauth_redis_addr_t   *sentinels;
+    ngx_uint_t                      nsentinels;
+    ngx_str_t                       master;
+    ngx_str_t                       sentinel_user;
+    ngx_str_t                       sentinel_password;
+    ngx_uint_t                      read_replica; /* read=replica */
+    ngx_http_fsauth_redis_addr_t   *prefer;       /* prefer_replica= */
+    ngx_uint_t                      nprefer;
 } ngx_http_fsauth_redis_conf_t;
 
 
@@ -258,6 +268,7 @@ struct ngx_http_fsauth_fetch_s {
     /* set by the Redis layer */
     ngx_http_fsauth_redis_conf_t     *conf;
     void                             *reply;      /* during the handler */
+    void                             *conn;       /* the one it went on */
     ngx_msec_t                        sent;
 };
 

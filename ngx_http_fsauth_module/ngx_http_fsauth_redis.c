@@ -17,8 +17,6 @@
 #define NGX_HTTP_FSAUTH_INFLIGHT_MAX      8192
 
 
-static ngx_int_t ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
-    ngx_http_fsauth_redis_addr_t *ra);
 static void ngx_http_fsauth_conn_init(ngx_http_fsauth_peer_t *peer,
     ngx_http_fsauth_conn_t *conn, ngx_uint_t kind, ngx_log_t *log);
 static void ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn);
@@ -28,6 +26,7 @@ static void ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_ready(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_free(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_lost(ngx_http_fsauth_conn_t *conn);
+static void ngx_http_fsauth_conn_restart(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_retry_handler(ngx_event_t *ev);
 static void ngx_http_fsauth_conn_deadline_handler(ngx_event_t *ev);
 static ngx_http_fsauth_conn_t *ngx_http_fsauth_conn_current(
@@ -39,6 +38,9 @@ static void ngx_http_fsauth_conn_connected(const redisAsyncContext *ac,
 static void ngx_http_fsauth_conn_disconnected(const redisAsyncContext *ac,
     int status);
 static redisCallbackFn  ngx_http_fsauth_conn_handshake_cb;
+static redisCallbackFn  ngx_http_fsauth_conn_role_cb;
+static void ngx_http_fsauth_conn_replica_role(ngx_http_fsauth_conn_t *conn,
+    redisReply *rr);
 static redisCallbackFn  ngx_http_fsauth_tracking_id_cb;
 static redisCallbackFn  ngx_http_fsauth_tracking_on_cb;
 static redisCallbackFn  ngx_http_fsauth_tracking_message_cb;
@@ -59,7 +61,10 @@ static int ngx_http_fsauth_redis_command2(redisAsyncContext *ac,
 
 
 /*
- * fsauth_redis host:port | unix:/path [db=N] [password_file=PATH]
+ * fsauth_redis host:port | unix:/path | sentinel=HOST:PORT[,...] master=NAME
+ *              [read=primary|replica] [prefer_replica=HOST:PORT]
+ *              [sentinel_password_file=PATH] [sentinel_user=NAME]
+ *              [db=N] [password_file=PATH]
  *              [user=NAME] [prefix=S] [connect_timeout=T] [timeout=T]
  *              [tls=on|off] [tls_*=...];
  */
@@ -72,7 +77,7 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     char                          *rv;
     ngx_int_t                      n, rc;
-    ngx_str_t                     *value, s, name;
+    ngx_str_t                     *value, s;
     ngx_msec_t                    *msp;
     ngx_url_t                      u;
     ngx_uint_t                     i;
@@ -92,6 +97,15 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_set(&rcf->prefix, "fsauth:");
     rcf->connect_timeout = 1000;
     rcf->timeout = 500;
+
+    if (ngx_strncmp(value[1].data, "sentinel=", 9) == 0) {
+        rv = ngx_http_fsauth_sentinel_directive(cf, rcf);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+
+        goto options;
+    }
 
     ngx_memzero(&u, sizeof(ngx_url_t));
 
@@ -135,7 +149,35 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
+options:
+
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if (rcf->nsentinels) {
+            rc = ngx_http_fsauth_sentinel_param(cf, rcf, &value[i]);
+
+            if (rc == NGX_ERROR) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (rc == NGX_OK) {
+                continue;
+            }
+        }
+
+        /* a replica to read from is one the sentinels name; their AUTH */
+
+        if (ngx_strncmp(value[i].data, "read=", 5) == 0
+            || ngx_strncmp(value[i].data, "prefer_replica=", 15) == 0
+            || ngx_strncmp(value[i].data, "sentinel_user=", 14) == 0
+            || ngx_strncmp(value[i].data, "sentinel_password_file=", 23)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "fsauth_redis: \"%V\" needs \"sentinel=\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
 
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
             n = ngx_atoi(value[i].data + 3, value[i].len - 3);
@@ -151,20 +193,9 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             s.data = value[i].data + 14;
             s.len = value[i].len - 14;
 
-            ngx_str_set(&name, "fsauth_redis");
-
-            if (ngx_http_fsauth_read_secret(cf, &name, &s,
-                                            NGX_HTTP_FSAUTH_PASSWORD_MAX,
-                                            "password", &rcf->password)
+            if (ngx_http_fsauth_redis_password(cf, &s, &rcf->password)
                 != NGX_OK)
             {
-                return NGX_CONF_ERROR;
-            }
-
-            if (rcf->password.len == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "fsauth_redis: empty password in \"%s\"",
-                                   s.data);
                 return NGX_CONF_ERROR;
             }
 
@@ -230,6 +261,26 @@ ngx_http_fsauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
+    if (rcf->nsentinels && rcf->master.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: \"sentinel=\" needs \"master=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->sentinel_user.len && rcf->sentinel_password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: \"sentinel_user=\" needs "
+                           "\"sentinel_password_file=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->nprefer && !rcf->read_replica) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: \"prefer_replica=\" needs "
+                           "\"read=replica\"");
+        return NGX_CONF_ERROR;
+    }
+
     rv = ngx_http_fsauth_tls_init(cf, rcf);
     if (rv != NGX_CONF_OK) {
         return rv;
@@ -247,7 +298,36 @@ invalid:
 }
 
 
-static ngx_int_t
+/* the first line of a file, not empty */
+
+ngx_int_t
+ngx_http_fsauth_redis_password(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *password)
+{
+    ngx_str_t  name;
+
+    ngx_str_set(&name, "fsauth_redis");
+
+    if (ngx_http_fsauth_read_secret(cf, &name, path,
+                                    NGX_HTTP_FSAUTH_PASSWORD_MAX,
+                                    "password", password)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (password->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fsauth_redis: empty password in \"%s\"",
+                           path->data);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
     ngx_http_fsauth_redis_addr_t *ra)
 {
@@ -339,8 +419,16 @@ ngx_http_fsauth_redis_init_worker(ngx_cycle_t *cycle,
                               NGX_HTTP_FSAUTH_CONN_LOOKUP, cycle->log);
     ngx_http_fsauth_conn_init(peer, &peer->tracking,
                               NGX_HTTP_FSAUTH_CONN_TRACKING, cycle->log);
+    ngx_http_fsauth_conn_init(peer, &peer->read,
+                              NGX_HTTP_FSAUTH_CONN_READ, cycle->log);
 
     rcf->peer = peer;
+
+    /* with sentinels, the data connections wait for a primary */
+
+    if (rcf->nsentinels) {
+        return ngx_http_fsauth_sentinel_init(cycle, peer);
+    }
 
     ngx_http_fsauth_conn_connect(&peer->lookup);
     ngx_http_fsauth_conn_connect(&peer->tracking);
@@ -386,6 +474,11 @@ ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
 
     ngx_http_fsauth_conn_free(&peer->lookup);
     ngx_http_fsauth_conn_free(&peer->tracking);
+    ngx_http_fsauth_conn_free(&peer->read);
+
+    if (peer->sentinel) {
+        ngx_http_fsauth_sentinel_exit(peer);
+    }
 
     if (peer->batch) {
         ngx_free(peer->batch);
@@ -471,6 +564,25 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
 
     ra = &rcf->addrs[conn->addr];
     conn->attempt_ready = 0;
+    conn->replica = 0;
+
+    /* read=replica: lookups and invalidations on a replica, if any */
+
+    if (conn->kind == NGX_HTTP_FSAUTH_CONN_READ
+        || (rcf->read_replica && conn->kind == NGX_HTTP_FSAUTH_CONN_TRACKING))
+    {
+        if (ngx_http_fsauth_sentinel_replica(peer)) {
+            ra = ngx_http_fsauth_sentinel_replica(peer);
+            conn->replica = 1;
+
+        } else if (conn->kind == NGX_HTTP_FSAUTH_CONN_READ) {
+
+            /* none: the primary's lookup connection serves */
+
+            conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+            return;
+        }
+    }
 
     if (ra->port) {
         ac = redisAsyncConnect((char *) ra->host.data, ra->port);
@@ -529,8 +641,21 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     /* hiredis keeps command order: AUTH, SELECT, then the first query */
 
     if (rcf->password.len) {
-        if (ngx_http_fsauth_redis_auth(ac, rcf,
-                                       ngx_http_fsauth_conn_handshake_cb)
+        /* the callback's privdata names the command in messages */
+
+        if (ngx_http_fsauth_redis_auth(ac, &rcf->user, &rcf->password,
+                                       ngx_http_fsauth_conn_handshake_cb,
+                                       "AUTH")
+            != REDIS_OK)
+        {
+            goto failed;
+        }
+    }
+
+    /* the node a sentinel names must say it is what it was named as */
+
+    if (rcf->nsentinels) {
+        if (redisAsyncCommand(ac, ngx_http_fsauth_conn_role_cb, NULL, "ROLE")
             != REDIS_OK)
         {
             goto failed;
@@ -559,6 +684,13 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
         {
             goto failed;
         }
+    }
+
+    /* a replica's lookup connection is ready when ROLE says so */
+
+    if (conn->kind == NGX_HTTP_FSAUTH_CONN_READ) {
+        ngx_add_timer(&conn->deadline, rcf->connect_timeout);
+        return;
     }
 
     if (ngx_http_fsauth_redis_api_query(peer) != NGX_OK) {
@@ -619,7 +751,34 @@ ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn)
     conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
     ngx_http_fsauth_metrics_peer(conn->peer);
 
-    if (conn->peer->exiting || conn->no_tracking || conn->retry.timer_set) {
+    if (conn->peer->exiting) {
+        return;
+    }
+
+    /*
+     * A lost data node: the sentinels may know a new primary; a lost
+     * replica sends this connection to the primary at once, unless it
+     * has been already.
+     */
+
+    if (conn->peer->sentinel) {
+        if (conn->replica) {
+            conn->replica = 0;
+            conn->failures = 0;
+            ngx_http_fsauth_sentinel_replica_lost(conn->peer,
+                                                  "connection failed");
+        }
+
+        ngx_http_fsauth_sentinel_discover(conn->peer);
+    }
+
+    if (conn->ac || conn->no_tracking || conn->retry.timer_set) {
+        return;
+    }
+
+    if (conn->kind == NGX_HTTP_FSAUTH_CONN_READ
+        && ngx_http_fsauth_sentinel_replica(conn->peer) == NULL)
+    {
         return;
     }
 
@@ -847,6 +1006,82 @@ ngx_http_fsauth_conn_handshake_cb(redisAsyncContext *ac, void *reply,
 
 
 /*
+ * ROLE on a node a sentinel named: anything but "master" (a replica, a
+ * node not yet promoted, a sentinel that lies or lags) and the node is
+ * not used; the sentinels are asked again, the one that named it last.
+ */
+
+static void
+ngx_http_fsauth_conn_role_cb(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply              *rr = reply, *role;
+    ngx_http_fsauth_conn_t  *conn;
+
+    conn = ngx_http_fsauth_conn_reply(ac, rr);
+    if (conn == NULL) {
+        return;
+    }
+
+    if (conn->replica) {
+        ngx_http_fsauth_conn_replica_role(conn, rr);
+        return;
+    }
+
+    if (rr->type == REDIS_REPLY_ARRAY && rr->elements > 0
+        && rr->element[0]->type == REDIS_REPLY_STRING
+        && rr->element[0]->len == 6
+        && ngx_strncmp(rr->element[0]->str, "master", 6) == 0)
+    {
+        return;
+    }
+
+    role = (rr->type == REDIS_REPLY_ARRAY && rr->elements > 0
+            && rr->element[0]->type == REDIS_REPLY_STRING)
+           ? rr->element[0] : NULL;
+
+    ngx_http_fsauth_sentinel_distrust(conn->peer,
+                                      role ? role->str : "no role",
+                                      role ? ngx_min(role->len, 20) : 7);
+
+    conn->down_logged = 1;
+    ngx_http_fsauth_conn_reset(conn, "not the primary");
+}
+
+
+/*
+ * ROLE on a replica: "slave", its link to the primary "connected" (not
+ * still syncing, not cut off); anything else and reads go to the primary.
+ */
+
+static void
+ngx_http_fsauth_conn_replica_role(ngx_http_fsauth_conn_t *conn,
+    redisReply *rr)
+{
+    if (rr->type == REDIS_REPLY_ARRAY && rr->elements >= 4
+        && rr->element[0]->type == REDIS_REPLY_STRING
+        && rr->element[0]->len == 5
+        && ngx_strncmp(rr->element[0]->str, "slave", 5) == 0
+        && rr->element[3]->type == REDIS_REPLY_STRING
+        && rr->element[3]->len == 9
+        && ngx_strncmp(rr->element[3]->str, "connected", 9) == 0)
+    {
+        if (conn->kind == NGX_HTTP_FSAUTH_CONN_READ) {
+            ngx_http_fsauth_conn_ready(conn);
+        }
+
+        return;
+    }
+
+    /* both connections to the replica leave it, this one included */
+
+    ngx_http_fsauth_sentinel_replica_lost(conn->peer,
+                                          "ROLE says it is no connected "
+                                          "replica");
+}
+
+
+/*
  * The tracking connection: CLIENT ID, then CLIENT TRACKING on REDIRECT to
  * itself in broadcast mode for <prefix>key: and <prefix>api, then
  * SUBSCRIBE __redis__:invalidate.  Every change to a matching key, by
@@ -1021,7 +1256,8 @@ ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
     size_t                   i;
-    redisReply              *rr = reply, *kind, *payload;
+    ngx_uint_t               kind;
+    redisReply              *rr = reply, *payload;
     ngx_http_fsauth_conn_t  *conn;
     ngx_http_fsauth_peer_t  *peer;
 
@@ -1032,16 +1268,10 @@ ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
 
     peer = conn->peer;
 
-    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
-        || rr->element[0]->type != REDIS_REPLY_STRING)
-    {
-        return;
-    }
+    payload = NULL;
+    kind = ngx_http_fsauth_redis_pubsub(rr, &payload);
 
-    kind = rr->element[0];
-    payload = rr->element[2];
-
-    if (kind->len == 9 && ngx_strncmp(kind->str, "subscribe", 9) == 0) {
+    if (kind == NGX_HTTP_FSAUTH_PUBSUB_SUBSCRIBE) {
 
         /* messages may have been lost while the channel was down */
 
@@ -1068,7 +1298,7 @@ ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    if (kind->len != 7 || ngx_strncmp(kind->str, "message", 7) != 0) {
+    if (kind != NGX_HTTP_FSAUTH_PUBSUB_MESSAGE) {
         return;
     }
 
@@ -1258,12 +1488,21 @@ ngx_http_fsauth_redis_get_record(ngx_http_fsauth_redis_conf_t *rcf,
 {
     u_char                  *p;
     u_char                   cmd[64 + 256 + NGX_HTTP_FSAUTH_HEX_LEN];
+    ngx_http_fsauth_conn_t  *conn;
     ngx_http_fsauth_peer_t  *peer;
 
     peer = rcf->peer;
 
-    if (peer == NULL || peer->lookup.ac == NULL
-        || peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_DOWN
+    if (peer == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* read=replica: on the replica when it is ready, else the primary */
+
+    conn = (peer->read.state == NGX_HTTP_FSAUTH_REDIS_READY && peer->read.ac)
+           ? &peer->read : &peer->lookup;
+
+    if (conn->ac == NULL || conn->state == NGX_HTTP_FSAUTH_REDIS_DOWN
         || peer->inflight >= NGX_HTTP_FSAUTH_INFLIGHT_MAX
         || rcf->prefix.len > 256 - 4)
     {
@@ -1277,7 +1516,7 @@ ngx_http_fsauth_redis_get_record(ngx_http_fsauth_redis_conf_t *rcf,
     *p++ = CR;
     *p++ = LF;
 
-    if (redisAsyncFormattedCommand(peer->lookup.ac,
+    if (redisAsyncFormattedCommand(conn->ac,
                                    ngx_http_fsauth_redis_record_cb, f,
                                    (char *) cmd, p - cmd)
         != REDIS_OK)
@@ -1288,6 +1527,7 @@ ngx_http_fsauth_redis_get_record(ngx_http_fsauth_redis_conf_t *rcf,
     ngx_http_fsauth_count(commands[NGX_HTTP_FSAUTH_CMD_LOOKUP]);
 
     f->conf = rcf;
+    f->conn = conn;
     f->reply = NULL;
     f->sent = ngx_current_msec;
 
@@ -1308,12 +1548,12 @@ ngx_http_fsauth_redis_get_record(ngx_http_fsauth_redis_conf_t *rcf,
 void
 ngx_http_fsauth_redis_overdue(ngx_http_fsauth_fetch_t *f)
 {
-    ngx_http_fsauth_peer_t  *peer;
+    ngx_http_fsauth_conn_t  *conn;
 
-    peer = f->conf->peer;
+    conn = f->conn;
 
-    if (peer->lookup.ac && ngx_current_msec - f->sent >= f->conf->timeout) {
-        ngx_http_fsauth_conn_reset(&peer->lookup, "lookup timed out");
+    if (conn->ac && ngx_current_msec - f->sent >= f->conf->timeout) {
+        ngx_http_fsauth_conn_reset(conn, "lookup timed out");
     }
 }
 
@@ -1397,9 +1637,9 @@ ngx_http_fsauth_redis_record_cb(redisAsyncContext *ac, void *reply,
     } else {
 
         /*
-         * A reply read into objects (an error, or a connection whose
-         * reader does not build records): a builder of its own, since
-         * the reader's may be halfway through another reply.
+         * A reply read into objects (an error, or a replica's
+         * connection): a builder of its own, since the reader's may be
+         * halfway through another reply.
          */
 
         b = &ngx_http_fsauth_redis_apart;
@@ -1461,4 +1701,71 @@ ngx_http_fsauth_redis_command2(redisAsyncContext *ac, redisCallbackFn *fn,
     argvlen[1] = len;
 
     return redisAsyncCommandArgv(ac, fn, cmd, 2, argv, argvlen);
+}
+
+
+/*
+ * The sentinels named another primary: the data connections leave the
+ * old node now (its pending commands fail at once) and connect to the
+ * new one without waiting for their backoff.
+ */
+
+void
+ngx_http_fsauth_redis_switch(ngx_http_fsauth_peer_t *peer)
+{
+    ngx_http_fsauth_conn_restart(&peer->lookup);
+    ngx_http_fsauth_redis_reread(peer);
+}
+
+
+/* read=replica: another replica, or none: the reads go there now */
+
+void
+ngx_http_fsauth_redis_reread(ngx_http_fsauth_peer_t *peer)
+{
+    ngx_http_fsauth_conn_restart(&peer->tracking);
+    ngx_http_fsauth_conn_restart(&peer->read);
+}
+
+
+static void
+ngx_http_fsauth_conn_restart(ngx_http_fsauth_conn_t *conn)
+{
+    ngx_http_fsauth_conn_free(conn);
+
+    conn->state = NGX_HTTP_FSAUTH_REDIS_DOWN;
+    conn->failures = 0;
+    conn->no_tracking = 0;
+
+    if (!conn->peer->exiting) {
+        ngx_http_fsauth_conn_connect(conn);
+    }
+}
+
+
+/* what a subscribed connection received, and its payload */
+
+ngx_uint_t
+ngx_http_fsauth_redis_pubsub(redisReply *rr, redisReply **payload)
+{
+    redisReply  *kind;
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
+        || rr->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return NGX_HTTP_FSAUTH_PUBSUB_OTHER;
+    }
+
+    kind = rr->element[0];
+    *payload = rr->element[2];
+
+    if (kind->len == 9 && ngx_strncmp(kind->str, "subscribe", 9) == 0) {
+        return NGX_HTTP_FSAUTH_PUBSUB_SUBSCRIBE;
+    }
+
+    if (kind->len == 7 && ngx_strncmp(kind->str, "message", 7) == 0) {
+        return NGX_HTTP_FSAUTH_PUBSUB_MESSAGE;
+    }
+
+    return NGX_HTTP_FSAUTH_PUBSUB_OTHER;
 }

@@ -33,6 +33,9 @@
 #define ngx_http_fsauth_put(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
 
 
+typedef struct ngx_http_fsauth_sentinel_s  ngx_http_fsauth_sentinel_t;
+
+
 /* a queued activity record */
 typedef struct {
     ngx_int_t                       id;
@@ -76,6 +79,12 @@ typedef struct {
 
 #define NGX_HTTP_FSAUTH_CONN_LOOKUP       0
 #define NGX_HTTP_FSAUTH_CONN_TRACKING     1
+#define NGX_HTTP_FSAUTH_CONN_SENTINEL     2
+#define NGX_HTTP_FSAUTH_CONN_READ         3      /* lookups on a replica */
+
+#define NGX_HTTP_FSAUTH_PUBSUB_OTHER      0
+#define NGX_HTTP_FSAUTH_PUBSUB_SUBSCRIBE  1
+#define NGX_HTTP_FSAUTH_PUBSUB_MESSAGE    2
 
 
 /* one hiredis connection and its life cycle */
@@ -100,12 +109,14 @@ typedef struct {
     unsigned                        was_subscribed:1;
     unsigned                        was_ready:1;
     unsigned                        attempt_ready:1;
+    unsigned                        replica:1;       /* to the replica */
 } ngx_http_fsauth_conn_t;
 
 
 struct ngx_http_fsauth_peer_s {
     ngx_http_fsauth_conn_t          lookup;
     ngx_http_fsauth_conn_t          tracking;
+    ngx_http_fsauth_conn_t          read;            /* read=replica */
 
     ngx_http_fsauth_redis_conf_t   *conf;
     ngx_log_t                      *log;
@@ -120,6 +131,9 @@ struct ngx_http_fsauth_peer_s {
     ngx_event_t                     flush;
     u_char                         *batch;           /* the EVAL command */
     ngx_int_t                       activity_eval;   /* -1: not known yet */
+
+    /* sentinel=: the primary's discovery; NULL without */
+    ngx_http_fsauth_sentinel_t     *sentinel;
 
     /* "*2\r\n$7\r\nHGETALL\r\n$<n>\r\n<prefix>key:", built once */
     ngx_str_t                       lookup_head;
@@ -144,13 +158,15 @@ void ngx_http_fsauth_adapter_use_arena(redisAsyncContext *ac);
 ngx_http_fsauth_builder_t *ngx_http_fsauth_adapter_builder(void);
 ngx_uint_t ngx_http_fsauth_redis_wants_record(redisAsyncContext *ac);
 
-int ngx_http_fsauth_redis_auth(redisAsyncContext *ac,
-    ngx_http_fsauth_redis_conf_t *rcf, redisCallbackFn *fn);
+int ngx_http_fsauth_redis_auth(redisAsyncContext *ac, ngx_str_t *user,
+    ngx_str_t *password, redisCallbackFn *fn, void *privdata);
 void ngx_http_fsauth_redis_refused(ngx_http_fsauth_conn_t *conn, char *cmd,
     redisReply *rr);
 
 ngx_int_t ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
     redisAsyncContext *ac);
+const char *ngx_http_fsauth_tls_sentinel_why(ngx_http_fsauth_conn_t *conn,
+    const redisAsyncContext *ac);
 ngx_uint_t ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
     const redisAsyncContext *ac, ngx_uint_t connecting);
 
@@ -159,6 +175,31 @@ void ngx_http_fsauth_record_begin(ngx_http_fsauth_builder_t *b,
 void ngx_http_fsauth_record_reader(redisReplyObjectFunctions *fn);
 ngx_int_t ngx_http_fsauth_record_end(ngx_http_fsauth_builder_t *b,
     const char **err);
+
+ngx_int_t ngx_http_fsauth_redis_password(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *password);
+ngx_int_t ngx_http_fsauth_redis_addr(ngx_conf_t *cf, ngx_addr_t *addr,
+    ngx_http_fsauth_redis_addr_t *ra);
+void ngx_http_fsauth_redis_switch(ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_redis_reread(ngx_http_fsauth_peer_t *peer);
+ngx_uint_t ngx_http_fsauth_redis_pubsub(redisReply *rr,
+    redisReply **payload);
+
+char *ngx_http_fsauth_sentinel_directive(ngx_conf_t *cf,
+    ngx_http_fsauth_redis_conf_t *rcf);
+ngx_int_t ngx_http_fsauth_sentinel_param(ngx_conf_t *cf,
+    ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *value);
+ngx_int_t ngx_http_fsauth_sentinel_init(ngx_cycle_t *cycle,
+    ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_sentinel_exit(ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_sentinel_discover(ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_sentinel_distrust(ngx_http_fsauth_peer_t *peer,
+    const char *role, size_t len);
+ngx_http_fsauth_redis_addr_t *ngx_http_fsauth_sentinel_replica(
+    ngx_http_fsauth_peer_t *peer);
+void ngx_http_fsauth_sentinel_replica_lost(ngx_http_fsauth_peer_t *peer,
+    const char *reason);
+
 ngx_int_t ngx_http_fsauth_record_from_reply(redisReply *reply,
     ngx_http_fsauth_builder_t *b, const char **err);
 ngx_int_t ngx_http_fsauth_record_over_grant(ngx_http_fsauth_builder_t *b,

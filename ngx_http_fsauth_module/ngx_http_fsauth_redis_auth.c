@@ -6,9 +6,10 @@
 
 
 /*
- * AUTH on every new Redis connection: "AUTH password" for requirepass,
- * "AUTH user password" for an ACL user, and the one line that says the
- * server refused it.
+ * AUTH on every new Redis connection (data nodes and sentinels, each with
+ * their own user and password): "AUTH password" for requirepass, "AUTH
+ * user password" for an ACL user, and the one line that says a data node
+ * refused it.
  */
 
 
@@ -17,8 +18,8 @@
 
 
 int
-ngx_http_fsauth_redis_auth(redisAsyncContext *ac,
-    ngx_http_fsauth_redis_conf_t *rcf, redisCallbackFn *fn)
+ngx_http_fsauth_redis_auth(redisAsyncContext *ac, ngx_str_t *user,
+    ngx_str_t *password, redisCallbackFn *fn, void *privdata)
 {
     int          n;
     const char  *argv[3];
@@ -29,17 +30,15 @@ ngx_http_fsauth_redis_auth(redisAsyncContext *ac,
     argv[n] = "AUTH";
     argvlen[n++] = 4;
 
-    if (rcf->user.len) {
-        argv[n] = (char *) rcf->user.data;
-        argvlen[n++] = rcf->user.len;
+    if (user->len) {
+        argv[n] = (char *) user->data;
+        argvlen[n++] = user->len;
     }
 
-    argv[n] = (char *) rcf->password.data;
-    argvlen[n++] = rcf->password.len;
+    argv[n] = (char *) password->data;
+    argvlen[n++] = password->len;
 
-    /* the callback's privdata names the command in messages */
-
-    return redisAsyncCommandArgv(ac, fn, "AUTH", n, argv, argvlen);
+    return redisAsyncCommandArgv(ac, fn, privdata, n, argv, argvlen);
 }
 
 

@@ -52,6 +52,7 @@ static void ngx_http_fsauth_tls_log_refused(ngx_http_fsauth_conn_t *conn,
     const char *why);
 static ngx_int_t ngx_http_fsauth_tls_default_name(ngx_conf_t *cf,
     ngx_http_fsauth_redis_conf_t *rcf);
+static ngx_uint_t ngx_http_fsauth_tls_is_ip(u_char *name, size_t len);
 #endif
 
 
@@ -210,7 +211,9 @@ ngx_http_fsauth_tls_init(ngx_conf_t *cf, ngx_http_fsauth_redis_conf_t *rcf)
 
 #else
 
-    for (i = 0; i < rcf->naddrs; i++) {
+    /* sentinel=: no address yet; sentinels and nodes named are IP ones */
+
+    for (i = 0; rcf->nsentinels == 0 && i < rcf->naddrs; i++) {
         if (rcf->addrs[i].port == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "fsauth_redis: \"tls=on\" needs a TCP "
@@ -226,23 +229,19 @@ ngx_http_fsauth_tls_init(ngx_conf_t *cf, ngx_http_fsauth_redis_conf_t *rcf)
         return NGX_CONF_ERROR;
     }
 
-    if (tls->server_name.len == 0
+    /*
+     * sentinel= without tls_server_name=: each sentinel and each node
+     * named is checked against the address connected to, as it comes
+     */
+
+    if (tls->server_name.len == 0 && rcf->nsentinels == 0
         && ngx_http_fsauth_tls_default_name(cf, rcf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    tls->server_ip = (ngx_inet_addr(tls->server_name.data,
-                                    tls->server_name.len) != INADDR_NONE);
-#if (NGX_HAVE_INET6)
-    if (!tls->server_ip) {
-        struct in6_addr  a6;
-
-        tls->server_ip = (ngx_inet6_addr(tls->server_name.data,
-                                         tls->server_name.len, a6.s6_addr)
-                          == NGX_OK);
-    }
-#endif
+    tls->server_ip = ngx_http_fsauth_tls_is_ip(tls->server_name.data,
+                                               tls->server_name.len);
 
     if (ngx_http_fsauth_tls_ctx(cf, tls) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -255,6 +254,31 @@ ngx_http_fsauth_tls_init(ngx_conf_t *cf, ngx_http_fsauth_redis_conf_t *rcf)
 
 
 #if (NGX_HTTP_FSAUTH_HIREDIS_SSL)
+
+static ngx_uint_t
+ngx_http_fsauth_tls_is_ip(u_char *name, size_t len)
+{
+#if (NGX_HAVE_INET6)
+    struct in6_addr  a6;
+#endif
+
+    if (len == 0) {
+        return 0;
+    }
+
+    if (ngx_inet_addr(name, len) != INADDR_NONE) {
+        return 1;
+    }
+
+#if (NGX_HAVE_INET6)
+    if (ngx_inet6_addr(name, len, a6.s6_addr) == NGX_OK) {
+        return 1;
+    }
+#endif
+
+    return 0;
+}
+
 
 /* the name checked in the certificate: the host of the address */
 
@@ -391,11 +415,14 @@ ngx_int_t
 ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
     redisAsyncContext *ac)
 {
+    char                          *name;
     SSL                           *ssl;
+    ngx_uint_t                     ip;
     ngx_http_fsauth_tls_t         *tls;
     ngx_http_fsauth_redis_conf_t  *rcf;
 
     conn->ssl = NULL;
+    ssl = NULL;
 
     rcf = conn->peer->conf;
     tls = rcf->tls;
@@ -406,31 +433,39 @@ ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
 
     ERR_clear_error();
 
+    name = (char *) tls->server_name.data;
+    ip = tls->server_ip;
+
+    if (tls->server_name.len == 0) {
+
+        /* sentinel=: the host of this connection, a sentinel or a node */
+
+        name = ac->c.tcp.host;
+        if (name == NULL) {
+            goto failed;
+        }
+
+        ip = ngx_http_fsauth_tls_is_ip((u_char *) name, ngx_strlen(name));
+    }
+
     ssl = SSL_new(tls->ctx);
     if (ssl == NULL) {
         goto failed;
     }
 
-    if (!tls->server_ip
-        && SSL_set_tlsext_host_name(ssl, (char *) tls->server_name.data)
-           != 1)
-    {
+    if (!ip && SSL_set_tlsext_host_name(ssl, name) != 1) {
         goto failed;
     }
 
     if (tls->verify) {
-        if (tls->server_ip) {
-            if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-                                              (char *)
-                                              tls->server_name.data)
+        if (ip) {
+            if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
                 != 1)
             {
                 goto failed;
             }
 
-        } else if (SSL_set1_host(ssl, (char *) tls->server_name.data)
-                   != 1)
-        {
+        } else if (SSL_set1_host(ssl, name) != 1) {
             goto failed;
         }
     }
@@ -503,6 +538,31 @@ ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
 }
 
 
+/*
+ * A sentinel connection that failed or was lost: why, when its TLS
+ * handshake did not finish (the sentinel's certificate refused, or an
+ * alert from it); NULL otherwise.  Its own line, naming the sentinel, is
+ * the caller's.
+ */
+
+const char *
+ngx_http_fsauth_tls_sentinel_why(ngx_http_fsauth_conn_t *conn,
+    const redisAsyncContext *ac)
+{
+    if (conn->ssl == NULL) {
+        return NULL;
+    }
+
+    if (SSL_get_verify_result(conn->ssl) == X509_V_OK
+        && SSL_is_init_finished(conn->ssl))
+    {
+        return NULL;
+    }
+
+    return fsauth_tls_why(conn->ssl, ac->errstr);
+}
+
+
 /* one line per worker until Redis answers again */
 
 static void
@@ -540,6 +600,14 @@ ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,
     const redisAsyncContext *ac, ngx_uint_t connecting)
 {
     return 0;
+}
+
+
+const char *
+ngx_http_fsauth_tls_sentinel_why(ngx_http_fsauth_conn_t *conn,
+    const redisAsyncContext *ac)
+{
+    return NULL;
 }
 
 

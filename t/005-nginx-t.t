@@ -116,6 +116,71 @@ my @cases = (
     [ 'fsauth_redis with user= and no password_file=',
       'fsauth_redis 127.0.0.1:6379 user=fsauth;', '',
       qr/fsauth_redis: "user=" needs "password_file="/ ],
+    [ 'fsauth_redis sentinel= without master=',
+      'fsauth_redis sentinel=127.0.0.1:26379;', '',
+      qr/fsauth_redis: "sentinel=" needs "master="/ ],
+    [ 'fsauth_redis master= without sentinel=',
+      'fsauth_redis 127.0.0.1:6379 master=fsm;', '',
+      qr/invalid parameter "master=fsm" of fsauth_redis/ ],
+    [ 'fsauth_redis sentinel= after an address',
+      'fsauth_redis 127.0.0.1:6379 sentinel=127.0.0.1:26379 master=m;', '',
+      qr/invalid parameter "sentinel=127.0.0.1:26379" of fsauth_redis/ ],
+    [ 'fsauth_redis sentinel= with a unix socket',
+      'fsauth_redis sentinel=unix:/tmp/s.sock master=m;', '',
+      qr/fsauth_redis: sentinel "unix:\/tmp\/s.sock" must be an IP address/ ],
+    [ 'fsauth_redis sentinel= with a bad port',
+      'fsauth_redis sentinel=127.0.0.1:26379,127.0.0.1:0 master=m;', '',
+      qr/fsauth_redis: invalid port in sentinel "127.0.0.1:0"/ ],
+    [ 'fsauth_redis sentinel= empty',
+      'fsauth_redis sentinel= master=m;', '',
+      qr/fsauth_redis: empty "sentinel="/ ],
+    [ 'fsauth_redis read= without sentinel=',
+      'fsauth_redis 127.0.0.1:6379 read=replica;', '',
+      qr/fsauth_redis: "read=replica" needs "sentinel="/ ],
+    [ 'fsauth_redis with a bad read=',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m read=any;', '',
+      qr/fsauth_redis: "read=" must be "primary" or "replica", not "read=any"/ ],
+    [ 'fsauth_redis prefer_replica= without sentinel=',
+      'fsauth_redis 127.0.0.1:6379 prefer_replica=127.0.0.1:6380;', '',
+      qr/fsauth_redis: "prefer_replica=127.0.0.1:6380" needs "sentinel="/ ],
+    [ 'fsauth_redis prefer_replica= without read=replica',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m '
+      . 'prefer_replica=127.0.0.1:6380;', '',
+      qr/fsauth_redis: "prefer_replica=" needs "read=replica"/ ],
+    [ 'fsauth_redis prefer_replica= with read=primary',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m '
+      . 'prefer_replica=127.0.0.1:6380 read=primary;', '',
+      qr/fsauth_redis: "prefer_replica=" needs "read=replica"/ ],
+    [ 'fsauth_redis prefer_replica= with a unix socket',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m read=replica '
+      . 'prefer_replica=unix:/tmp/r.sock;', '',
+      qr/fsauth_redis: prefer_replica "unix:\/tmp\/r.sock" must be an IP address/ ],
+    [ 'fsauth_redis prefer_replica= with a bad port',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m read=replica '
+      . 'prefer_replica=127.0.0.1:0;', '',
+      qr/fsauth_redis: invalid port in prefer_replica "127.0.0.1:0"/ ],
+    [ 'fsauth_redis prefer_replica= empty',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m read=replica '
+      . 'prefer_replica=;', '',
+      qr/fsauth_redis: no address in prefer_replica ""/ ],
+    [ 'fsauth_redis with an empty sentinel password file',
+      "fsauth_redis sentinel=127.0.0.1:26379 master=m "
+      . "sentinel_password_file=$empty;", '',
+      qr/fsauth_redis: empty password in ".*empty"/ ],
+    [ 'fsauth_redis sentinel_user= without sentinel_password_file=',
+      'fsauth_redis sentinel=127.0.0.1:26379 master=m sentinel_user=s;', '',
+      qr/fsauth_redis: "sentinel_user=" needs "sentinel_password_file="/ ],
+    [ 'fsauth_redis with an empty sentinel_user=',
+      "fsauth_redis sentinel=127.0.0.1:26379 master=m sentinel_user= "
+      . "sentinel_password_file=$key;", '',
+      qr/fsauth_redis: empty "sentinel_user="/ ],
+    [ 'fsauth_redis sentinel_user= without sentinel=',
+      "fsauth_redis 127.0.0.1:6379 sentinel_user=s "
+      . "sentinel_password_file=$key;", '',
+      qr/fsauth_redis: "sentinel_user=s" needs "sentinel="/ ],
+    [ 'fsauth_redis sentinel_password_file= without sentinel=',
+      "fsauth_redis 127.0.0.1:6379 sentinel_password_file=$key;", '',
+      qr/fsauth_redis: "sentinel_password_file=.*" needs "sentinel="/ ],
     [ 'fsauth_redis with an empty user=',
       "fsauth_redis 127.0.0.1:6379 user= password_file=$key;", '',
       qr/invalid parameter "user=" of fsauth_redis/ ],
@@ -183,6 +248,22 @@ my ($rc, $out) = nginx_t('fsauth_redis 127.0.0.1:6379 db=2 timeout=50ms '
                          . 'fsauth_activity on interval=5m; '
                          . 'fsauth_hide_credentials on; fsauth_realm "R";');
 is($rc, 0, 'a configuration using every directive passes nginx -t')
+    or diag($out);
+
+($rc, $out) = nginx_t('fsauth_redis sentinel=127.0.0.1:26379,127.0.0.1 '
+                      . 'master=fsm read=replica '
+                      . "sentinel_user=fsauth-s sentinel_password_file=$key;",
+                      'fsauth on;');
+is($rc, 0, 'fsauth_redis sentinel= with read=replica and sentinel_user= '
+   . 'passes nginx -t')
+    or diag($out);
+($rc, $out) = nginx_t('fsauth_redis sentinel=127.0.0.1:26379 master=fsm '
+                      . 'read=primary;', 'fsauth on;');
+is($rc, 0, 'and with read=primary') or diag($out);
+($rc, $out) = nginx_t('fsauth_redis sentinel=127.0.0.1:26379 master=fsm '
+                      . 'prefer_replica=127.0.0.1 read=replica;',
+                      'fsauth on;');
+is($rc, 0, 'and with prefer_replica= (before read=replica, default port)')
     or diag($out);
 
 for my $c (@cases) {

@@ -2,7 +2,9 @@
 # the kill switch and activity over TLS, client certificates, and each
 # refusal in one line that says which (another CA, a wrong name, an
 # expired certificate), a server that never answers the handshake (the
-# outage policy within connect_timeout, the worker still serving).
+# outage policy within connect_timeout, the worker still serving); a
+# TLS sentinel (tls-port only) through which nginx (sentinel= tls=on)
+# and fsauthctl (--sentinel --tls) find the TLS node and use it.
 # Where hiredis has no hiredis_ssl (Debian 12), tls=on must fail nginx -t
 # with a message naming tls= and the library, and the TLS runs are
 # skipped with that reason.  Plain Test::More: private TLS redis-servers
@@ -312,6 +314,104 @@ for my $case (
     $n->stop;
     kill 'KILL', $pid;
     waitpid $pid, 0;
+}
+
+# a TLS sentinel (tls-port only) watching the TLS node: fsauth_redis
+# sentinel= tls=on and fsauthctl --sentinel --tls find the node through
+# it and use it; each is checked by its own address, or by
+# tls_server_name= when given
+sub tls_sentinel {
+    my ($name, $cert, $node) = @_;
+    my $port = free_port();
+    my $dir = tempdir(CLEANUP => 1);
+    my $conf = write_file("$dir/sentinel.conf", <<"_EOC_");
+port 0
+tls-port $port
+bind 127.0.0.1
+dir $dir
+logfile $dir/log
+tls-cert-file $tmp/$cert.crt
+tls-key-file $tmp/$cert.key
+tls-ca-cert-file $tmp/ca.crt
+tls-auth-clients no
+tls-replication yes
+sentinel monitor $name 127.0.0.1 $node 1
+sentinel down-after-milliseconds $name 1000
+_EOC_
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null';
+        exec $ENV{FSAUTH_REDIS_SERVER} || 'redis-server', $conf, '--sentinel';
+        exit 1;
+    }
+    for (1 .. 200) {
+        last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+        sleep 0.02;
+    }
+    return ($port, $pid, "$dir/log");
+}
+
+{
+    my ($sport, $spid, $slog) = tls_sentinel('fst', 'server', $tls);
+    my ($xport, $xpid) = tls_sentinel('fst', 'stranger', $tls);
+
+    for my $case ([ 'by address', '' ],
+                  [ 'tls_server_name=localhost', 'tls_server_name=localhost' ])
+    {
+        my ($name, $extra) = @$case;
+        my $n = FsauthNginx->start(
+            http => "    fsauth_redis sentinel=127.0.0.1:$sport master=fst "
+                    . "tls=on tls_ca=$tmp/ca.crt $extra;\n"
+                    . "    fsauth_cache zone=c:1m ttl=60s;",
+            server => $location, settle => 0.5);
+        ok(poll_until(sub { req($n, $token) == 200 }),
+           "TLS sentinel, $name: lookup on the TLS node it names")
+            or diag($n->error_log);
+        like($n->error_log,
+             qr/sentinel 127\.0\.0\.1:$sport names 127\.0\.0\.1:$tls as the primary of "fst"/,
+             "TLS sentinel, $name: found through it") or diag($n->error_log);
+        ctl($tls, "--cacert $tmp/ca.crt", 'api', 'disable');
+        ok(poll_until(sub { (req($n, $token))[1] eq 'disabled' }),
+           "TLS sentinel, $name: tracking (kill switch) on that node");
+        ctl($tls, "--cacert $tmp/ca.crt", 'api', 'enable');
+        ok(poll_until(sub { req($n, $token) == 200 }), 'and off again');
+        unlike($n->error_log, qr/\[(error|warn)\]/, "TLS sentinel, $name: no error")
+            or diag($n->error_log);
+        $n->stop;
+    }
+
+    # a sentinel whose certificate another CA signed is passed over
+    {
+        my $n = FsauthNginx->start(
+            http => "    fsauth_redis sentinel=127.0.0.1:$xport master=fst "
+                    . "tls=on tls_ca=$tmp/ca.crt;\n"
+                    . "    fsauth_cache zone=c:1m ttl=60s;",
+            server => $location, settle => 0.5);
+        my %seen;
+        $seen{ req($n, $token) }++ for 1 .. 5;
+        is_deeply(\%seen, { 503 => 5 }, 'TLS sentinel of another CA: 503');
+        like($n->error_log,
+             qr/no sentinel named the primary of "fst" \(last: 127\.0\.0\.1:$xport: unable to get local issuer certificate\)/,
+             'and the error log says no sentinel named it, and why')
+            or diag($n->error_log);
+        $n->stop;
+    }
+
+    my $out = `$ENV{FSAUTHCTL} --sentinel 127.0.0.1:$sport --master fst --tls --cacert $tmp/ca.crt key show $id 2>&1`;
+    is($? >> 8, 0, 'fsauthctl --sentinel --tls --cacert: works through the TLS sentinel')
+        or diag($out);
+    like($out, qr/^id: $id$/m, 'and shows the key') or diag($out);
+    $out = `$ENV{FSAUTHCTL} --sentinel 127.0.0.1:$xport,127.0.0.1:$sport --master fst --tls --cacert $tmp/ca.crt api status 2>&1`;
+    is($? >> 8, 0, 'fsauthctl: a sentinel of another CA passed over') or diag($out);
+    unlike($out, qr/TLS handshake/, 'without a line for it') or diag($out);
+    $out = `$ENV{FSAUTHCTL} --sentinel 127.0.0.1:$sport --master fst --tls api status 2>&1`;
+    is($? >> 8, 2, 'fsauthctl --sentinel --tls, system CA store: exit 2');
+    like($out, qr/\Afsauthctl: no sentinel named the primary of "fst" \(last: sentinel 127\.0\.0\.1:$sport: TLS handshake failed: (?:unable to get local issuer certificate|self.signed)[^\n]*\)\n\z/,
+         'one line: the TLS handshake with the sentinel failed, and why') or diag($out);
+
+    kill 'KILL', $spid, $xpid;
+    waitpid $_, 0 for $spid, $xpid;
 }
 
 # configuration errors

@@ -56,6 +56,8 @@ s/=\z// for @globals;
 is_deeply([ sort @globals ],
           [ sort qw(--host --port --socket --db --password-file --prefix
                     --user --tls --cacert --cert --key --sni --actor
+                    --sentinel --master --sentinel-password-file
+                    --sentinel-user
                     --version) ],
           'the global options');
 

@@ -159,7 +159,12 @@ sub stop {
 sub DESTROY {
     my ($self) = @_;
     my $pid = $self->pid;
-    kill 'KILL', $pid if $pid && kill 0, $pid;
+    return unless $pid && kill 0, $pid;
+
+    # the workers too: orphans would keep their inherited fds (a test
+    # that dies must not leave them behind)
+    my @workers = $self->worker_pids;
+    kill 'KILL', $pid, @workers;
 }
 
 1;
