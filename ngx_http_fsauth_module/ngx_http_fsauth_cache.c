@@ -970,10 +970,10 @@ ngx_http_fsauth_cache_subscribed(ngx_http_fsauth_cache_t *cache,
 
 
 void
-ngx_http_fsauth_cache_flush(ngx_http_fsauth_cache_t *cache)
+ngx_http_fsauth_cache_expire(ngx_http_fsauth_cache_t *cache)
 {
     ngx_shmtx_lock(&cache->shpool->mutex);
-    ngx_http_fsauth_cache_flush_locked(cache);
+    ngx_http_fsauth_cache_expire_locked(cache);
     ngx_shmtx_unlock(&cache->shpool->mutex);
 }
 

@@ -420,7 +420,7 @@ void ngx_http_fsauth_cache_insert_grant(ngx_http_fsauth_cache_t *cache,
     uint32_t epoch);
 void ngx_http_fsauth_cache_delete(ngx_http_fsauth_cache_t *cache,
     u_char *digest);
-void ngx_http_fsauth_cache_flush(ngx_http_fsauth_cache_t *cache);
+void ngx_http_fsauth_cache_expire(ngx_http_fsauth_cache_t *cache);
 ngx_int_t ngx_http_fsauth_cache_subscribed(ngx_http_fsauth_cache_t *cache,
     ngx_uint_t on, ngx_uint_t reconnect);
 void ngx_http_fsauth_cache_stats(ngx_http_fsauth_cache_t *cache,

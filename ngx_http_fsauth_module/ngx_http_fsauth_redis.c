@@ -1306,10 +1306,14 @@ ngx_http_fsauth_tracking_message_cb(redisAsyncContext *ac, void *reply,
 
     if (payload->type == REDIS_REPLY_NIL) {
 
-        /* FLUSHALL / FLUSHDB */
+        /*
+         * FLUSHALL / FLUSHDB, or a replica's full resync (a node demoted
+         * by a failover): every entry is expired, and kept as stale,
+         * since the node may answer lookups only after it has loaded.
+         */
 
         if (peer->conf->cache) {
-            ngx_http_fsauth_cache_flush(peer->conf->cache);
+            ngx_http_fsauth_cache_expire(peer->conf->cache);
         }
 
         if (peer->lookup.state == NGX_HTTP_FSAUTH_REDIS_READY) {

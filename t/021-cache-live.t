@@ -1,7 +1,8 @@
 # The cache under a running nginx: expiry, stale answers during an outage,
 # eviction, reload, revocation by direct redis-cli edits on every worker
-# within 100 ms, flush when the invalidation channel reconnects, shared
-# lookups, and Redis commands bounded by the negative cache.
+# within 100 ms, flush when the invalidation channel reconnects or the
+# node is flushed (FLUSHDB, a replica's full resync), shared lookups, and
+# Redis commands bounded by the negative cache.
 # Plain Test::More, not Test::Nginx: several workers, reloads and Redis edits between requests, timing.
 
 use strict;
@@ -489,6 +490,104 @@ sub hgetall_calls {
     $n->stop;
     unlike($n->error_log, qr/\[alert\]|\[crit\]/, 'no alert');
     flush_prefix($p);
+}
+
+# 11. a null invalidation (FLUSHDB on the node, or a replica's full
+# resync, as when a failover demotes the node read): every entry
+# expires, and is kept as a stale fallback for lookups that fail
+{
+    my $port = start_redis();
+    my $p = 't021f:';
+    my %key = (token => 'tok-user-0000001', id => 11,
+               grants => { clientes => 'get' });
+    add_key(port => $port, prefix => $p, %key);
+
+    my $start = sub {
+        my ($at, $zone) = @_;
+        return FsauthNginx->start(
+            workers => 2,
+            http => "    fsauth_redis 127.0.0.1:$at prefix=$p "
+                  . "timeout=200ms;\n"
+                  . "    fsauth_cache zone=$zone:1m ttl=1h stale=1h;\n"
+                  . "    fsauth_ban off;",
+            server => $location);
+    };
+    my $warm = sub {
+        my ($n) = @_;
+        my %hit;
+        for (1 .. 400) {
+            my @r = get($n, 'tok-user-0000001');
+            $hit{$r[2]}++ if $r[1] eq 'HIT';
+            last if keys %hit >= 2 && (grep { $_ >= 2 } values %hit) >= 2;
+        }
+        return scalar keys %hit;
+    };
+    my $all = sub {
+        my ($n, $want) = @_;
+        my (%pids, @bad);
+        for (1 .. 30) {
+            my @r = get($n, 'tok-user-0000001');
+            $pids{$r[2]}++;
+            push @bad, "$r[0]/$r[1]" if "$r[0] $r[1]" !~ /^$want$/;
+        }
+        return (join(' ', @bad), scalar keys %pids);
+    };
+
+    my $n = $start->($port, 'c11');
+    is($warm->($n), 2, 'FLUSHDB: cached on both workers');
+    redis_at($port, 'FLUSHDB');
+    sleep 0.1;
+    is_deeply([ $all->($n, '401 \S+') ], [ '', 2 ],
+              'FLUSHDB: the key is gone for every request 100 ms later, '
+              . 'through both workers');
+
+    add_key(port => $port, prefix => $p, %key);
+    sleep 0.1;
+    is($warm->($n), 2, 'key made again: cached on both workers');
+    redis_at($port, 'FLUSHDB');
+    sleep 0.1;
+    stop_redis($port);
+    is_deeply([ $all->($n, '200 STALE') ], [ '', 2 ],
+              'FLUSHDB, then Redis down: the decisions are kept as stale');
+    $n->stop;
+    unlike($n->error_log, qr/\[alert\]|\[crit\]/, 'no alert');
+
+    # nginx reads a replica; the replica is detached and attached again,
+    # which makes it resync in full, then it dies
+    my $primary = start_redis();
+    add_key(port => $primary, prefix => $p, %key);
+    my $replica = start_redis(args => [ '--replicaof', '127.0.0.1',
+                                        $primary ]);
+    my $link = sub {
+        redis_at($replica, 'INFO', 'replication')
+            =~ /master_link_status:up/;
+    };
+    ok(poll_until($link, 5), 'the replica is in sync');
+
+    $n = $start->($replica, 'c11r');
+    is($warm->($n), 2, 'replica: cached on both workers');
+    my $channels = redis_at($replica, 'CLIENT', 'LIST', 'TYPE', 'pubsub');
+    my $full = sub {
+        redis_at($primary, 'INFO', 'stats') =~ /sync_full:(\d+)/ ? $1 : 0;
+    };
+    my $synced = $full->();
+    redis_at($replica, 'REPLICAOF', 'NO', 'ONE');
+    redis_at($replica, 'REPLICAOF', '127.0.0.1', $primary);
+    ok(poll_until(sub { $full->() > $synced && $link->() }, 5),
+       'the replica resynced in full');
+    sleep 0.1;
+    my @ids = map { /\bid=(\d+)/ } split /\n/, $channels;
+    my @now = map { /\bid=(\d+)/ }
+              split /\n/, redis_at($replica, 'CLIENT', 'LIST', 'TYPE',
+                                   'pubsub');
+    is("@now", "@ids", 'the invalidation channels stayed up');
+    stop_redis($replica);
+    is_deeply([ $all->($n, '200 STALE') ], [ '', 2 ],
+              'full resync, then the replica down: the decisions are '
+              . 'kept as stale');
+    $n->stop;
+    unlike($n->error_log, qr/\[alert\]|\[crit\]/, 'no alert');
+    stop_redis($primary);
 }
 
 done_testing();

@@ -179,10 +179,10 @@ sub fsauth_get {
     return wantarray ? ($status, $fs // '', $secs) : $status;
 }
 
-# true as soon as $cb returns true, false after 2 s
+# true as soon as $cb returns true, false after $secs (2 s by default)
 sub poll_until {
-    my ($cb) = @_;
-    for (1 .. 100) {
+    my ($cb, $secs) = @_;
+    for (1 .. ($secs // 2) / 0.02) {
         return 1 if $cb->();
         sleep 0.02;
     }
