@@ -611,7 +611,7 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
         return;
     }
 
-    if (ngx_http_fsauth_tls_connect(conn, ac) != NGX_OK) {
+    if (ngx_http_fsauth_tls_connect(conn, ac, NULL) != NGX_OK) {
         redisAsyncFree(ac);
         ngx_http_fsauth_conn_schedule(conn);
         return;

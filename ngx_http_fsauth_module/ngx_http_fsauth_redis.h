@@ -164,7 +164,7 @@ void ngx_http_fsauth_redis_refused(ngx_http_fsauth_conn_t *conn, char *cmd,
     redisReply *rr);
 
 ngx_int_t ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
-    redisAsyncContext *ac);
+    redisAsyncContext *ac, const char **why);
 const char *ngx_http_fsauth_tls_sentinel_why(ngx_http_fsauth_conn_t *conn,
     const redisAsyncContext *ac);
 ngx_uint_t ngx_http_fsauth_tls_refused(ngx_http_fsauth_conn_t *conn,

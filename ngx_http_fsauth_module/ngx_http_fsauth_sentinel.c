@@ -107,7 +107,7 @@ static void ngx_http_fsauth_sentinel_watch(ngx_http_fsauth_sentinel_t *s);
 static void ngx_http_fsauth_sentinel_watch_lost(
     ngx_http_fsauth_sentinel_t *s);
 static redisAsyncContext *ngx_http_fsauth_sentinel_connect(
-    ngx_http_fsauth_conn_t *conn, ngx_uint_t i);
+    ngx_http_fsauth_conn_t *conn, ngx_uint_t i, const char **why);
 static void ngx_http_fsauth_sentinel_close(ngx_http_fsauth_conn_t *conn);
 static ngx_http_fsauth_conn_t *ngx_http_fsauth_sentinel_conn(
     const redisAsyncContext *ac);
@@ -503,6 +503,7 @@ static void
 ngx_http_fsauth_sentinel_query(ngx_http_fsauth_sentinel_t *s)
 {
     ngx_uint_t                     i, k, n;
+    const char                    *why;
     redisAsyncContext             *ac;
     ngx_http_fsauth_redis_conf_t  *rcf;
 
@@ -531,9 +532,9 @@ ngx_http_fsauth_sentinel_query(ngx_http_fsauth_sentinel_t *s)
     s->asked = i;
     s->again = 0;
 
-    ac = ngx_http_fsauth_sentinel_connect(&s->query, i);
+    ac = ngx_http_fsauth_sentinel_connect(&s->query, i, &why);
     if (ac == NULL) {
-        ngx_http_fsauth_sentinel_failed(s, "cannot connect");
+        ngx_http_fsauth_sentinel_failed(s, why);
         return;
     }
 
@@ -1105,9 +1106,12 @@ ngx_http_fsauth_sentinel_replica_lost(ngx_http_fsauth_peer_t *peer,
 static void
 ngx_http_fsauth_sentinel_watch(ngx_http_fsauth_sentinel_t *s)
 {
+    const char         *why;
     redisAsyncContext  *ac;
 
-    ac = ngx_http_fsauth_sentinel_connect(&s->watch, s->watched);
+    /* the question's connection says why, when it fails as well */
+
+    ac = ngx_http_fsauth_sentinel_connect(&s->watch, s->watched, &why);
     if (ac == NULL) {
         ngx_http_fsauth_sentinel_watch_lost(s);
         return;
@@ -1214,19 +1218,29 @@ ngx_http_fsauth_sentinel_message_cb(redisAsyncContext *ac, void *reply,
 }
 
 
-/* a connection to sentinel i, AUTH queued; NULL: none now */
+/*
+ * A connection to sentinel i, AUTH queued; NULL: none now, and *why
+ * says why (a refused TLS handshake may be known at once on loopback).
+ */
 
 static redisAsyncContext *
-ngx_http_fsauth_sentinel_connect(ngx_http_fsauth_conn_t *conn, ngx_uint_t i)
+ngx_http_fsauth_sentinel_connect(ngx_http_fsauth_conn_t *conn, ngx_uint_t i,
+    const char **why)
 {
+    const char                    *tls_why;
     redisAsyncContext             *ac;
     ngx_http_fsauth_peer_t        *peer;
     ngx_http_fsauth_redis_addr_t  *sa;
     ngx_http_fsauth_redis_conf_t  *rcf;
 
+    /* outlives the context, which may hold the text */
+    static u_char                  reason[128];
+
     peer = conn->peer;
     rcf = peer->conf;
     sa = &rcf->sentinels[i];
+
+    *why = "cannot connect";
 
     ac = redisAsyncConnect((char *) sa->host.data, sa->port);
     if (ac == NULL) {
@@ -1240,7 +1254,14 @@ ngx_http_fsauth_sentinel_connect(ngx_http_fsauth_conn_t *conn, ngx_uint_t i)
 
     /* the same TLS settings as for the data nodes */
 
-    if (ngx_http_fsauth_tls_connect(conn, ac) != NGX_OK) {
+    tls_why = NULL;
+
+    if (ngx_http_fsauth_tls_connect(conn, ac, &tls_why) != NGX_OK) {
+        if (tls_why) {
+            ngx_cpystrn(reason, (u_char *) tls_why, sizeof(reason));
+            *why = (const char *) reason;
+        }
+
         redisAsyncFree(ac);
         return NULL;
     }

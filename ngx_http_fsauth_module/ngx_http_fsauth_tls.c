@@ -408,12 +408,14 @@ ngx_http_fsauth_tls_cleanup(void *data)
 
 /*
  * Starts TLS on a connection being established; hiredis owns the SSL
- * object from here on and frees it with the context.
+ * object from here on and frees it with the context.  A data node's
+ * failure is logged here; a sentinel's (why != NULL) gets its reason in
+ * *why, for the caller's line that names the sentinel.
  */
 
 ngx_int_t
 ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
-    redisAsyncContext *ac)
+    redisAsyncContext *ac, const char **why)
 {
     char                          *name;
     SSL                           *ssl;
@@ -474,9 +476,15 @@ ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
 
         /* the server may have answered already: a refusal, said once */
 
-        ngx_http_fsauth_tls_log_refused(conn,
-                                        fsauth_tls_why(ssl,
-                                                            ac->c.errstr));
+        if (why) {
+            *why = fsauth_tls_why(ssl, ac->c.errstr);
+
+        } else {
+            ngx_http_fsauth_tls_log_refused(conn,
+                                            fsauth_tls_why(ssl,
+                                                           ac->c.errstr));
+        }
+
         SSL_free(ssl);
         return NGX_ERROR;
     }
@@ -487,7 +495,10 @@ ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
 
 failed:
 
-    if (!conn->down_logged) {
+    if (why) {
+        *why = ac->c.err ? ac->c.errstr : fsauth_tls_errstr();
+
+    } else if (!conn->down_logged) {
         ngx_log_error(NGX_LOG_ERR, conn->peer->log, 0,
                       "fsauth: cannot start TLS to redis at \"%V\": %s",
                       &rcf->addr_text,
@@ -589,7 +600,7 @@ ngx_http_fsauth_tls_log_refused(ngx_http_fsauth_conn_t *conn,
 
 ngx_int_t
 ngx_http_fsauth_tls_connect(ngx_http_fsauth_conn_t *conn,
-    redisAsyncContext *ac)
+    redisAsyncContext *ac, const char **why)
 {
     return NGX_OK;
 }

@@ -395,6 +395,8 @@ _EOC_
              qr/no sentinel named the primary of "fst" \(last: 127\.0\.0\.1:$xport: unable to get local issuer certificate\)/,
              'and the error log says no sentinel named it, and why')
             or diag($n->error_log);
+        unlike($n->error_log, qr/redis at "master=/,
+               'no line takes the sentinel for a data node');
         $n->stop;
     }
 
