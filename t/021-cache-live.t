@@ -52,6 +52,19 @@ sub get {
     return ($st, $cache // '', $pid // 0, $status // '');
 }
 
+# sends $token until both workers have answered it from the cache a few
+# times; returns how many workers did
+sub warm_both {
+    my ($n, $token) = @_;
+    my %hit;
+    for (1 .. 400) {
+        my @r = get($n, $token);
+        $hit{$r[2]}++ if $r[1] eq 'HIT';
+        last if keys %hit >= 2 && (grep { $_ >= 3 } values %hit) >= 2;
+    }
+    return scalar keys %hit;
+}
+
 sub hgetall_calls {
     my ($port) = @_;
     my $info = redis_at($port // $rp, 'INFO', 'commandstats');
@@ -181,14 +194,8 @@ sub hgetall_calls {
               . "    fsauth_ban off;",
         server => $location);
 
-    # warm the cache through both workers
-    my %hit;
-    for (1 .. 400) {
-        my @r = get($n, 'tok-user-0000001');
-        $hit{$r[2]}++ if $r[1] eq 'HIT';
-        last if keys %hit >= 2 && (grep { $_ >= 3 } values %hit) >= 2;
-    }
-    is(scalar keys %hit, 2, 'both workers answer from the cache');
+    is(warm_both($n, 'tok-user-0000001'), 2,
+       'both workers answer from the cache');
 
     my $check = sub {
         my ($name, $path, $want, @cmd) = @_;
@@ -512,16 +519,6 @@ sub hgetall_calls {
                   . "    fsauth_ban off;",
             server => $location);
     };
-    my $warm = sub {
-        my ($n) = @_;
-        my %hit;
-        for (1 .. 400) {
-            my @r = get($n, 'tok-user-0000001');
-            $hit{$r[2]}++ if $r[1] eq 'HIT';
-            last if keys %hit >= 2 && (grep { $_ >= 2 } values %hit) >= 2;
-        }
-        return scalar keys %hit;
-    };
     my $all = sub {
         my ($n, $want) = @_;
         my (%pids, @bad);
@@ -534,7 +531,8 @@ sub hgetall_calls {
     };
 
     my $n = $start->($port, 'c11');
-    is($warm->($n), 2, 'FLUSHDB: cached on both workers');
+    is(warm_both($n, 'tok-user-0000001'), 2,
+       'FLUSHDB: cached on both workers');
     redis_at($port, 'FLUSHDB');
     sleep 0.1;
     is_deeply([ $all->($n, '401 \S+') ], [ '', 2 ],
@@ -543,7 +541,8 @@ sub hgetall_calls {
 
     add_key(port => $port, prefix => $p, %key);
     sleep 0.1;
-    is($warm->($n), 2, 'key made again: cached on both workers');
+    is(warm_both($n, 'tok-user-0000001'), 2,
+       'key made again: cached on both workers');
     redis_at($port, 'FLUSHDB');
     sleep 0.1;
     stop_redis($port);
@@ -565,7 +564,8 @@ sub hgetall_calls {
     ok(poll_until($link, 5), 'the replica is in sync');
 
     $n = $start->($replica, 'c11r');
-    is($warm->($n), 2, 'replica: cached on both workers');
+    is(warm_both($n, 'tok-user-0000001'), 2,
+       'replica: cached on both workers');
     my $channels = redis_at($replica, 'CLIENT', 'LIST', 'TYPE', 'pubsub');
     my $full = sub {
         redis_at($primary, 'INFO', 'stats') =~ /sync_full:(\d+)/ ? $1 : 0;
