@@ -33,6 +33,7 @@ static ngx_int_t ngx_http_fsauth_set_global_key(ngx_conf_t *cf,
     ngx_str_t *file);
 static ngx_int_t ngx_http_fsauth_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_fsauth_init(ngx_conf_t *cf);
+static void ngx_http_fsauth_after_realip(ngx_http_core_main_conf_t *cmcf);
 static ngx_int_t ngx_http_fsauth_init_process(ngx_cycle_t *cycle);
 static void ngx_http_fsauth_exit_process(ngx_cycle_t *cycle);
 
@@ -913,7 +914,53 @@ ngx_http_fsauth_init(ngx_conf_t *cf)
 
     *h = ngx_http_fsauth_preaccess_handler;
 
+    ngx_http_fsauth_after_realip(cmcf);
+
     return NGX_OK;
+}
+
+
+/*
+ * realip applies set_real_ip_from / real_ip_header of http and server in
+ * the post-read phase, but those of a location only in the preaccess
+ * phase, where fsauth (pushed last) would otherwise run first and decide
+ * with the proxy's address.  realip's handler is the one found in both
+ * phases; it is moved to the end of the preaccess array, so it runs just
+ * before fsauth.  It applies itself once per request, whichever phase
+ * runs it first.
+ */
+
+static void
+ngx_http_fsauth_after_realip(ngx_http_core_main_conf_t *cmcf)
+{
+    ngx_uint_t            i, j, n;
+    ngx_http_handler_pt  *pre, *post, h;
+
+    post = cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers.elts;
+    pre = cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers.elts;
+    n = cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers.nelts;
+
+    for (i = 0; i + 1 < n; i++) {
+
+        for (j = 0;
+             j < cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers.nelts;
+             j++)
+        {
+            if (post[j] == pre[i]) {
+                break;
+            }
+        }
+
+        if (j == cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers.nelts) {
+            continue;
+        }
+
+        h = pre[i];
+        ngx_memmove(&pre[i], &pre[i + 1],
+                    (n - i - 1) * sizeof(ngx_http_handler_pt));
+        pre[n - 1] = h;
+        return;
+    }
 }
 
 
