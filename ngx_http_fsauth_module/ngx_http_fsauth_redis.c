@@ -565,6 +565,7 @@ ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn)
     ra = &rcf->addrs[conn->addr];
     conn->attempt_ready = 0;
     conn->replica = 0;
+    conn->rejected = 0;
 
     /* read=replica: lookups and invalidations on a replica, if any */
 
@@ -770,6 +771,12 @@ ngx_http_fsauth_conn_schedule(ngx_http_fsauth_conn_t *conn)
         }
 
         ngx_http_fsauth_sentinel_discover(conn->peer);
+
+        /* a node ROLE refused: the sentinels' next answer brings it back */
+
+        if (conn->rejected) {
+            return;
+        }
     }
 
     if (conn->ac || conn->no_tracking || conn->retry.timer_set) {
@@ -1033,6 +1040,7 @@ ngx_http_fsauth_conn_role_cb(redisAsyncContext *ac, void *reply,
         && rr->element[0]->len == 6
         && ngx_strncmp(rr->element[0]->str, "master", 6) == 0)
     {
+        ngx_http_fsauth_sentinel_confirmed(conn->peer);
         return;
     }
 
@@ -1045,6 +1053,7 @@ ngx_http_fsauth_conn_role_cb(redisAsyncContext *ac, void *reply,
                                       role ? ngx_min(role->len, 20) : 7);
 
     conn->down_logged = 1;
+    conn->rejected = 1;
     ngx_http_fsauth_conn_reset(conn, "not the primary");
 }
 

@@ -110,6 +110,7 @@ typedef struct {
     unsigned                        was_ready:1;
     unsigned                        attempt_ready:1;
     unsigned                        replica:1;       /* to the replica */
+    unsigned                        rejected:1;      /* ROLE: not primary */
 } ngx_http_fsauth_conn_t;
 
 
@@ -195,6 +196,7 @@ void ngx_http_fsauth_sentinel_exit(ngx_http_fsauth_peer_t *peer);
 void ngx_http_fsauth_sentinel_discover(ngx_http_fsauth_peer_t *peer);
 void ngx_http_fsauth_sentinel_distrust(ngx_http_fsauth_peer_t *peer,
     const char *role, size_t len);
+void ngx_http_fsauth_sentinel_confirmed(ngx_http_fsauth_peer_t *peer);
 ngx_http_fsauth_redis_addr_t *ngx_http_fsauth_sentinel_replica(
     ngx_http_fsauth_peer_t *peer);
 void ngx_http_fsauth_sentinel_replica_lost(ngx_http_fsauth_peer_t *peer,

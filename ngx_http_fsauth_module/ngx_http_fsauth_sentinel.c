@@ -55,7 +55,9 @@ struct ngx_http_fsauth_sentinel_s {
     ngx_uint_t                      tried;     /* in this round */
     ngx_uint_t                      failures;  /* rounds without answer */
     ngx_uint_t                      watched;   /* the watch's sentinel */
+    ngx_uint_t                      rejected;  /* nodes refused in a row */
     ngx_msec_t                     *distrust;  /* until, per sentinel */
+    ngx_msec_t                     *logged;    /* its last lie logged */
 
     ngx_http_fsauth_redis_addr_t    primary;
     u_char                          host[NGX_SOCKADDR_STRLEN + 1];
@@ -89,6 +91,7 @@ static ngx_int_t ngx_http_fsauth_sentinel_word(ngx_conf_t *cf,
 static ngx_int_t ngx_http_fsauth_sentinel_prefer(ngx_conf_t *cf,
     ngx_http_fsauth_redis_conf_t *rcf, ngx_str_t *item);
 static void ngx_http_fsauth_sentinel_query(ngx_http_fsauth_sentinel_t *s);
+static ngx_msec_t ngx_http_fsauth_sentinel_backoff(ngx_uint_t failures);
 static void ngx_http_fsauth_sentinel_failed(ngx_http_fsauth_sentinel_t *s,
     const char *reason);
 static ngx_int_t ngx_http_fsauth_sentinel_ip(redisReply *host,
@@ -360,10 +363,12 @@ ngx_http_fsauth_sentinel_init(ngx_cycle_t *cycle,
     }
 
     s->distrust = ngx_pcalloc(cycle->pool,
-                              rcf->nsentinels * sizeof(ngx_msec_t));
+                              2 * rcf->nsentinels * sizeof(ngx_msec_t));
     if (s->distrust == NULL) {
         return NGX_ERROR;
     }
+
+    s->logged = s->distrust + rcf->nsentinels;
 
     s->peer = peer;
     s->primary.host.data = s->host;
@@ -462,38 +467,87 @@ ngx_http_fsauth_sentinel_discover(ngx_http_fsauth_peer_t *peer)
 }
 
 
-/* a data connection found that the node named is not the primary */
+/*
+ * A data connection found that the node named is not the primary.  The
+ * next question waits for the backoff, which grows with each node
+ * refused in a row: a sentinel may go on naming a demoted primary for
+ * a long time, and asking and connecting again at once would loop.
+ * The other data connection's ROLE on the same node counts once.
+ */
 
 void
 ngx_http_fsauth_sentinel_distrust(ngx_http_fsauth_peer_t *peer,
     const char *role, size_t len)
 {
-    ngx_uint_t                     n;
+    ngx_uint_t                     n, i;
+    ngx_msec_t                     delay;
     ngx_http_fsauth_sentinel_t    *s;
     ngx_http_fsauth_redis_conf_t  *rcf;
 
     s = peer->sentinel;
     rcf = peer->conf;
     n = rcf->nsentinels;
+    i = s->source;
 
-    if (s->known) {
+    if (!s->known) {
+        return;
+    }
+
+    /* one line per sentinel and interval, not one per attempt */
+
+    if (s->logged[i] == 0
+        || (ngx_msec_int_t) (ngx_current_msec - s->logged[i])
+           >= NGX_HTTP_FSAUTH_SENTINEL_DISTRUST)
+    {
         ngx_log_error(NGX_LOG_ERR, peer->log, 0,
                       "fsauth: sentinel %V:%d named %V:%d as the primary of "
                       "\"%V\", but its role is \"%*s\"; not used, that "
                       "sentinel is asked last for %d s",
-                      &rcf->sentinels[s->source].host,
-                      (int) rcf->sentinels[s->source].port,
+                      &rcf->sentinels[i].host, (int) rcf->sentinels[i].port,
                       &s->primary.host, (int) s->primary.port, &rcf->master,
                       len, role, NGX_HTTP_FSAUTH_SENTINEL_DISTRUST / 1000);
+
+        s->logged[i] = ngx_current_msec | 1;
     }
 
-    s->distrust[s->source] = ngx_current_msec
-                             + NGX_HTTP_FSAUTH_SENTINEL_DISTRUST;
-    s->next = (s->source + 1) % n;
+    s->distrust[i] = ngx_current_msec + NGX_HTTP_FSAUTH_SENTINEL_DISTRUST;
+    s->next = (i + 1) % n;
 
     /* the same answer again must lead to a new check */
 
     s->known = 0;
+    s->rejected++;
+
+    if (peer->exiting || s->query.ac || s->query.retry.timer_set) {
+        return;
+    }
+
+    delay = ngx_http_fsauth_sentinel_backoff(s->rejected - 1);
+
+    ngx_add_timer(&s->query.retry, delay);
+}
+
+
+/* the node named answered ROLE "master": the backoff starts over */
+
+void
+ngx_http_fsauth_sentinel_confirmed(ngx_http_fsauth_peer_t *peer)
+{
+    peer->sentinel->rejected = 0;
+}
+
+
+/* 50 ms doubling up to 800 ms, with jitter: workers do not march */
+
+static ngx_msec_t
+ngx_http_fsauth_sentinel_backoff(ngx_uint_t failures)
+{
+    ngx_msec_t  delay;
+
+    delay = 50 << ngx_min(failures, 5);
+    delay = ngx_min(delay, NGX_HTTP_FSAUTH_SENTINEL_BACKOFF);
+
+    return delay / 2 + (ngx_random() % (delay / 2 + 1));
 }
 
 
@@ -520,13 +574,19 @@ ngx_http_fsauth_sentinel_query(ngx_http_fsauth_sentinel_t *s)
 
     if (k == n) {
 
-        /* every sentinel was caught out: trust them all again */
-
-        for (i = 0; i < n; i++) {
-            s->distrust[i] = 0;
-        }
+        /*
+         * Every sentinel was caught out: the one whose time runs out
+         * first is asked (the backoff paced this question), the others
+         * stay distrusted.
+         */
 
         i = s->next % n;
+
+        for (k = 0; k < n; k++) {
+            if ((ngx_msec_int_t) (s->distrust[k] - s->distrust[i]) < 0) {
+                i = k;
+            }
+        }
     }
 
     s->asked = i;
@@ -604,11 +664,7 @@ ngx_http_fsauth_sentinel_failed(ngx_http_fsauth_sentinel_t *s,
     s->tried = 0;
     s->again = 0;
 
-    delay = 50 << ngx_min(s->failures, 5);
-    delay = ngx_min(delay, NGX_HTTP_FSAUTH_SENTINEL_BACKOFF);
-    delay = delay / 2 + (ngx_random() % (delay / 2 + 1));
-
-    s->failures++;
+    delay = ngx_http_fsauth_sentinel_backoff(s->failures++);
 
     ngx_add_timer(&s->query.retry, delay);
 }
@@ -1018,16 +1074,21 @@ ngx_http_fsauth_sentinel_answer(ngx_http_fsauth_sentinel_t *s,
         return;
     }
 
+    /* the node refused last, named again: said once, when refused */
+
+    if (s->rejected == 0 || !ngx_http_fsauth_sentinel_same(&named, &s->primary))
+    {
+        ngx_log_error(NGX_LOG_NOTICE, peer->log, 0,
+                      "fsauth: sentinel %V:%d names %V:%d as the primary of "
+                      "\"%V\"", &rcf->sentinels[s->source].host,
+                      (int) rcf->sentinels[s->source].port,
+                      &named.host, (int) named.port, &rcf->master);
+    }
+
     ngx_memcpy(s->host, s->named, s->named_len + 1);
     s->primary.host.len = s->named_len;
     s->primary.port = s->named_port;
     s->known = 1;
-
-    ngx_log_error(NGX_LOG_NOTICE, peer->log, 0,
-                  "fsauth: sentinel %V:%d names %V:%d as the primary of "
-                  "\"%V\"", &rcf->sentinels[s->source].host,
-                  (int) rcf->sentinels[s->source].port,
-                  &s->primary.host, (int) s->primary.port, &rcf->master);
 
     ngx_http_fsauth_redis_switch(peer);
 
@@ -1141,11 +1202,7 @@ ngx_http_fsauth_sentinel_watch_lost(ngx_http_fsauth_sentinel_t *s)
 
     s->watched = (s->watched + 1) % rcf->nsentinels;
 
-    delay = 50 << ngx_min(s->watch.failures, 5);
-    delay = ngx_min(delay, NGX_HTTP_FSAUTH_SENTINEL_BACKOFF);
-    delay = delay / 2 + (ngx_random() % (delay / 2 + 1));
-
-    s->watch.failures++;
+    delay = ngx_http_fsauth_sentinel_backoff(s->watch.failures++);
 
     ngx_add_timer(&s->watch.retry, delay);
 }
