@@ -143,6 +143,10 @@ struct ngx_http_fsauth_cache_sh_s {
 };
 
 
+static void ngx_http_fsauth_cache_fingerprint_str(uint32_t *crc,
+    ngx_str_t *s);
+static void ngx_http_fsauth_cache_fingerprint_addrs(uint32_t *crc,
+    ngx_http_fsauth_redis_addr_t *addrs, ngx_uint_t n);
 static ngx_int_t ngx_http_fsauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_uint_t ngx_http_fsauth_cache_get(ngx_http_fsauth_cache_t *cache,
@@ -309,7 +313,13 @@ invalid:
 }
 
 
-/* what a cached entry depends on: a reload that changes it flushes */
+/*
+ * What a cached entry depends on: a reload that changes it flushes.  That
+ * is every input that says which Redis data the records come from: the
+ * address as written and every address it resolved to, the sentinels and
+ * the master's name, the user (its ACL may show other keys), db= and
+ * prefix=.  A way of naming Redis added later belongs here too.
+ */
 
 void
 ngx_http_fsauth_cache_set_fingerprint(ngx_http_fsauth_cache_t *cache,
@@ -323,14 +333,51 @@ ngx_http_fsauth_cache_set_fingerprint(ngx_http_fsauth_cache_t *cache,
                      sizeof(ngx_msec_t));
 
     if (rcf) {
-        ngx_crc32_update(&crc, rcf->addr_text.data, rcf->addr_text.len);
-        ngx_crc32_update(&crc, rcf->prefix.data, rcf->prefix.len);
+        ngx_http_fsauth_cache_fingerprint_str(&crc, &rcf->addr_text);
+
+        /* with sentinel= the data node is named at run time: no addrs */
+
+        if (rcf->addrs) {
+            ngx_http_fsauth_cache_fingerprint_addrs(&crc, rcf->addrs,
+                                                    rcf->naddrs);
+        }
+
+        ngx_http_fsauth_cache_fingerprint_addrs(&crc, rcf->sentinels,
+                                                rcf->nsentinels);
+        ngx_http_fsauth_cache_fingerprint_str(&crc, &rcf->master);
+        ngx_http_fsauth_cache_fingerprint_str(&crc, &rcf->user);
+        ngx_http_fsauth_cache_fingerprint_str(&crc, &rcf->prefix);
         ngx_crc32_update(&crc, (u_char *) &rcf->db, sizeof(ngx_uint_t));
     }
 
     ngx_crc32_final(crc);
 
     cache->fingerprint = crc;
+}
+
+
+/* length first: "ab" + "c" and "a" + "bc" differ */
+
+static void
+ngx_http_fsauth_cache_fingerprint_str(uint32_t *crc, ngx_str_t *s)
+{
+    ngx_crc32_update(crc, (u_char *) &s->len, sizeof(size_t));
+    ngx_crc32_update(crc, s->data, s->len);
+}
+
+
+static void
+ngx_http_fsauth_cache_fingerprint_addrs(uint32_t *crc,
+    ngx_http_fsauth_redis_addr_t *addrs, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    ngx_crc32_update(crc, (u_char *) &n, sizeof(ngx_uint_t));
+
+    for (i = 0; i < n; i++) {
+        ngx_http_fsauth_cache_fingerprint_str(crc, &addrs[i].host);
+        ngx_crc32_update(crc, (u_char *) &addrs[i].port, sizeof(in_port_t));
+    }
 }
 
 

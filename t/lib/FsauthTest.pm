@@ -139,6 +139,7 @@ sub restart_redis {
 }
 
 END {
+    local $?;    # the servers' SIGKILL is not the test's exit status
     for my $port (keys %servers) {
         kill 'KILL', $servers{$port}{pid};
         waitpid $servers{$port}{pid}, 0;
