@@ -17,6 +17,11 @@
 #define NGX_HTTP_FSAUTH_INFLIGHT_MAX      8192
 
 
+/* a record read into objects (a replica's reply, an error) is built here */
+static ngx_http_fsauth_builder_t  ngx_http_fsauth_redis_apart;
+
+
+
 static void ngx_http_fsauth_conn_init(ngx_http_fsauth_peer_t *peer,
     ngx_http_fsauth_conn_t *conn, ngx_uint_t kind, ngx_log_t *log);
 static void ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn);
@@ -28,6 +33,7 @@ static void ngx_http_fsauth_conn_free(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_lost(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_restart(ngx_http_fsauth_conn_t *conn);
 static void ngx_http_fsauth_conn_retry_handler(ngx_event_t *ev);
+static void ngx_http_fsauth_redis_apart_free(ngx_http_fsauth_builder_t *b);
 static void ngx_http_fsauth_conn_deadline_handler(ngx_event_t *ev);
 static ngx_http_fsauth_conn_t *ngx_http_fsauth_conn_current(
     const redisAsyncContext *ac);
@@ -484,6 +490,8 @@ ngx_http_fsauth_redis_exit_worker(ngx_http_fsauth_redis_conf_t *rcf)
         ngx_free(peer->batch);
         peer->batch = NULL;
     }
+
+    ngx_http_fsauth_redis_apart_free(&ngx_http_fsauth_redis_apart);
 }
 
 
@@ -1599,10 +1607,10 @@ ngx_http_fsauth_redis_wants_record(redisAsyncContext *ac)
 }
 
 
-static ngx_http_fsauth_builder_t  ngx_http_fsauth_redis_apart;
-
-
-/* the grants the last record read apart kept aside, freed at the next */
+/*
+ * The grants the last record read apart kept aside: freed at the next
+ * one, and at worker exit.
+ */
 
 static void
 ngx_http_fsauth_redis_apart_free(ngx_http_fsauth_builder_t *b)

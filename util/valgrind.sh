@@ -18,7 +18,9 @@
 #
 # The plain Test::More files (t/005, t/012, t/021, t/04x, t/fsauthctl)
 # start nginx themselves and do not run it under valgrind; their
-# timing assertions would not hold there anyway.
+# timing assertions would not hold there anyway.  Those that ask for it
+# (FsauthNginx->start(valgrind => 1): t/027) run it under memcheck with
+# the same options and fail on any report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

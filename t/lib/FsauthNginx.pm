@@ -26,11 +26,25 @@ sub start {
 
     $self->write_conf(%o);
 
-    system($binary, '-p', "$dir/", '-c', "$dir/conf/nginx.conf",
+    # valgrind => 1: under memcheck in the suite's valgrind mode
+    # (util/valgrind.sh sets TEST_NGINX_USE_VALGRIND), one log per
+    # process, read by valgrind_report after stop
+    my @valgrind;
+    if ($o{valgrind} && $ENV{TEST_NGINX_USE_VALGRIND}) {
+        my $root = $ENV{FSAUTH_ROOT} // '.';
+        @valgrind = ('valgrind', '-q', '--tool=memcheck',
+                     '--leak-check=full', '--show-possibly-lost=no',
+                     '--gen-suppressions=all',
+                     "--suppressions=$root/valgrind.suppress",
+                     "--log-file=$dir/logs/valgrind.%p");
+        $self->{valgrind} = 1;
+    }
+
+    system(@valgrind, $binary, '-p', "$dir/", '-c', "$dir/conf/nginx.conf",
            '-e', "$dir/logs/error.log") == 0
         or die "nginx did not start:\n" . $self->error_log;
 
-    for (1 .. 200) {
+    for (1 .. ($self->{valgrind} ? 1500 : 200)) {
         last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
         sleep 0.02;
     }
@@ -148,12 +162,27 @@ sub stop {
     my ($self) = @_;
     my $pid = $self->pid or return;
     kill 'QUIT', $pid;
-    for (1 .. 250) {
+    for (1 .. ($self->{valgrind} ? 1500 : 250)) {
         last unless kill 0, $pid;
         sleep 0.02;
     }
     kill 'KILL', $pid if kill 0, $pid;
     delete $self->{dir_pid};
+}
+
+# whether memcheck ran (start(valgrind => 1) in the valgrind mode)
+sub valgrind { $_[0]{valgrind} }
+
+# after stop: what memcheck reported, every process ('' for nothing)
+sub valgrind_report {
+    my ($self) = @_;
+    my $out = '';
+    for my $f (glob "$self->{dir}/logs/valgrind.*") {
+        open my $fh, '<', $f or next;
+        local $/;
+        $out .= <$fh> // '';
+    }
+    return $out;
 }
 
 sub DESTROY {
