@@ -33,7 +33,7 @@ static ngx_int_t ngx_http_fsauth_set_global_key(ngx_conf_t *cf,
     ngx_str_t *file);
 static ngx_int_t ngx_http_fsauth_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_fsauth_init(ngx_conf_t *cf);
-static void ngx_http_fsauth_after_realip(ngx_http_core_main_conf_t *cmcf);
+static void ngx_http_fsauth_phase_after_realip(ngx_http_core_main_conf_t *cmcf);
 static ngx_int_t ngx_http_fsauth_init_process(ngx_cycle_t *cycle);
 static void ngx_http_fsauth_exit_process(ngx_cycle_t *cycle);
 
@@ -914,7 +914,7 @@ ngx_http_fsauth_init(ngx_conf_t *cf)
 
     *h = ngx_http_fsauth_preaccess_handler;
 
-    ngx_http_fsauth_after_realip(cmcf);
+    ngx_http_fsauth_phase_after_realip(cmcf);
 
     return NGX_OK;
 }
@@ -931,7 +931,7 @@ ngx_http_fsauth_init(ngx_conf_t *cf)
  */
 
 static void
-ngx_http_fsauth_after_realip(ngx_http_core_main_conf_t *cmcf)
+ngx_http_fsauth_phase_after_realip(ngx_http_core_main_conf_t *cmcf)
 {
     ngx_uint_t            i, j, n;
     ngx_http_handler_pt  *pre, *post, h;

@@ -17,11 +17,6 @@
 #define NGX_HTTP_FSAUTH_INFLIGHT_MAX      8192
 
 
-/* a record read into objects (a replica's reply, an error) is built here */
-static ngx_http_fsauth_builder_t  ngx_http_fsauth_redis_apart;
-
-
-
 static void ngx_http_fsauth_conn_init(ngx_http_fsauth_peer_t *peer,
     ngx_http_fsauth_conn_t *conn, ngx_uint_t kind, ngx_log_t *log);
 static void ngx_http_fsauth_conn_connect(ngx_http_fsauth_conn_t *conn);
@@ -64,6 +59,10 @@ static ngx_int_t ngx_http_fsauth_redis_api_query(
     ngx_http_fsauth_peer_t *peer);
 static int ngx_http_fsauth_redis_command2(redisAsyncContext *ac,
     redisCallbackFn *fn, char *cmd, char *arg, size_t len);
+
+
+/* a record read into objects (a replica's reply, an error) is built here */
+static ngx_http_fsauth_builder_t  ngx_http_fsauth_redis_apart;
 
 
 /*
